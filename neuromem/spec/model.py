@@ -1,0 +1,131 @@
+"""The whole model: populations, sources, projections, rules, protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neuromem.spec.errors import ModelError, require
+from neuromem.spec.neurons import LIFPopulation, SpikeSource
+from neuromem.spec.plasticity import PairSTDP, SynapticNormalisation, VogelsISTDP
+from neuromem.spec.projections import Projection
+from neuromem.spec.protocol import Protocol
+
+__all__ = ["Model", "ModelError"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A complete, validated, backend-neutral neuromem model.
+
+    Attributes
+    ----------
+    name : str
+    dt : float
+        Simulation time step (s).
+    populations : dict of str to LIFPopulation
+    sources : dict of str to SpikeSource
+    projections : dict of str to Projection
+    rules : dict of str to rule
+        :class:`PairSTDP`, :class:`VogelsISTDP` or :class:`SynapticNormalisation`.
+    protocol : Protocol
+    description : str
+
+    Cross-references are checked on construction: projections name defined
+    populations, their sign obeys Dale's law, named rules exist, phases name
+    defined projections and populations.
+    """
+
+    name: str
+    dt: float
+    populations: dict
+    sources: dict
+    projections: dict
+    rules: dict
+    protocol: Protocol
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        require(self.dt > 0, "dt", "must be > 0")
+        both = set(self.populations) & set(self.sources)
+        require(not both, "sources", f"names also used by populations: {sorted(both)}")
+        nodes = {**self.sources, **self.populations}
+        for name, pr in self.projections.items():
+            key = f"projections.{name}"
+            require(pr.source in nodes, f"{key}.source", f"{pr.source!r} is not a defined population or source")
+            require(pr.target in self.populations, f"{key}.target",
+                    f"{pr.target!r} is not a defined neuron population")
+            src, tgt = nodes[pr.source], self.populations[pr.target]
+            if isinstance(src, LIFPopulation):
+                require(src.kind == pr.sign, f"{key}.sign",
+                        f"{pr.sign} projection from {src.kind} population {src.name!r} breaks Dale's law")
+            if pr.connector.kind == "one_to_one":
+                require(src.size == tgt.size, f"{key}.connector",
+                        f"one_to_one needs equal sizes, got {src.size} and {tgt.size}")
+            if pr.connector.kind == "fixed_indegree":
+                n_avail = src.size - (0 if pr.connector.allow_self or pr.source != pr.target else 1)
+                require(pr.connector.indegree <= n_avail, f"{key}.connector.indegree",
+                        f"{pr.connector.indegree} exceeds the {n_avail} available presynaptic neurons")
+            require(pr.delay < 1e-9 or pr.delay >= self.dt - 1e-12, f"{key}.delay",
+                    "must be 0 or at least one time step")
+            timing = 0
+            for rname in pr.plasticity:
+                require(rname in self.rules, f"{key}.plasticity", f"unknown rule {rname!r}")
+                timing += isinstance(self.rules[rname], (PairSTDP, VogelsISTDP))
+                if isinstance(self.rules[rname], VogelsISTDP):
+                    require(pr.sign == "inhibitory", f"{key}.plasticity",
+                            f"rule {rname!r} (vogels_istdp) applies to inhibitory projections")
+            require(timing <= 1, f"{key}.plasticity", "at most one spike-timing rule per projection")
+        pp = self.protocol.pattern_population
+        require(pp in self.populations, "protocol.pattern_population", f"{pp!r} is not a defined population")
+        n_pat = self.populations[pp].size
+        rp = self.protocol.replay_population
+        require(rp is None or rp in self.populations, "protocol.replay_population",
+                f"{rp!r} is not a defined population")
+        require(round(self.protocol.coding_level * n_pat) >= 1, "protocol.coding_level",
+                f"gives no active neuron in {pp!r} of size {n_pat}")
+        for i, ph in enumerate(self.protocol.phases):
+            key = f"protocol.phases[{i}]"
+            try:
+                ph.length(self.protocol.n_memories)
+            except ModelError as e:
+                raise e.within(key) from None
+            for j, st in enumerate(ph.stimuli):
+                skey = f"{key}.stimuli[{j}]"
+                require(st.source in self.sources, f"{skey}.source", f"{st.source!r} is not a defined spike source")
+                if st.kind == "patterns":
+                    require(self.sources[st.source].size == n_pat, f"{skey}.source",
+                            f"a patterns stimulus needs a source of the pattern population's size ({n_pat})")
+                    for m in st.memories:
+                        require(0 <= m < self.protocol.n_memories, f"{skey}.memories",
+                                f"memory {m} is outside 0..{self.protocol.n_memories - 1}")
+            for proj in ph.plastic:
+                require(proj in self.projections, f"{key}.plastic", f"{proj!r} is not a defined projection")
+                require(bool(self.projections[proj].plasticity), f"{key}.plastic.{proj}",
+                        "has no plasticity rule")
+            for pop in ph.silence:
+                require(pop in self.populations, f"{key}.silence", f"{pop!r} is not a defined population")
+            for pop in ph.record_state:
+                require(pop in self.populations, f"{key}.record_state", f"{pop!r} is not a defined population")
+            for proj in ph.block:
+                require(proj in self.projections, f"{key}.block", f"{proj!r} is not a defined projection")
+
+    def nodes(self) -> dict:
+        """All populations and sources by name."""
+        return {**self.sources, **self.populations}
+
+    def rules_of(self, projection: str) -> list:
+        return [self.rules[r] for r in self.projections[projection].plasticity]
+
+    def normalisation_of(self, projection: str) -> SynapticNormalisation | None:
+        for r in self.rules_of(projection):
+            if isinstance(r, SynapticNormalisation):
+                return r
+        return None
+
+    def exportable_issues(self) -> list[str]:
+        """Features that LIF + Dense neuromorphic targets cannot represent."""
+        out = []
+        for pop in self.populations.values():
+            out.extend(pop.exportable_issues)
+        return out

@@ -1,0 +1,136 @@
+"""Plasticity rules, each with its equations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuromem.spec.errors import require
+
+WINDOWS = ("asymmetric", "symmetric")
+
+
+@dataclass(frozen=True)
+class PairSTDP:
+    r"""Pair-based, additive STDP with exponential traces and hard bounds.
+
+    Traces (``x`` presynaptic, ``y`` postsynaptic) jump by 1 at each spike and
+    decay as :math:`\tau_{pre}\,dx/dt = -x`, :math:`\tau_{post}\,dy/dt = -y`.
+    With learning-rate scale :math:`\eta` (set per phase by the protocol):
+
+    asymmetric window (Bi & Poo; Song et al. 2000)
+        on a presynaptic spike :math:`w \leftarrow w - \eta(A_- y + c_{pre})`,
+        on a postsynaptic spike :math:`w \leftarrow w + \eta A_+ x`.
+    symmetric window (Mishra et al. 2016; Ecker et al. 2022)
+        on a presynaptic spike :math:`w \leftarrow w + \eta(A_- y - c_{pre})`,
+        on a postsynaptic spike :math:`w \leftarrow w + \eta A_+ x`,
+
+    so coincident firing potentiates in either order.  ``c_pre`` (>= 0) is a
+    constant depression per presynaptic spike that makes presynaptic firing
+    without postsynaptic firing weaken the synapse (rate-dependent decay).
+    After every update :math:`w \leftarrow \mathrm{clip}(w, w_{min}, w_{max})`.
+
+    Attributes
+    ----------
+    name : str
+    window : {"asymmetric", "symmetric"}
+    tau_pre, tau_post : float
+        Trace time constants (s).
+    a_plus, a_minus : float
+        Amplitudes (V) at zero time lag.
+    c_pre : float
+        Constant depression per presynaptic spike (V).
+    w_min, w_max : float
+        Hard bounds (V).
+    """
+
+    name: str
+    window: str
+    tau_pre: float
+    tau_post: float
+    a_plus: float
+    a_minus: float
+    w_max: float
+    w_min: float = 0.0
+    c_pre: float = 0.0
+
+    def __post_init__(self):
+        require(self.window in WINDOWS, "window", f"must be one of {WINDOWS}, got {self.window!r}")
+        for f in ("tau_pre", "tau_post"):
+            require(getattr(self, f) > 0, f, "must be > 0")
+        for f in ("a_plus", "a_minus", "c_pre", "w_min"):
+            require(getattr(self, f) >= 0, f, "must be >= 0")
+        require(self.w_max > self.w_min, "w_max", "must be above w_min")
+
+
+@dataclass(frozen=True)
+class VogelsISTDP:
+    r"""Inhibitory STDP of Vogels et al. (2011), for inhibitory → excitatory synapses.
+
+    Traces jump by 1 per spike and decay with :math:`\tau`.  With learning-rate
+    scale :math:`\eta_p` from the protocol:
+
+    on a presynaptic (inhibitory) spike :math:`w \leftarrow w + \eta\eta_p (y - \alpha)`,
+    on a postsynaptic spike :math:`w \leftarrow w + \eta\eta_p\, x`,
+
+    with :math:`\alpha = 2\rho_0\tau`, so the postsynaptic rate is driven to
+    the target :math:`\rho_0`; :math:`w` is clipped to ``[0, w_max]``.
+
+    Attributes
+    ----------
+    name : str
+    tau : float
+        Trace time constant (s); 20 ms in the paper.
+    eta : float
+        Learning rate (V).
+    rho0 : float
+        Target postsynaptic rate (Hz); 3 Hz in the paper.
+    w_max : float
+        Upper bound (V).
+    """
+
+    name: str
+    tau: float
+    eta: float
+    rho0: float
+    w_max: float
+
+    def __post_init__(self):
+        require(self.tau > 0, "tau", "must be > 0")
+        require(self.eta >= 0, "eta", "must be >= 0")
+        require(self.rho0 > 0, "rho0", "must be > 0")
+        require(self.w_max > 0, "w_max", "must be > 0")
+
+    @property
+    def alpha(self) -> float:
+        """Depression offset :math:`2\\rho_0\\tau` (dimensionless)."""
+        return 2.0 * self.rho0 * self.tau
+
+
+@dataclass(frozen=True)
+class SynapticNormalisation:
+    r"""Multiplicative normalisation of each neuron's total incoming weight.
+
+    Every ``interval`` seconds, for each postsynaptic neuron ``j`` of the
+    projection with :math:`S_j = \sum_i w_{ij} > \text{total}`:
+    :math:`w_{ij} \leftarrow w_{ij}\,\text{total}/S_j` (only ever scales down),
+    scaled by the phase's learning-rate scale being non-zero.
+
+    Attributes
+    ----------
+    name : str
+    total : float
+        Maximum summed incoming weight per neuron (V).
+    interval : float
+        How often normalisation is applied (s).
+    """
+
+    name: str
+    total: float
+    interval: float
+
+    def __post_init__(self):
+        require(self.total > 0, "total", "must be > 0")
+        require(self.interval > 0, "interval", "must be > 0")
+
+
+RULE_TYPES = {"pair_stdp": PairSTDP, "vogels_istdp": VogelsISTDP, "normalisation": SynapticNormalisation}

@@ -1,0 +1,186 @@
+"""The phase protocol: what happens, in which order, with which stimuli.
+
+A protocol is an ordered list of :class:`Phase` objects.  Each phase lasts a
+duration, drives spike sources with :class:`Stimulus` descriptions, switches
+plasticity per projection (with a learning-rate scale), and may silence
+populations or block projections (lesions).  A phase may start from the
+network state saved at the end of an earlier phase (``start_from``), so a
+control arm (e.g. sleep with the hippocampus silenced) branches from the same
+trained network as the main arm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neuromem.spec.errors import ModelError, require
+
+STIMULUS_KINDS = ("patterns", "noise")
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """Spike trains for one spike source during a phase.
+
+    ``patterns``
+        The memories listed in ``memories`` (all when empty) are presented one
+        after another, each for ``item`` seconds followed by ``gap`` seconds of
+        background.  During an item, a random fraction ``fraction`` of the
+        memory's pattern neurons (the same subset every time for a given
+        fraction: the *cue*) fire Poisson spikes at ``rate``; all other source
+        neurons fire at ``background``.  The source maps one-to-one onto the
+        protocol's pattern population.
+    ``noise``
+        Every source neuron fires Poisson spikes at ``rate``.  With ``up`` and
+        ``down`` set, the rate alternates between ``rate`` for ``up`` seconds
+        and ``rate_down`` for ``down`` seconds (a slow-oscillation-like
+        up/down-state drive), starting with an up state.
+
+    Attributes
+    ----------
+    source : str
+    kind : {"patterns", "noise"}
+    rate, background, rate_down : float
+        Hz.
+    item, gap, up, down : float
+        Seconds.
+    fraction : float
+        Fraction of each pattern driven, in (0, 1].
+    memories : tuple of int
+        Memory indices presented (``patterns``); empty means all, in order.
+    """
+
+    source: str
+    kind: str
+    rate: float
+    background: float = 0.0
+    item: float = 0.0
+    gap: float = 0.0
+    fraction: float = 1.0
+    memories: tuple[int, ...] = ()
+    up: float = 0.0
+    down: float = 0.0
+    rate_down: float = 0.0
+
+    def __post_init__(self):
+        require(self.kind in STIMULUS_KINDS, "kind", f"must be one of {STIMULUS_KINDS}, got {self.kind!r}")
+        for f in ("rate", "background", "rate_down", "gap", "up", "down"):
+            require(getattr(self, f) >= 0, f, "must be >= 0")
+        if self.kind == "patterns":
+            require(self.item > 0, "item", "must be > 0 for a patterns stimulus")
+            require(0 < self.fraction <= 1, "fraction", f"must be in (0, 1], got {self.fraction!r}")
+        if (self.up > 0) != (self.down > 0):
+            require(False, "up" if self.up <= 0 else "down", "up and down must be given together")
+
+    def n_items(self, n_memories: int) -> int:
+        return len(self.memories) if self.memories else n_memories
+
+    def length(self, n_memories: int) -> float | None:
+        """Duration implied by a patterns stimulus (s), ``None`` for noise."""
+        if self.kind != "patterns":
+            return None
+        return self.n_items(n_memories) * (self.item + self.gap)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One period of the experiment.
+
+    Attributes
+    ----------
+    name : str
+        Unique name; recall phases' names are the metric keys in results.
+    kind : str
+        Free label (``"encode"``, ``"sleep"``, ``"recall"``, ...).  Recall
+        overlap metrics are computed for phases of kind ``"recall"``.
+    duration : float or None
+        Seconds; when ``None`` it is implied by the phase's patterns stimulus.
+    stimuli : tuple of Stimulus
+        Spike sources not named here are silent during the phase.
+    plastic : dict
+        Projection name → learning-rate scale (> 0).  Projections not named are
+        frozen during the phase.
+    silence : tuple of str
+        Populations that cannot spike during the phase (lesion).
+    block : tuple of str
+        Projections that transmit nothing during the phase.
+    start_from : str or None
+        Restore the network state saved at the end of this earlier phase.
+    record_state : tuple of str
+        Populations whose membrane potential is recorded (spikes of all
+        populations are always recorded).
+    """
+
+    name: str
+    kind: str
+    duration: float | None = None
+    stimuli: tuple[Stimulus, ...] = ()
+    plastic: dict = field(default_factory=dict)
+    silence: tuple[str, ...] = ()
+    block: tuple[str, ...] = ()
+    start_from: str | None = None
+    record_state: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.duration is not None:
+            require(self.duration > 0, "duration", "must be > 0")
+        for proj, scale in self.plastic.items():
+            require(isinstance(scale, (int, float)) and scale > 0, f"plastic.{proj}",
+                    f"learning-rate scale must be a number > 0, got {scale!r}")
+
+    def length(self, n_memories: int) -> float:
+        """Duration of the phase (s), explicit or implied by its stimuli."""
+        implied = {s.length(n_memories) for s in self.stimuli} - {None}
+        if self.duration is not None:
+            for L in implied:
+                require(abs(L - self.duration) < 1e-9 or L <= self.duration, "duration",
+                        f"{self.duration} s is shorter than its patterns stimulus ({L} s)")
+            return self.duration
+        if not implied:
+            raise ModelError("is required when no patterns stimulus implies it", key="duration")
+        require(len(implied) == 1, "stimuli", f"patterns stimuli imply different durations: {sorted(implied)}")
+        return implied.pop()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The memories and the ordered phases.
+
+    Attributes
+    ----------
+    n_memories : int
+        Number of stored patterns (>= 1).
+    pattern_population : str
+        Population whose neurons the patterns are defined on.
+    coding_level : float
+        Fraction of ``pattern_population`` active in each pattern, in (0, 1).
+    phases : tuple of Phase
+    replay_population : str or None
+        Population holding the fast-learned memory index (e.g. hippocampal
+        CA3); its per-memory assemblies, found during encoding, are used to
+        detect replay events in other phases.
+    """
+
+    n_memories: int
+    pattern_population: str
+    coding_level: float
+    phases: tuple[Phase, ...]
+    replay_population: str | None = None
+
+    def __post_init__(self):
+        require(isinstance(self.n_memories, int) and self.n_memories >= 1, "n_memories",
+                f"must be a positive integer, got {self.n_memories!r}")
+        require(0 < self.coding_level < 1, "coding_level", f"must be in (0, 1), got {self.coding_level!r}")
+        require(len(self.phases) > 0, "phases", "at least one phase is required")
+        names = [p.name for p in self.phases]
+        for i, ph in enumerate(self.phases):
+            require(names.count(ph.name) == 1, f"phases[{i}].name", f"duplicate phase name {ph.name!r}")
+            if ph.start_from is not None:
+                require(ph.start_from in names[:i], f"phases[{i}].start_from",
+                        f"{ph.start_from!r} is not an earlier phase")
+
+    def phase(self, name: str) -> Phase:
+        for ph in self.phases:
+            if ph.name == name:
+                return ph
+        raise KeyError(name)
