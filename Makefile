@@ -1,0 +1,57 @@
+# neuromem developer tasks.  Everything runs inside ./.venv (created on demand).
+#
+#   make venv        create .venv and install neuromem + test/export extras + lava-nc
+#   make demo        run the CLS demo model into ./runs
+#   make test        full test suite (including slow science runs)
+#   make test-fast   test suite without tests marked `slow`
+#   make bench       core benchmark
+#   make clean       remove .venv, caches and build outputs
+#
+# Extra pytest arguments: make test PYTEST_ARGS='-k lava -x'
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# Cache directory for compiled (Cython) Brian2 code; used by the backend.
+NEUROMEM_CACHE_DIR ?= $(CURDIR)/.cache
+RUN_ENV := NEUROMEM_CACHE_DIR="$(NEUROMEM_CACHE_DIR)"
+
+.PHONY: venv demo test test-fast bench clean
+
+# venv: create .venv and install everything; re-installs only when pyproject.toml changes.
+venv: $(STAMP)
+
+# The interpreter itself: created once, with $(PYTHON).
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# lava-nc 0.10.0 declares Python <3.11, so on 3.11 it cannot be a normal
+# dependency: install it separately with --ignore-requires-python (numpy<2 kept
+# pinned); neuromem._compat.lava311 makes it importable at run time.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test,export]'
+	$(BIN)/python -m pip install --ignore-requires-python 'lava-nc==0.10.0' 'numpy<2'
+	touch $@
+
+# demo: run the complementary-learning-systems model, writing results to ./runs.
+demo: venv
+	$(RUN_ENV) $(BIN)/neuromem run models/cls.toml --out runs
+
+# test: the whole suite, slow science runs included.
+test: venv
+	$(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# test-fast: skip tests marked `slow`.
+test-fast: venv
+	$(RUN_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# bench: time the core simulation loop.
+bench: venv
+	$(RUN_ENV) $(BIN)/python benchmarks/bench_core.py
+
+# clean: remove the venv, caches and build outputs (not ./runs).
+clean:
+	rm -rf $(VENV) .cache .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
