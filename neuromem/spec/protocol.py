@@ -174,7 +174,7 @@ class Protocol:
         require(len(self.phases) > 0, "phases", "at least one phase is required")
         names = [p.name for p in self.phases]
         for i, ph in enumerate(self.phases):
-            require(names.count(ph.name) == 1, f"phases[{i}].name", f"duplicate phase name {ph.name!r}")
+            require(ph.name not in names[:i], f"phases[{i}].name", f"duplicate phase name {ph.name!r}")
             if ph.start_from is not None:
                 require(ph.start_from in names[:i], f"phases[{i}].start_from",
                         f"{ph.start_from!r} is not an earlier phase")

@@ -1,0 +1,604 @@
+"""Read and write model files (TOML).
+
+A model file declares a :class:`~neuromem.spec.Model` with every physical
+value written as a quantity string (``"20 ms"``, ``"-70 mV"``, ``"200 Hz"``);
+the format is documented key by key in ``models/README.md``.
+
+Every problem, whether found by the reader (syntax, unknown or missing keys,
+wrong types, units) or by the dataclasses' own validation, raises one
+:class:`~neuromem.spec.ModelError` whose string names the file, the dotted key
+path and the problem::
+
+    models/cls.toml: projections.ctx_ee.connector.p: must be a probability in [0, 1], got 1.5
+
+Command-line overrides (``--set key.path=value``) are applied to the raw TOML
+table before validation, so they are checked exactly like the file.
+
+This module never writes files; :func:`dumps_model` returns a string.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from neuromem.spec.errors import ModelError
+from neuromem.spec.model import Model
+from neuromem.spec.neurons import Adaptation, LIFPopulation, SpikeSource
+from neuromem.spec.plasticity import RULE_TYPES
+from neuromem.spec.projections import CONNECTORS, WEIGHT_KINDS, Connector, Projection, WeightInit
+from neuromem.spec.protocol import STIMULUS_KINDS, Phase, Protocol, Stimulus
+from neuromem.spec.units import format_quantity, parse_quantity
+
+__all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_overrides"]
+
+# ---------------------------------------------------------------------------
+# schema
+# ---------------------------------------------------------------------------
+
+TIME, VOLTAGE, RATE = "time", "voltage", "rate"
+INT, FLOAT, BOOL, STR = "int", "float", "bool", "str"
+STRS, INTS, TABLE, TABLES = "strs", "ints", "table", "tables"
+_QUANTITIES = (TIME, VOLTAGE, RATE)
+
+
+@dataclass(frozen=True)
+class _F:
+    """One key of a table: its type and whether it must be present."""
+
+    type: str
+    required: bool = True
+
+
+def _opt(t: str) -> _F:
+    return _F(t, required=False)
+
+
+_TOP = {
+    "name": _F(STR), "description": _opt(STR), "dt": _F(TIME),
+    "populations": _F(TABLE), "sources": _opt(TABLE), "rules": _opt(TABLE),
+    "projections": _opt(TABLE), "protocol": _F(TABLE),
+}
+_POPULATION = {
+    "size": _F(INT), "kind": _F(STR), "tau_m": _F(TIME), "tau_syn": _F(TIME),
+    "v_rest": _F(VOLTAGE), "v_reset": _F(VOLTAGE), "v_th": _F(VOLTAGE), "refractory": _F(TIME),
+    "tau_syn_inh": _opt(TIME), "adaptation": _opt(TABLE),
+}
+_ADAPTATION = {"tau_w": _F(TIME), "b": _F(VOLTAGE)}
+_SOURCE = {"size": _F(INT)}
+_RULES = {
+    "pair_stdp": {
+        "type": _F(STR), "window": _F(STR), "tau_pre": _F(TIME), "tau_post": _F(TIME),
+        "a_plus": _F(VOLTAGE), "a_minus": _F(VOLTAGE), "c_pre": _opt(VOLTAGE),
+        "w_min": _opt(VOLTAGE), "w_max": _F(VOLTAGE),
+    },
+    "vogels_istdp": {
+        "type": _F(STR), "tau": _F(TIME), "eta": _F(VOLTAGE), "rho0": _F(RATE), "w_max": _F(VOLTAGE),
+    },
+    "normalisation": {"type": _F(STR), "total": _F(VOLTAGE), "interval": _F(TIME)},
+}
+assert set(_RULES) == set(RULE_TYPES)
+_PROJECTION = {
+    "source": _F(STR), "target": _F(STR), "connector": _F(TABLE), "weight": _F(TABLE),
+    "sign": _opt(STR), "delay": _opt(TIME), "plasticity": _opt(STRS),
+}
+_CONNECTORS = {
+    "fixed_probability": {"kind": _F(STR), "p": _F(FLOAT), "allow_self": _opt(BOOL)},
+    "fixed_indegree": {"kind": _F(STR), "indegree": _F(INT), "allow_self": _opt(BOOL)},
+    "one_to_one": {"kind": _F(STR)},
+    "all_to_all": {"kind": _F(STR), "allow_self": _opt(BOOL)},
+}
+assert set(_CONNECTORS) == set(CONNECTORS)
+_WEIGHTS = {
+    "constant": {"kind": _F(STR), "value": _F(VOLTAGE)},
+    "uniform": {"kind": _F(STR), "low": _F(VOLTAGE), "high": _F(VOLTAGE)},
+    "normal": {"kind": _F(STR), "value": _F(VOLTAGE), "std": _F(VOLTAGE)},
+}
+assert set(_WEIGHTS) == set(WEIGHT_KINDS)
+_PROTOCOL = {
+    "n_memories": _F(INT), "pattern_population": _F(STR), "coding_level": _F(FLOAT),
+    "replay_population": _opt(STR), "phases": _F(TABLES),
+}
+_PHASE = {
+    "name": _F(STR), "kind": _F(STR), "plastic": _opt(TABLE), "silence": _opt(STRS),
+    "block": _opt(STRS), "start_from": _opt(STR), "duration": _opt(TIME),
+    "record_state": _opt(STRS), "stimuli": _opt(TABLES),
+}
+_STIMULI = {
+    "patterns": {
+        "source": _F(STR), "kind": _F(STR), "rate": _F(RATE), "background": _opt(RATE),
+        "item": _F(TIME), "gap": _opt(TIME), "fraction": _opt(FLOAT), "memories": _opt(INTS),
+    },
+    "noise": {
+        "source": _F(STR), "kind": _F(STR), "rate": _F(RATE), "up": _opt(TIME),
+        "down": _opt(TIME), "rate_down": _opt(RATE),
+    },
+}
+assert set(_STIMULI) == set(STIMULUS_KINDS)
+
+# ---------------------------------------------------------------------------
+# reading values
+# ---------------------------------------------------------------------------
+
+
+def _what(v) -> str:
+    """``repr`` of a TOML value with its TOML type, for error messages."""
+    if isinstance(v, bool):
+        t = "a boolean"
+    elif isinstance(v, int):
+        t = "an integer"
+    elif isinstance(v, float):
+        t = "a float"
+    elif isinstance(v, str):
+        t = "a string"
+    elif isinstance(v, list):
+        t = "an array"
+    elif isinstance(v, dict):
+        t = "a table"
+    else:
+        t = "a date/time"
+    return f"{v!r} ({t})"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _convert(v, t: str, key: str):
+    """Check the TOML value ``v`` against type ``t`` and convert it to its spec form."""
+    if t in _QUANTITIES:
+        return parse_quantity(v, t, key)
+    if t == INT:
+        if not _is_int(v):
+            raise ModelError(f"expected an integer, got {_what(v)}", key=key)
+        return v
+    if t == FLOAT:
+        if not _is_number(v):
+            raise ModelError(f"expected a number, got {_what(v)}", key=key)
+        if not math.isfinite(v):
+            raise ModelError(f"expected a finite number, got {v!r}", key=key)
+        return float(v)
+    if t == BOOL:
+        if not isinstance(v, bool):
+            raise ModelError(f"expected true or false, got {_what(v)}", key=key)
+        return v
+    if t == STR:
+        if not isinstance(v, str):
+            raise ModelError(f"expected a string, got {_what(v)}", key=key)
+        return v
+    if t in (STRS, INTS):
+        elem, ok = ("strings", lambda x: isinstance(x, str)) if t == STRS else ("integers", _is_int)
+        if not isinstance(v, list):
+            raise ModelError(f"expected an array of {elem}, got {_what(v)}", key=key)
+        for i, x in enumerate(v):
+            if not ok(x):
+                raise ModelError(f"expected an array of {elem}, element {i} is {_what(x)}", key=key)
+        return tuple(v)
+    if t == TABLE:
+        if not isinstance(v, dict):
+            raise ModelError(f"expected a table, got {_what(v)}", key=key)
+        return v
+    if t == TABLES:
+        if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+            raise ModelError(f"expected an array of tables ([[{key}]]), got {_what(v)}", key=key)
+        return v
+    raise AssertionError(t)  # pragma: no cover
+
+
+def _join(key: str, k: str) -> str:
+    return f"{key}.{k}" if key else k
+
+
+def _read(table: dict, schema: dict, key: str, what: str = "") -> dict:
+    """Check a raw table against ``schema``; return the converted present values.
+
+    Unknown keys are refused (listing the valid ones), then missing required
+    keys, then each value is type-checked in schema order.
+    """
+    if not isinstance(table, dict):
+        raise ModelError(f"expected a table, got {_what(table)}", key=key)
+    for k in table:
+        if k not in schema:
+            valid = ", ".join(schema)
+            raise ModelError(f"unknown key {k!r}; valid keys{what}: {valid}", key=_join(key, k))
+    for k, f in schema.items():
+        if f.required and k not in table:
+            raise ModelError(f"missing required key {k!r}", key=_join(key, k))
+    return {k: _convert(table[k], f.type, _join(key, k)) for k, f in schema.items() if k in table}
+
+
+def _choose(table, tag: str, choices: dict, key: str, noun: str) -> tuple[str, dict]:
+    """Pick the schema of a tagged table (``kind = ...``/``type = ...``)."""
+    if not isinstance(table, dict):
+        raise ModelError(f"expected a table, got {_what(table)}", key=key)
+    if tag not in table:
+        raise ModelError(f"missing required key {tag!r} (one of: {', '.join(choices)})", key=f"{key}.{tag}")
+    v = table[tag]
+    if not isinstance(v, str) or v not in choices:
+        raise ModelError(f"unknown {noun} {v!r}; known: {', '.join(choices)}", key=f"{key}.{tag}")
+    return v, choices[v]
+
+
+def _build(cls, prefix: str, **kwargs):
+    """Construct a spec dataclass, re-keying its validation errors under ``prefix``."""
+    try:
+        return cls(**kwargs)
+    except ModelError as e:
+        raise e.within(prefix) from None
+
+
+def _named(raw: dict, section: str) -> dict:
+    tables = raw.get(section, {})
+    for name, t in tables.items():
+        if not isinstance(t, dict):
+            raise ModelError(f"expected a table [{section}.{name}], got {_what(t)}", key=f"{section}.{name}")
+    return tables
+
+
+def _population(name: str, t: dict) -> LIFPopulation:
+    key = f"populations.{name}"
+    kw = _read(t, _POPULATION, key)
+    if "adaptation" in kw:
+        akey = f"{key}.adaptation"
+        kw["adaptation"] = _build(Adaptation, akey, **_read(kw["adaptation"], _ADAPTATION, akey))
+    return _build(LIFPopulation, key, name=name, **kw)
+
+
+def _rule(name: str, t: dict):
+    key = f"rules.{name}"
+    rtype, schema = _choose(t, "type", _RULES, key, "rule type")
+    kw = _read(t, schema, key, f" for a {rtype} rule")
+    del kw["type"]
+    return _build(RULE_TYPES[rtype], key, name=name, **kw)
+
+
+def _projection(name: str, t: dict) -> Projection:
+    key = f"projections.{name}"
+    kw = _read(t, _PROJECTION, key)
+    ckey, wkey = f"{key}.connector", f"{key}.weight"
+    ckind, cschema = _choose(kw["connector"], "kind", _CONNECTORS, ckey, "connector kind")
+    kw["connector"] = _build(Connector, ckey, **_read(kw["connector"], cschema, ckey, f" for {ckind}"))
+    wkind, wschema = _choose(kw["weight"], "kind", _WEIGHTS, wkey, "weight kind")
+    kw["weight"] = _build(WeightInit, wkey, **_read(kw["weight"], wschema, wkey, f" for {wkind}"))
+    return _build(Projection, key, name=name, **kw)
+
+
+def _stimulus(t: dict, key: str) -> Stimulus:
+    kind, schema = _choose(t, "kind", _STIMULI, key, "stimulus kind")
+    return _build(Stimulus, key, **_read(t, schema, key, f" for a {kind} stimulus"))
+
+
+def _phase(t: dict, key: str) -> Phase:
+    kw = _read(t, _PHASE, key)
+    if "stimuli" in kw:
+        kw["stimuli"] = tuple(_stimulus(s, f"{key}.stimuli[{j}]") for j, s in enumerate(kw["stimuli"]))
+    if "plastic" in kw:
+        kw["plastic"] = {p: _convert(v, FLOAT, f"{key}.plastic.{p}") for p, v in kw["plastic"].items()}
+    return _build(Phase, key, **kw)
+
+
+def _protocol(t: dict) -> Protocol:
+    kw = _read(t, _PROTOCOL, "protocol")
+    kw["phases"] = tuple(_phase(p, f"protocol.phases[{i}]") for i, p in enumerate(kw["phases"]))
+    return _build(Protocol, "protocol", **kw)
+
+
+def _model(raw: dict) -> Model:
+    kw = _read(raw, _TOP, "")
+    populations = {n: _population(n, t) for n, t in _named(kw, "populations").items()}
+    sources = {n: _build(SpikeSource, f"sources.{n}", name=n, **_read(t, _SOURCE, f"sources.{n}"))
+               for n, t in _named(kw, "sources").items()}
+    rules = {n: _rule(n, t) for n, t in _named(kw, "rules").items()}
+    projections = {n: _projection(n, t) for n, t in _named(kw, "projections").items()}
+    protocol = _protocol(kw["protocol"])
+    return _build(Model, None, name=kw["name"], description=kw.get("description", ""), dt=kw["dt"],
+                  populations=populations, sources=sources, projections=projections, rules=rules,
+                  protocol=protocol)
+
+
+# ---------------------------------------------------------------------------
+# overrides
+# ---------------------------------------------------------------------------
+
+
+def _parse_value(text: str):
+    """A TOML value (``6``, ``0.2``, ``"20 s"``, ``true``, ``[1, 2]``), else the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _index(lst: list, seg: str, where: str, override: str) -> int:
+    """Resolve a path segment into a list: an index, or the ``name`` of a table element."""
+    if seg.lstrip("-").isdigit():
+        i = int(seg)
+        if not 0 <= i <= len(lst):
+            raise ModelError(f"index {i} is out of range: {where} has {len(lst)} elements",
+                             key=f"--set {override}")
+        return i
+    names = [x.get("name") for x in lst if isinstance(x, dict)]
+    for i, x in enumerate(lst):
+        if isinstance(x, dict) and x.get("name") == seg:
+            return i
+    known = ", ".join(repr(n) for n in names if n is not None) or "none named"
+    raise ModelError(f"{where} has no element named {seg!r} (elements: {known})", key=f"--set {override}")
+
+
+def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
+    """Apply ``key.path=value`` overrides in place to a raw model table.
+
+    Parameters
+    ----------
+    raw : dict
+        The table read from a model file (modified in place).
+    overrides : iterable of str
+        ``"key.path=value"``.  The value is read as a TOML value (``6``,
+        ``0.2``, ``"20 s"``, ``true``, ``[1, 2]``, ``{kind = "constant", value
+        = "1 mV"}``) and otherwise taken as a bare string, so ``dt=0.1 ms``
+        works.  Path segments name table keys; in an array of tables a
+        segment is an index or the ``name`` of an element
+        (``protocol.phases.sleep.duration``, ``protocol.phases.3.stimuli.0.rate``).
+        Missing intermediate tables are created.
+
+    Returns
+    -------
+    list of (str, str)
+        The canonical key paths (as used in error messages, e.g.
+        ``protocol.phases[3].duration``) that the overrides set or created,
+        each with the text of its override.
+
+    Raises
+    ------
+    ModelError
+        If an override has no ``=``, an empty path segment, or a path that
+        runs through a non-table value, a missing array element, or an
+        index out of range.
+    """
+    if isinstance(overrides, str):
+        overrides = (overrides,)
+    origins = []
+    for text in overrides:
+        path, sep, value = text.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ModelError("an override must look like key.path=value", key=f"--set {text}")
+        segs = path.split(".")
+        if any(not s.strip() for s in segs):
+            raise ModelError("empty key in the override's path", key=f"--set {text}")
+        segs = [s.strip() for s in segs]
+        node, canon = raw, ""
+        for n, seg in enumerate(segs):
+            last = n == len(segs) - 1
+            if isinstance(node, dict):
+                canon = f"{canon}.{seg}" if canon else seg
+                if last:
+                    node[seg] = _parse_value(value.strip())
+                else:
+                    if seg not in node:
+                        node[seg] = {}
+                        origins.append((canon, text.strip()))
+                    node = node[seg]
+            elif isinstance(node, list):
+                i = _index(node, seg, canon, text.strip())
+                if i == len(node) and not last:
+                    raise ModelError(f"index {i} is out of range: {canon} has {len(node)} elements",
+                                     key=f"--set {text.strip()}")
+                canon = f"{canon}[{i}]"
+                if last:
+                    if i == len(node):
+                        node.append(_parse_value(value.strip()))
+                    else:
+                        node[i] = _parse_value(value.strip())
+                else:
+                    node = node[i]
+            else:
+                raise ModelError(f"{canon} is {_what(node)}, not a table", key=f"--set {text.strip()}")
+        origins.append((canon, text.strip()))
+    return origins
+
+
+def _parent(key: str) -> str:
+    cut = max(key.rfind("."), key.rfind("["))
+    return key[:cut] if cut > 0 else ""
+
+
+def _annotate(e: ModelError, origins: list[tuple[str, str]]) -> ModelError:
+    """Name the override behind an error about a key that an override set or changed.
+
+    ``(set by --set ...)`` when the override set this key, a table holding it
+    or a key inside it; ``(after --set ...)`` when it set a neighbouring key
+    of the same table (e.g. ``v_th`` for an error on ``v_reset``).
+    """
+    if not e.key:
+        return e
+    for path, text in reversed(origins):
+        for a, b in ((e.key, path), (path, e.key)):
+            if a == b or a.startswith(b + ".") or a.startswith(b + "["):
+                return ModelError(f"{e.message} (set by --set {text})", key=e.key, file=e.file)
+    for path, text in reversed(origins):
+        if _parent(path) and _parent(path) == _parent(e.key):
+            return ModelError(f"{e.message} (after --set {text})", key=e.key, file=e.file)
+    return e
+
+
+# ---------------------------------------------------------------------------
+# public API: reading
+# ---------------------------------------------------------------------------
+
+
+def loads_model(text: str, file: str = "<string>", overrides=()) -> Model:
+    """Build a validated :class:`Model` from TOML text.
+
+    Parameters
+    ----------
+    text : str
+        The model file's contents (format: ``models/README.md``).
+    file : str, optional
+        Name used in error messages.
+    overrides : iterable of str, optional
+        ``"key.path=value"`` strings applied before validation
+        (see :func:`apply_overrides`).
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelError
+        For any problem; its string names ``file``, the dotted key path and
+        the problem.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ModelError(f"TOML syntax error: {e}", file=file) from None
+    try:
+        origins = apply_overrides(raw, overrides)
+    except ModelError as e:
+        raise e.within(None, file) from None
+    try:
+        return _model(raw)
+    except ModelError as e:
+        raise _annotate(e, origins).within(None, file) from None
+
+
+def load_model(path, overrides=()) -> Model:
+    """Read and validate a model file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TOML model file.
+    overrides : iterable of str, optional
+        ``"key.path=value"`` strings applied before validation
+        (see :func:`apply_overrides`).
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelError
+        If the file cannot be read or describes an invalid model; the
+        message names the file, the dotted key path and the problem.
+    """
+    file = os.fspath(path)
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read()
+        text = data.decode("utf-8")
+    except OSError as e:
+        raise ModelError(f"cannot read model file: {e.strerror or e}", file=file) from None
+    except UnicodeDecodeError as e:
+        raise ModelError(f"not UTF-8 text: {e}", file=file) from None
+    return loads_model(text, file=file, overrides=overrides)
+
+
+# ---------------------------------------------------------------------------
+# public API: writing
+# ---------------------------------------------------------------------------
+
+
+def _emit(obj, schema: dict, skip=()) -> dict:
+    """Write the fields of ``obj`` named in ``schema`` as TOML values (``None`` omitted)."""
+    out = {}
+    for k, f in schema.items():
+        if k in skip:
+            continue
+        v = getattr(obj, k)
+        if v is None:
+            continue
+        if f.type in _QUANTITIES:
+            v = format_quantity(v, f.type)
+        elif f.type == FLOAT:
+            v = float(v)
+        elif f.type in (STRS, INTS):
+            v = list(v)
+        out[k] = v
+    return out
+
+
+def model_to_dict(model: Model) -> dict:
+    """Convert a model to a TOML-ready table, quantities as unit strings.
+
+    Every field is written, defaults included, except those that are
+    ``None``; weight and connector tables carry only the keys of their kind
+    and stimuli only those of theirs.  ``Model.extra`` is not part of the
+    file format and is not written.
+
+    Parameters
+    ----------
+    model : Model
+
+    Returns
+    -------
+    dict
+        Plain ``str``/``int``/``float``/``bool``/``list``/``dict`` values,
+        ready for ``tomli_w.dumps``; :func:`loads_model` of its TOML gives back
+        an equal model.
+    """
+    rule_type = {cls: name for name, cls in RULE_TYPES.items()}
+    out = {"name": model.name, "description": model.description, "dt": format_quantity(model.dt, TIME)}
+    pops = {}
+    for n, p in model.populations.items():
+        d = _emit(p, _POPULATION, skip=("adaptation",))
+        if p.adaptation is not None:
+            d["adaptation"] = _emit(p.adaptation, _ADAPTATION)
+        pops[n] = d
+    out["populations"] = pops
+    out["sources"] = {n: _emit(s, _SOURCE) for n, s in model.sources.items()}
+    rules = {}
+    for n, r in model.rules.items():
+        rtype = rule_type[type(r)]
+        rules[n] = {"type": rtype, **_emit(r, _RULES[rtype], skip=("type",))}
+    out["rules"] = rules
+    projs = {}
+    for n, pr in model.projections.items():
+        d = _emit(pr, _PROJECTION, skip=("connector", "weight"))
+        d["connector"] = _emit(pr.connector, _CONNECTORS[pr.connector.kind])
+        d["weight"] = _emit(pr.weight, _WEIGHTS[pr.weight.kind])
+        projs[n] = d
+    out["projections"] = projs
+    proto = model.protocol
+    pd = _emit(proto, _PROTOCOL, skip=("phases",))
+    phases = []
+    for ph in proto.phases:
+        d = _emit(ph, _PHASE, skip=("plastic", "stimuli"))
+        if ph.plastic:
+            d["plastic"] = {k: float(v) for k, v in ph.plastic.items()}
+        if ph.stimuli:
+            d["stimuli"] = [_emit(s, _STIMULI[s.kind]) for s in ph.stimuli]
+        phases.append(d)
+    pd["phases"] = phases
+    out["protocol"] = pd
+    return out
+
+
+def dumps_model(model: Model) -> str:
+    """Write a model as TOML text (the resolved form of a model file).
+
+    Parameters
+    ----------
+    model : Model
+
+    Returns
+    -------
+    str
+        TOML such that ``loads_model(dumps_model(m)) == m``.
+    """
+    import tomli_w
+
+    return tomli_w.dumps(model_to_dict(model))

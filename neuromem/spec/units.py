@@ -1,0 +1,160 @@
+"""Quantity strings with units, for model files.
+
+Model files write every physical value as a string with a unit (``"20 ms"``,
+``"-70 mV"``, ``"200 Hz"``); the spec dataclasses store plain SI floats
+(seconds, volts, hertz).  This module converts between the two.  It is
+deliberately tiny: three dimensions, a fixed table of unit symbols, and exact
+decimal scaling so that ``parse_quantity(format_quantity(x, d), d) == x`` for
+every finite float ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from neuromem.spec.errors import ModelError
+
+__all__ = ["DIMENSIONS", "UNITS", "parse_quantity", "format_quantity"]
+
+UNITS: dict[str, tuple[str, int]] = {
+    # symbol: (dimension, power of ten of the SI unit)
+    "s": ("time", 0),
+    "ms": ("time", -3),
+    "us": ("time", -6),
+    "µs": ("time", -6),  # micro sign
+    "μs": ("time", -6),  # Greek mu
+    "ns": ("time", -9),
+    "V": ("voltage", 0),
+    "mV": ("voltage", -3),
+    "uV": ("voltage", -6),
+    "µV": ("voltage", -6),
+    "μV": ("voltage", -6),
+    "Hz": ("rate", 0),
+    "kHz": ("rate", 3),
+}
+"""Accepted unit symbols (case-sensitive) and their dimension and SI scale."""
+
+DIMENSIONS: dict[str, str] = {"time": "20 ms", "voltage": "-70 mV", "rate": "200 Hz"}
+"""The known dimensions, each with an example quantity used in error messages."""
+
+_ARTICLE = {"time": "a time", "voltage": "a voltage", "rate": "a rate"}
+
+_QUANTITY = re.compile(
+    r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[^\s\d.+-][^\s]*)?\s*$"
+)
+
+
+def _check_dimension(dimension: str) -> None:
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
+
+
+def parse_quantity(value, dimension: str, key: str | None = None) -> float:
+    """Convert a quantity string to a float in the SI unit of its dimension.
+
+    Parameters
+    ----------
+    value : str
+        A number followed by a unit symbol, with or without a space:
+        ``"20 ms"``, ``"0.5ms"``, ``"-70 mV"``, ``"2 kHz"``, ``"1e-3 s"``.
+    dimension : {"time", "voltage", "rate"}
+        The dimension the field expects.
+    key : str, optional
+        Dotted key path of the field, attached to any error raised.
+
+    Returns
+    -------
+    float
+        The value in seconds, volts or hertz.
+
+    Raises
+    ------
+    ModelError
+        If ``value`` is a bare number or not a string, the unit is unknown,
+        the unit's dimension is not ``dimension``, or the number is not finite.
+
+    Examples
+    --------
+    >>> parse_quantity("20 ms", "time")
+    0.02
+    >>> parse_quantity("-70 mV", "voltage")
+    -0.07
+    """
+    _check_dimension(dimension)
+    example = DIMENSIONS[dimension]
+    want = _ARTICLE[dimension]
+    if not isinstance(value, str):
+        raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
+    m = _QUANTITY.match(value)
+    if m is None:
+        raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
+    unit = m.group("unit")
+    if unit is None:
+        raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r} (no unit)', key=key)
+    if unit not in UNITS:
+        known = ", ".join(u for u, (d, _) in UNITS.items() if d == dimension)
+        raise ModelError(f"unknown unit {unit!r} in {value!r}; {dimension} units: {known}", key=key)
+    got_dim, power = UNITS[unit]
+    if got_dim != dimension:
+        raise ModelError(f"expected {want} (dimension {dimension}), got {_ARTICLE[got_dim]} "
+                         f"(dimension {got_dim}): {value!r}", key=key)
+    try:
+        number = Decimal(m.group("num")).scaleb(power)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
+        raise ModelError(f"cannot read the number in {value!r}", key=key) from None
+    out = float(number)
+    if not math.isfinite(out):
+        raise ModelError(f"{value!r} is not a finite {dimension}", key=key)
+    return out
+
+
+def _unit_for(x: float, dimension: str) -> str:
+    a = abs(x)
+    if dimension == "time":
+        if a >= 1:
+            return "s"
+        return "ms" if a >= 1e-6 or a == 0 else "us"
+    if dimension == "voltage":
+        if a >= 1:
+            return "V"
+        return "mV" if a >= 1e-6 or a == 0 else "uV"
+    return "Hz"
+
+
+def format_quantity(x: float, dimension: str) -> str:
+    """Write an SI float as a readable quantity string.
+
+    The unit is chosen for readability: seconds for times of 1 s or more,
+    milliseconds below (microseconds under 1 us); millivolts for voltages
+    under 1 V (volts above, microvolts under 1 uV); hertz for rates.
+    The decimal digits are exact, so :func:`parse_quantity` returns ``x``
+    bit for bit.
+
+    Parameters
+    ----------
+    x : float
+        Value in seconds, volts or hertz.
+    dimension : {"time", "voltage", "rate"}
+
+    Returns
+    -------
+    str
+        E.g. ``"20 ms"``, ``"-70 mV"``, ``"30 s"``, ``"200 Hz"``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not finite or ``dimension`` is unknown.
+    """
+    _check_dimension(dimension)
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"cannot format non-finite {dimension} {x!r}")
+    unit = _unit_for(x, dimension)
+    d = Decimal(repr(x)).scaleb(-UNITS[unit][1]).normalize()
+    text = format(d, "f") if -9 <= d.adjusted() <= 15 else format(d, "e")
+    if text in ("-0", "-0.0"):
+        text = "0"
+    return f"{text} {unit}"

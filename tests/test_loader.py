@@ -1,0 +1,323 @@
+"""Model files: loading, round trip, overrides and error messages."""
+
+import pytest
+
+from neuromem.spec import (
+    Connector, LIFPopulation, Model, ModelError, PairSTDP, Projection, SpikeSource, WeightInit,
+)
+from neuromem.spec.loader import apply_overrides, dumps_model, load_model, loads_model, model_to_dict
+
+MODEL = """\
+name = "tiny"
+description = "two populations, one source, one rule, two projections"
+dt = "0.5 ms"
+
+[populations.ctx_e]
+size = 100
+kind = "excitatory"
+tau_m = "20 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-70 mV"
+v_th = "-50 mV"
+refractory = "2 ms"
+adaptation = { tau_w = "100 ms", b = "0.5 mV" }
+
+[populations.ctx_i]
+size = 25
+kind = "inhibitory"
+tau_m = "10 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-70 mV"
+v_th = "-50 mV"
+refractory = "1 ms"
+tau_syn_inh = "10 ms"
+
+[sources.ctx_in]
+size = 100
+
+[rules.ctx_stdp]
+type = "pair_stdp"
+window = "symmetric"
+tau_pre = "20 ms"
+tau_post = "20 ms"
+a_plus = "0.01 mV"
+a_minus = "0.01 mV"
+c_pre = "0.001 mV"
+w_max = "3 mV"
+
+[projections.in_e]
+source = "ctx_in"
+target = "ctx_e"
+connector = { kind = "one_to_one" }
+weight = { kind = "constant", value = "20 mV" }
+
+[projections.ctx_ee]
+source = "ctx_e"
+target = "ctx_e"
+connector = { kind = "fixed_probability", p = 0.2 }
+weight = { kind = "uniform", low = "0.1 mV", high = "0.5 mV" }
+sign = "excitatory"
+delay = "1 ms"
+plasticity = ["ctx_stdp"]
+
+[protocol]
+n_memories = 3
+pattern_population = "ctx_e"
+coding_level = 0.1
+
+[[protocol.phases]]
+name = "encode"
+kind = "encode"
+plastic = { ctx_ee = 1.0 }
+record_state = ["ctx_e"]
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "200 Hz"
+background = "0 Hz"
+item = "200 ms"
+gap = "100 ms"
+fraction = 1.0
+
+[[protocol.phases]]
+name = "sleep"
+kind = "sleep"
+start_from = "encode"
+duration = "2 s"
+silence = ["ctx_i"]
+block = ["in_e"]
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "noise"
+rate = "5 Hz"
+up = "150 ms"
+down = "150 ms"
+rate_down = "0 Hz"
+"""
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(MODEL)
+    return path
+
+
+def test_loads_valid_model(model_file):
+    m = load_model(model_file)
+    assert isinstance(m, Model)
+    assert m.name == "tiny" and m.dt == 0.0005
+    e = m.populations["ctx_e"]
+    assert isinstance(e, LIFPopulation) and e.name == "ctx_e" and e.size == 100
+    assert e.tau_m == 0.02 and e.v_rest == -0.07 and e.v_th == -0.05 and e.refractory == 0.002
+    assert e.adaptation.tau_w == 0.1 and e.adaptation.b == 0.0005
+    assert m.populations["ctx_i"].tau_syn_inh == 0.01
+    assert m.sources == {"ctx_in": SpikeSource("ctx_in", 100)}
+    assert m.rules["ctx_stdp"] == PairSTDP("ctx_stdp", "symmetric", 0.02, 0.02, 1e-5, 1e-5, w_max=0.003,
+                                           c_pre=1e-6)
+    ee = m.projections["ctx_ee"]
+    assert ee == Projection("ctx_ee", "ctx_e", "ctx_e", Connector("fixed_probability", p=0.2),
+                            WeightInit("uniform", low=0.0001, high=0.0005), delay=0.001,
+                            plasticity=("ctx_stdp",))
+    assert m.projections["in_e"].connector == Connector("one_to_one")
+    assert m.projections["in_e"].weight == WeightInit("constant", value=0.02)
+    enc, sleep = m.protocol.phases
+    assert enc.duration is None and enc.length(3) == pytest.approx(0.9)
+    assert enc.plastic == {"ctx_ee": 1.0} and enc.record_state == ("ctx_e",)
+    assert enc.stimuli[0].rate == 200.0 and enc.stimuli[0].item == 0.2
+    assert sleep.start_from == "encode" and sleep.duration == 2.0
+    assert sleep.silence == ("ctx_i",) and sleep.block == ("in_e",)
+    assert sleep.stimuli[0].kind == "noise" and sleep.stimuli[0].up == 0.15
+
+
+def test_loads_model_equals_load_model(model_file):
+    assert loads_model(MODEL) == load_model(model_file)
+
+
+def test_round_trip(model_file):
+    m = load_model(model_file)
+    text = dumps_model(m)
+    assert loads_model(text) == m
+    assert loads_model(dumps_model(loads_model(text))) == m
+
+
+def test_model_to_dict_uses_unit_strings():
+    d = model_to_dict(loads_model(MODEL))
+    assert d["dt"] == "0.5 ms"
+    assert d["populations"]["ctx_e"]["tau_m"] == "20 ms"
+    assert d["populations"]["ctx_e"]["v_rest"] == "-70 mV"
+    assert d["rules"]["ctx_stdp"]["a_plus"] == "0.01 mV"
+    assert d["protocol"]["phases"][0]["stimuli"][0]["rate"] == "200 Hz"
+    assert d["protocol"]["phases"][1]["duration"] == "2 s"
+    assert "tau_syn_inh" not in d["populations"]["ctx_e"]
+
+
+def test_override_number(model_file):
+    m = load_model(model_file, overrides=["populations.ctx_e.size=120", "sources.ctx_in.size=120",
+                                          "projections.ctx_ee.connector.p=0.3"])
+    assert m.populations["ctx_e"].size == 120
+    assert m.projections["ctx_ee"].connector.p == 0.3
+
+
+def test_override_string_with_space(model_file):
+    m = load_model(model_file, overrides=["dt=0.1 ms", 'populations.ctx_e.tau_m="30 ms"'])
+    assert m.dt == pytest.approx(1e-4) and m.populations["ctx_e"].tau_m == 0.03
+
+
+def test_override_phase_by_name_and_index(model_file):
+    m = load_model(model_file, overrides=["protocol.phases.sleep.duration=20 s",
+                                          "protocol.phases.1.stimuli.0.rate=7 Hz",
+                                          "protocol.phases.encode.stimuli.0.memories=[0, 2]"])
+    sleep = m.protocol.phase("sleep")
+    assert sleep.duration == 20.0 and sleep.stimuli[0].rate == 7.0
+    assert m.protocol.phase("encode").stimuli[0].memories == (0, 2)
+
+
+def test_override_bool_and_table(model_file):
+    m = load_model(model_file, overrides=["projections.ctx_ee.connector.allow_self=true",
+                                          'projections.in_e.weight={ kind = "normal", value = "1 mV", std = "0.1 mV" }'])
+    assert m.projections["ctx_ee"].connector.allow_self is True
+    assert m.projections["in_e"].weight == WeightInit("normal", value=0.001, std=0.0001)
+
+
+def test_override_does_not_touch_file(model_file):
+    load_model(model_file, overrides=["populations.ctx_e.size=120", "sources.ctx_in.size=120"])
+    assert model_file.read_text() == MODEL
+
+
+def test_override_unknown_key_refused(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=["populations.ctx_e.tau_mm=30 ms"])
+    msg = str(exc.value)
+    assert str(model_file) in msg
+    assert "populations.ctx_e.tau_mm" in msg
+    assert "unknown key" in msg and "tau_m" in msg
+    assert "--set populations.ctx_e.tau_mm" in msg
+
+
+def test_override_new_table_names_override(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=["populations.ctx_x.size=3"])
+    msg = str(exc.value)
+    assert "populations.ctx_x.kind" in msg and "missing required key" in msg
+    assert "--set populations.ctx_x.size=3" in msg
+
+
+def test_override_neighbour_named(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=["populations.ctx_e.v_th=-75 mV"])
+    msg = str(exc.value)
+    assert "populations.ctx_e.v_reset" in msg and "after --set populations.ctx_e.v_th=-75 mV" in msg
+
+
+def test_override_bad_value_names_override(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=["protocol.phases.sleep.duration=20 mV"])
+    msg = str(exc.value)
+    assert "protocol.phases[1].duration" in msg and "time" in msg
+    assert "--set protocol.phases.sleep.duration" in msg
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("protocol.phases.nap.duration=1 s", "no element named 'nap'"),
+    ("protocol.phases.7.duration=1 s", "out of range"),
+    ("dt.x=1", "not a table"),
+    ("dt", "key.path=value"),
+    ("protocol..x=1", "empty key"),
+])
+def test_override_bad_path(model_file, override, fragment):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=[override])
+    msg = str(exc.value)
+    assert str(model_file) in msg and fragment in msg and "--set" in msg
+
+
+def test_apply_overrides_returns_canonical_paths():
+    raw = {"protocol": {"phases": [{"name": "a"}, {"name": "b", "stimuli": [{}]}]}}
+    got = apply_overrides(raw, ["protocol.phases.b.stimuli.0.rate=3 Hz", "x.y=1"])
+    assert got == [("protocol.phases[1].stimuli[0].rate", "protocol.phases.b.stimuli.0.rate=3 Hz"),
+                   ("x", "x.y=1"), ("x.y", "x.y=1")]
+    assert raw["protocol"]["phases"][1]["stimuli"][0]["rate"] == "3 Hz" and raw["x"] == {"y": 1}
+
+
+def _mutate(old, new):
+    assert MODEL.count(old) == 1, old
+    return MODEL.replace(old, new)
+
+
+MALFORMED = [
+    # (old text, new text, expected key path, expected fragment of the problem)
+    ('coding_level = 0.1\n', 'coding_level = 0.1 0.2\n', None, "line"),
+    ('refractory = "2 ms"\n', 'refractory = "2 ms"\ntau_mm = "3 ms"\n', "populations.ctx_e.tau_mm", "unknown key"),
+    ('refractory = "2 ms"\n', '', "populations.ctx_e.refractory", "missing required key"),
+    ('[sources.ctx_in]\nsize = 100', '[sources.ctx_in]\nsize = "100"', "sources.ctx_in.size", "integer"),
+    ('n_memories = 3', 'n_memories = 3.0', "protocol.n_memories", "integer"),
+    ('tau_m = "20 ms"', 'tau_m = "20 mV"', "populations.ctx_e.tau_m", "voltage"),
+    ('tau_m = "20 ms"', 'tau_m = 20', "populations.ctx_e.tau_m", "unit"),
+    ('tau_m = "20 ms"', 'tau_m = "20 fortnights"', "populations.ctx_e.tau_m", "unknown unit"),
+    ('size = 25', 'size = -25', "populations.ctx_i.size", "positive"),
+    ('p = 0.2', 'p = 1.5', "projections.ctx_ee.connector.p", "probability"),
+    ('source = "ctx_e"', 'source = "ctx_x"', "projections.ctx_ee.source", "not a defined"),
+    ('target = "ctx_e"\nconnector = { kind = "one_to_one" }',
+     'target = "nowhere"\nconnector = { kind = "one_to_one" }', "projections.in_e.target", "not a defined"),
+    ('type = "pair_stdp"', 'type = "triplet_stdp"', "rules.ctx_stdp.type", "pair_stdp, vogels_istdp, normalisation"),
+    ('plasticity = ["ctx_stdp"]', 'plasticity = ["ctx_stpd"]', "projections.ctx_ee.plasticity", "unknown rule"),
+    ('rate = "5 Hz"', 'rate = "5 ms"', "protocol.phases[1].stimuli[0].rate", "rate"),
+    ('rate = "5 Hz"', 'rate = "-5 Hz"', "protocol.phases[1].stimuli[0].rate", ">= 0"),
+    ('rate_down = "0 Hz"', 'background = "0 Hz"', "protocol.phases[1].stimuli[0].background", "unknown key"),
+    ('duration = "2 s"', '', "protocol.phases[1].duration", "required"),
+    ('kind = "noise"', 'kind = "pink"', "protocol.phases[1].stimuli[0].kind", "patterns, noise"),
+    ('connector = { kind = "fixed_probability", p = 0.2 }', 'connector = { kind = "fixed_probability" }',
+     "projections.ctx_ee.connector.p", "missing required key"),
+    ('weight = { kind = "constant", value = "20 mV" }', 'weight = { kind = "constant", value = "-20 mV" }',
+     "projections.in_e.weight.value", ">= 0"),
+    ('adaptation = { tau_w = "100 ms", b = "0.5 mV" }', 'adaptation = { tau_w = "0 ms", b = "0.5 mV" }',
+     "populations.ctx_e.adaptation.tau_w", "> 0"),
+    ('plastic = { ctx_ee = 1.0 }', 'plastic = { in_e = 1.0 }', "protocol.phases[0].plastic.in_e", "no plasticity"),
+    ('start_from = "encode"', 'start_from = "recall"', "protocol.phases[1].start_from", "earlier phase"),
+    ('silence = ["ctx_i"]', 'silence = "ctx_i"', "protocol.phases[1].silence", "array"),
+    ('dt = "0.5 ms"', 'dt = "0 ms"', "dt", "> 0"),
+    ('coding_level = 0.1', 'coding_level = 0.001', "protocol.coding_level", "no active neuron"),
+    ('[protocol]\n', '[protocol]\nphases_extra = 1\n', "protocol.phases_extra", "unknown key"),
+    ('description = "two populations, one source, one rule, two projections"\n',
+     'descripton = "x"\n', "descripton", "unknown key"),
+]
+
+
+@pytest.mark.parametrize("old, new, key, fragment", MALFORMED,
+                         ids=[f"{i}-{m[2] or 'syntax'}" for i, m in enumerate(MALFORMED)])
+def test_malformed_file(tmp_path, old, new, key, fragment):
+    path = tmp_path / "broken.toml"
+    path.write_text(_mutate(old, new))
+    with pytest.raises(ModelError) as exc:
+        load_model(path)
+    msg = str(exc.value)
+    assert str(path) in msg, msg
+    assert exc.value.file == str(path)
+    if key is not None:
+        assert exc.value.key == key, msg
+        assert f": {key}: " in msg, msg
+    assert fragment in msg, msg
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ModelError) as exc:
+        loads_model(_mutate('c_pre = "0.001 mV"', 'c_pree = "0.001 mV"'), file="m.toml")
+    msg = str(exc.value)
+    assert msg.startswith("m.toml: rules.ctx_stdp.c_pree: unknown key")
+    for k in ("window", "tau_pre", "a_plus", "c_pre", "w_min", "w_max"):
+        assert k in msg
+
+
+def test_syntax_error_names_line():
+    with pytest.raises(ModelError) as exc:
+        loads_model("name = 'x'\ndt = \n", file="bad.toml")
+    assert str(exc.value).startswith("bad.toml: TOML syntax error") and "line 2" in str(exc.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError) as exc:
+        load_model(tmp_path / "nope.toml")
+    assert "nope.toml" in str(exc.value)

@@ -1,0 +1,194 @@
+"""The backend-neutral spec: import hygiene, units and dataclass validation."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuromem.spec import (
+    Adaptation, Connector, LIFPopulation, Model, ModelError, PairSTDP, Phase, Projection, Protocol,
+    SpikeSource, Stimulus, SynapticNormalisation, VogelsISTDP, WeightInit,
+)
+from neuromem.spec.errors import require
+from neuromem.spec.units import format_quantity, parse_quantity
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_spec_imports_no_simulator():
+    code = (
+        "import sys\n"
+        "import neuromem.spec, neuromem.spec.loader, neuromem.spec.units\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('brian2', 'lava'))\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+# --- units -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, dim, value", [
+    ("20 ms", "time", 0.02), ("-70 mV", "voltage", -0.07), ("0.5ms", "time", 0.0005),
+    ("200 Hz", "rate", 200.0), ("1.5 s", "time", 1.5), ("100 us", "time", 1e-4),
+    ("2 kHz", "rate", 2000.0), ("0.3 mV", "voltage", 0.0003), ("1 V", "voltage", 1.0),
+    ("1e-3 s", "time", 0.001), ("  3 ms ", "time", 0.003), ("+.5 mV", "voltage", 0.0005),
+])
+def test_parse_quantity(text, dim, value):
+    assert parse_quantity(text, dim) == value
+
+
+@pytest.mark.parametrize("value, dim, fragment", [
+    (20, "time", 'expected a time with a unit such as "20 ms", got 20'),
+    ("20", "time", "no unit"),
+    ("20 mV", "time", "expected a time (dimension time), got a voltage"),
+    ("20 Hz", "voltage", "got a rate"),
+    ("20 parsecs", "time", "unknown unit 'parsecs'"),
+    ("fast", "rate", "expected a rate"),
+    (True, "rate", "expected a rate"),
+    ("1e999 s", "time", "finite"),
+])
+def test_parse_quantity_refuses(value, dim, fragment):
+    with pytest.raises(ModelError) as exc:
+        parse_quantity(value, dim, "populations.e.tau_m")
+    assert exc.value.key == "populations.e.tau_m"
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("x, dim, text", [
+    (0.02, "time", "20 ms"), (0.0005, "time", "0.5 ms"), (30.0, "time", "30 s"),
+    (-0.07, "voltage", "-70 mV"), (0.0003, "voltage", "0.3 mV"), (200.0, "rate", "200 Hz"),
+    (0.0, "time", "0 ms"),
+])
+def test_format_quantity(x, dim, text):
+    assert format_quantity(x, dim) == text
+
+
+def test_format_parse_round_trip_exact():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(-1, 1, 2000) * 10.0 ** rng.uniform(-12, 5, 2000)
+    for x in xs:
+        for dim in ("time", "voltage", "rate"):
+            assert parse_quantity(format_quantity(float(x), dim), dim) == float(x)
+
+
+# --- errors ----------------------------------------------------------------
+
+def test_model_error_str_and_within():
+    e = ModelError("must be > 0", key="tau_m")
+    assert str(e) == "tau_m: must be > 0"
+    w = e.within("populations.e", "m.toml")
+    assert (w.key, w.file, w.message) == ("populations.e.tau_m", "m.toml", "must be > 0")
+    assert str(w) == "m.toml: populations.e.tau_m: must be > 0"
+    assert isinstance(w, ValueError)
+    with pytest.raises(ModelError, match="x: bad"):
+        require(False, "x", "bad")
+    require(True, "x", "bad")
+
+
+# --- dataclasses -----------------------------------------------------------
+
+def _pop(name="e", **kw):
+    base = dict(name=name, size=10, kind="excitatory", tau_m=0.02, tau_syn=0.005, v_rest=-0.07,
+                v_reset=-0.07, v_th=-0.05, refractory=0.002)
+    base.update(kw)
+    return LIFPopulation(**base)
+
+
+def _model(**kw):
+    base = dict(
+        name="m", dt=0.0005,
+        populations={"e": _pop("e"), "i": _pop("i", kind="inhibitory")},
+        sources={"inp": SpikeSource("inp", 10)},
+        projections={
+            "ee": Projection("ee", "e", "e", Connector("fixed_probability", p=0.5), WeightInit(value=0.001),
+                             plasticity=("stdp",)),
+            "ie": Projection("ie", "i", "e", Connector("all_to_all"), WeightInit(value=0.001), sign="inhibitory"),
+        },
+        rules={"stdp": PairSTDP("stdp", "symmetric", 0.02, 0.02, 1e-5, 1e-5, w_max=0.003)},
+        protocol=Protocol(3, "e", 0.2, (
+            Phase("enc", "encode", stimuli=(Stimulus("inp", "patterns", 100.0, item=0.1),), plastic={"ee": 1.0}),
+        )),
+    )
+    base.update(kw)
+    return Model(**base)
+
+
+def test_valid_model():
+    m = _model()
+    assert m.protocol.phases[0].length(3) == pytest.approx(0.3)
+    assert set(m.nodes()) == {"e", "i", "inp"}
+    assert m.exportable_issues() == []
+
+
+@pytest.mark.parametrize("make, key", [
+    (lambda: _pop(size=0), "size"),
+    (lambda: _pop(size=2.5), "size"),
+    (lambda: _pop(kind="modulatory"), "kind"),
+    (lambda: _pop(tau_m=0.0), "tau_m"),
+    (lambda: _pop(v_reset=-0.04), "v_reset"),
+    (lambda: _pop(tau_syn_inh=-1.0), "tau_syn_inh"),
+    (lambda: Adaptation(tau_w=0.0, b=0.001), "tau_w"),
+    (lambda: SpikeSource("s", -1), "size"),
+    (lambda: Connector("fixed_probability", p=1.5), "p"),
+    (lambda: Connector("fixed_probability"), "p"),
+    (lambda: Connector("all_to_all", p=0.5), "p"),
+    (lambda: Connector("fixed_indegree", indegree=0), "indegree"),
+    (lambda: Connector("random"), "kind"),
+    (lambda: WeightInit(value=-0.001), "value"),
+    (lambda: WeightInit("uniform", low=0.002, high=0.001), "high"),
+    (lambda: Projection("p", "a", "b", Connector("all_to_all"), WeightInit(), sign="neutral"), "sign"),
+    (lambda: Projection("p", "a", "b", Connector("all_to_all"), WeightInit(), delay=-1.0), "delay"),
+    (lambda: PairSTDP("r", "triangular", 0.02, 0.02, 1e-5, 1e-5, w_max=0.003), "window"),
+    (lambda: PairSTDP("r", "symmetric", 0.02, 0.02, 1e-5, 1e-5, w_max=0.0), "w_max"),
+    (lambda: VogelsISTDP("r", tau=0.02, eta=1e-6, rho0=0.0, w_max=0.01), "rho0"),
+    (lambda: SynapticNormalisation("r", total=0.0, interval=1.0), "total"),
+    (lambda: Stimulus("s", "patterns", 100.0), "item"),
+    (lambda: Stimulus("s", "noise", -1.0), "rate"),
+    (lambda: Stimulus("s", "noise", 1.0, up=0.1), "down"),
+    (lambda: Phase("p", "x", duration=0.0), "duration"),
+    (lambda: Phase("p", "x", plastic={"ee": 0.0}), "plastic.ee"),
+    (lambda: Protocol(0, "e", 0.1, (Phase("p", "x", duration=1.0),)), "n_memories"),
+    (lambda: Protocol(1, "e", 1.0, (Phase("p", "x", duration=1.0),)), "coding_level"),
+    (lambda: Protocol(1, "e", 0.1, ()), "phases"),
+    (lambda: Protocol(1, "e", 0.1, (Phase("p", "x", duration=1.0), Phase("p", "y", duration=1.0))),
+     "phases[1].name"),
+    (lambda: Protocol(1, "e", 0.1, (Phase("p", "x", duration=1.0, start_from="q"),)), "phases[0].start_from"),
+])
+def test_dataclass_validation(make, key):
+    with pytest.raises(ModelError) as exc:
+        make()
+    assert exc.value.key == key
+
+
+def test_model_cross_references():
+    with pytest.raises(ModelError) as exc:
+        _model(projections={"x": Projection("x", "e", "nowhere", Connector("all_to_all"), WeightInit())})
+    assert exc.value.key == "projections.x.target"
+    with pytest.raises(ModelError) as exc:
+        _model(projections={"x": Projection("x", "i", "e", Connector("all_to_all"), WeightInit())})
+    assert exc.value.key == "projections.x.sign" and "Dale" in str(exc.value)
+    with pytest.raises(ModelError) as exc:
+        _model(projections={"x": Projection("x", "e", "e", Connector("all_to_all"), WeightInit(),
+                                            plasticity=("nope",))})
+    assert exc.value.key == "projections.x.plasticity"
+    with pytest.raises(ModelError) as exc:
+        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "x"),)))
+    assert exc.value.key == "protocol.phases[0].duration"
+    with pytest.raises(ModelError) as exc:
+        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "x", duration=1.0, silence=("z",)),)))
+    assert exc.value.key == "protocol.phases[0].silence"
+
+
+def test_exportable_issues():
+    m = _model(populations={"e": _pop("e", adaptation=Adaptation(0.1, 0.001)),
+                            "i": _pop("i", kind="inhibitory", tau_syn_inh=0.01)})
+    issues = m.exportable_issues()
+    assert len(issues) == 2 and any("adaptation" in s for s in issues)
