@@ -1,0 +1,19 @@
+"""Metrics computed from in-memory run records (:mod:`neuromem.records`).
+
+Pure numpy.  :func:`compute_metrics` gives the JSON-serialisable summary that
+:func:`neuromem.io.write_run` stores in ``results.json``; the building blocks
+(recall overlap, winners, assemblies, replay events, rates) are exported for
+notebooks and tests.
+"""
+
+from neuromem.analysis.recall import recall_overlap, winner, recall_phase_metrics, cue_mask
+from neuromem.analysis.activity import (
+    population_rates, find_assemblies, detect_replay, replay_summary,
+)
+from neuromem.analysis.summary import compute_metrics, replay_analysis
+
+__all__ = [
+    "recall_overlap", "winner", "recall_phase_metrics", "cue_mask",
+    "population_rates", "find_assemblies", "detect_replay", "replay_summary",
+    "compute_metrics", "replay_analysis",
+]

@@ -1,0 +1,118 @@
+"""The metrics of a whole run, as stored in ``results.json``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuromem.analysis.activity import detect_replay, find_assemblies, population_rates, replay_summary
+from neuromem.analysis.recall import recall_phase_metrics
+
+__all__ = ["compute_metrics", "replay_analysis", "RESERVED_KEYS"]
+
+RESERVED_KEYS = ("recall", "rate_exc_hz", "rate_hz", "replay")
+"""Top-level metric keys; a recall phase with one of these names is stored
+flat as ``<name>_overlap`` instead."""
+
+
+def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **detect) -> tuple:
+    """Assemblies of the replay population and replay events of sleep phases.
+
+    Assemblies are found (:func:`find_assemblies`) in the first phase of kind
+    ``"encode"`` in ``run.model.protocol.replay_population``.
+
+    Parameters
+    ----------
+    run : neuromem.records.Run
+    min_rate, selectivity : float, optional
+        Passed to :func:`find_assemblies`.
+    **detect
+        Passed to :func:`detect_replay` (``bin``, ``min_fraction``, ``min_gap``).
+
+    Returns
+    -------
+    assemblies : ndarray of bool, shape (n_memories, N), or None
+        ``None`` when the protocol has no replay population or no encode phase.
+    source : str or None
+        Name of the phase the assemblies come from.
+    events : dict of str to list of dict
+        Replay events per phase of kind ``"sleep"`` (empty without assemblies).
+    """
+    proto = run.model.protocol
+    pop = proto.replay_population
+    enc = next((p for p in run.phases if p.kind == "encode"), None)
+    if pop is None or enc is None or pop not in enc.spikes:
+        return None, None, {}
+    asm = find_assemblies(enc, pop, proto.n_memories, min_rate=min_rate, selectivity=selectivity)
+    events = {}
+    for ph in run.phases:
+        if ph.kind == "sleep" and pop in ph.spikes:
+            events[ph.name] = detect_replay(ph.spikes[pop], asm, duration=ph.duration, **detect)
+    return asm, enc.name, events
+
+
+def compute_metrics(run, recall_window=(0.02, None), min_rate: float = 5.0) -> dict:
+    """All metrics of a run, JSON-serialisable.
+
+    Parameters
+    ----------
+    run : neuromem.records.Run
+    recall_window : (float, float or None), optional
+        Passed to :func:`recall_phase_metrics`.
+    min_rate : float, optional
+        Activity threshold (Hz) for hit and false-alarm rates.
+
+    Returns
+    -------
+    dict
+        ``recall``
+            ``{phase: recall_phase_metrics(...)}`` for phases of kind ``"recall"``.
+        ``<phase name>``
+            That recall phase's mean overlap, flat (``None`` when it had no
+            items); ``<phase name>_overlap`` if the name is one of
+            :data:`RESERVED_KEYS`.
+        ``rate_exc_hz``
+            ``{population: {phase: Hz}}`` for the excitatory populations.
+        ``rate_hz``
+            The same for all neuron populations.
+        ``replay``
+            ``{phase: replay_summary(...)}`` for phases of kind ``"sleep"``
+            (empty without a replay population or an encode phase); each
+            summary also has ``assembly_sizes`` and ``assembly_phase``.
+    """
+    model = run.model
+    out = {"recall": {}}
+    for ph in run.phases:
+        if ph.kind == "recall":
+            m = recall_phase_metrics(ph, run, window=recall_window, min_rate=min_rate)
+            out["recall"][ph.name] = m
+    rates = population_rates(run)
+    out["rate_exc_hz"] = {p: r for p, r in rates.items() if model.populations[p].kind == "excitatory"}
+    out["rate_hz"] = rates
+    asm, source, events = replay_analysis(run)
+    out["replay"] = {}
+    for name, evs in events.items():
+        s = replay_summary(evs, model.protocol.n_memories, run.phase(name).duration)
+        s["assembly_sizes"] = [int(x) for x in asm.sum(1)]
+        s["assembly_phase"] = source
+        out["replay"][name] = s
+    for name, m in out["recall"].items():
+        key = f"{name}_overlap" if name in RESERVED_KEYS else name
+        out[key] = m["mean_overlap"]
+    return _plain(out)
+
+
+def _plain(x):
+    """Convert numpy scalars/arrays to Python types, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _plain(x.tolist())
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    return x
