@@ -1,0 +1,1 @@
+"""Simulation backends that consume a :class:`neuromem.spec.Model`."""

@@ -1,0 +1,6 @@
+"""Brian2 backend: builds an explicit ``brian2.Network`` from a spec and runs its phases."""
+
+from neuromem.backends.brian2.simulator import Brian2Options, simulate, default_cache_dir
+from neuromem.backends.brian2.builder import Builder, build
+
+__all__ = ["Brian2Options", "simulate", "default_cache_dir", "Builder", "build"]

@@ -1,0 +1,216 @@
+"""Run a model's protocol on Brian2, phase by phase."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import brian2 as b2
+
+from neuromem.connectivity import connect, initial_weights
+from neuromem.records import PhaseRecord, Run, Spikes
+from neuromem.stimulus import make_cues, make_patterns, phase_inputs, rng_for
+from neuromem.backends.brian2.builder import BuiltNetwork, build
+
+__all__ = ["Brian2Options", "simulate", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """Project-local compile cache (``$NEUROMEM_CACHE_DIR`` or ``~/.cache/neuromem``)."""
+    return Path(os.environ.get("NEUROMEM_CACHE_DIR", Path.home() / ".cache" / "neuromem"))
+
+
+@dataclass(frozen=True)
+class Brian2Options:
+    """Backend options, kept out of the model description.
+
+    Attributes
+    ----------
+    target : {"auto", "cython", "numpy"}
+        Runtime code generation target; ``"auto"`` uses Cython when a C
+        compiler works and falls back to numpy otherwise.
+    cache_dir : str or None
+        Where compiled Cython code is cached (default :func:`default_cache_dir`).
+    progress : bool
+        Show a progress bar for long phases.
+    """
+
+    target: str = "auto"
+    cache_dir: str | None = None
+    progress: bool = True
+
+
+_configured: str | None = None
+
+
+def configure(options: Brian2Options) -> str:
+    """Set Brian2 preferences for runtime mode; returns the codegen target used."""
+    global _configured
+    target = options.target
+    if target not in ("auto", "cython", "numpy"):
+        raise ValueError(f"unknown Brian2 target {target!r} (auto, cython, numpy)")
+    if target in ("auto", "cython"):
+        cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+        (cache / "cython").mkdir(parents=True, exist_ok=True)
+        b2.prefs.codegen.runtime.cython.cache_dir = str(cache / "cython")
+        b2.prefs.codegen.runtime.cython.multiprocess_safe = True
+    if target == "auto":
+        if _configured is None:
+            try:
+                ok = b2.codegen.runtime.cython_rt.CythonCodeObject.is_available()
+            except Exception:  # pragma: no cover - no compiler / cython
+                ok = False
+            _configured = "cython" if ok else "numpy"
+        target = _configured
+    b2.prefs.codegen.target = target
+    b2.prefs.codegen.loop_invariant_optimisations = True
+    b2.set_device("runtime")
+    return target
+
+
+class _Progress:
+    def __init__(self, name, duration):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=round(duration, 3), desc=f"{name:>28s}", unit="s sim", leave=False,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
+
+    def __call__(self, elapsed, completed, start, duration):
+        self.bar.n = round(float(completed) * float(duration), 3)
+        self.bar.refresh()
+
+    def close(self):
+        self.bar.close()
+
+
+def simulate(model, seed: int, options: Brian2Options | None = None, phases=None, log=None) -> Run:
+    """Build ``model`` on Brian2 and run its protocol.
+
+    Parameters
+    ----------
+    model : neuromem.spec.Model
+    seed : int
+        Seeds patterns, cues, connectivity, initial weights and input spikes.
+        The Brian2 network itself has no random elements, so a seed fixes the
+        whole run.
+    options : Brian2Options, optional
+    phases : list of str, optional
+        Run only these phases (with the phases they start from).
+    log : callable, optional
+        Called with one line of text per phase.
+
+    Returns
+    -------
+    neuromem.records.Run
+    """
+    options = options or Brian2Options()
+    configure(options)
+    proto = model.protocol
+    n_pat = model.populations[proto.pattern_population].size
+    patterns = make_patterns(proto.n_memories, n_pat, proto.coding_level, rng_for(seed, "patterns"))
+    cues: dict = {}
+    for ph in proto.phases:
+        for st in ph.stimuli:
+            if st.kind == "patterns" and st.fraction < 1.0 and st.fraction not in cues:
+                cues[st.fraction] = make_cues(patterns, st.fraction, rng_for(seed, f"cue:{st.fraction}"))
+
+    b2.start_scope()
+    b2.defaultclock.dt = model.dt * b2.second
+    net = BuiltNetwork()
+    for node in model.nodes().values():
+        build(node, net, model, None)
+    syn_idx, init_w = {}, {}
+    for name, proj in model.projections.items():
+        rng = rng_for(seed, f"projection:{name}")
+        n_src, n_tgt = model.nodes()[proj.source].size, model.populations[proj.target].size
+        i, j = connect(proj.connector, n_src, n_tgt, proj.source == proj.target, rng)
+        w = initial_weights(proj.weight, i.size, rng)
+        syn_idx[name] = (i, j)
+        build(proj, net, model, (i, j), w)
+        if proj.plasticity:
+            init_w[name] = w.copy()
+    monitors = {name: b2.SpikeMonitor(g, record=True, name=f"spikemon_{name}")
+                for name, g in net.groups.items() if name in model.populations}
+    state_pops = sorted({p for ph in proto.phases for p in ph.record_state})
+    state_mons = {p: b2.StateMonitor(net.groups[p], "v", record=np.arange(min(50, model.populations[p].size)),
+                                     name=f"statemon_{p}") for p in state_pops}
+    network = b2.Network(*net.objects(), *monitors.values(), *state_mons.values())
+
+    run = Run(model=model, seed=seed, patterns=patterns, cues=cues, synapses=syn_idx,
+              initial_weights=init_w)
+    wanted = _with_dependencies(proto, phases)
+    stored: set = set()
+    needed_stores = {ph.start_from for ph in proto.phases if ph.start_from and ph.name in wanted}
+    for ph in proto.phases:
+        if ph.name not in wanted:
+            continue
+        if ph.start_from is not None:
+            network.restore(ph.start_from)
+        t0 = float(network.t / b2.second)
+        duration = ph.length(proto.n_memories)
+        inputs, items, fraction = phase_inputs(ph, model, patterns, cues, rng_for(seed, f"phase:{ph.name}"))
+        for src, (i, t) in inputs.items():
+            net.groups[src].set_spikes(i, (t + t0) * b2.second)
+        for pname in model.populations:
+            net.groups[pname].silenced = 1.0 if pname in ph.silence else 0.0
+        for pname, syn in net.synapses.items():
+            syn.gain = 0.0 if pname in ph.block else 1.0
+            if model.projections[pname].plasticity:
+                syn.lr = float(ph.plastic.get(pname, 0.0))
+        for p, m in state_mons.items():
+            m.active = p in ph.record_state
+        n_before = {name: m.num_spikes for name, m in monitors.items()}
+        n_state = {p: len(m.t) for p, m in state_mons.items()}
+        bar = _Progress(ph.name, duration) if options.progress else None
+        start = time.perf_counter()
+        network.run(duration * b2.second, report=bar, report_period=1 * b2.second,
+                    namespace={}, level=0)
+        wall = time.perf_counter() - start
+        if bar is not None:
+            bar.close()
+        spikes = {}
+        for name, m in monitors.items():
+            k = n_before[name]
+            spikes[name] = Spikes(np.asarray(m.i[k:], dtype=np.int32),
+                                  np.asarray(m.t[k:] / b2.second) - t0, model.populations[name].size)
+        for src, (i, t) in inputs.items():
+            spikes[src] = Spikes(i, t, model.sources[src].size)
+        state = {p: (np.asarray(m.t[n_state[p]:] / b2.second) - t0, np.asarray(m.v[:, n_state[p]:] / b2.volt))
+                 for p, m in state_mons.items() if p in ph.record_state}
+        weights = {pname: np.asarray(net.synapses[pname].w[:] / b2.volt).copy()
+                   for pname in init_w}
+        rec = PhaseRecord(name=ph.name, kind=ph.kind, duration=duration, spikes=spikes, items=items,
+                          cue_fraction=fraction, weights=weights, state=state, wall_time=wall,
+                          silenced=tuple(ph.silence))
+        run.phases.append(rec)
+        if log is not None:
+            rates = ", ".join(f"{p} {spikes[p].i.size / (spikes[p].n * duration):.2f} Hz"
+                              for p in model.populations)
+            log(f"{ph.name}: {duration:.1f} s simulated in {wall:.1f} s ({rates})")
+        if ph.name in needed_stores:
+            network.store(ph.name)
+            stored.add(ph.name)
+    return run
+
+
+def _with_dependencies(proto, phases):
+    if phases is None:
+        return {ph.name for ph in proto.phases}
+    wanted = set(phases)
+    order = [ph.name for ph in proto.phases]
+    # a phase needs everything before it on its branch
+    for name in list(phases):
+        idx = order.index(name)
+        chain = []
+        k = idx
+        while k >= 0:
+            ph = proto.phases[k]
+            chain.append(ph.name)
+            if ph.start_from is not None:
+                k = order.index(ph.start_from)
+            else:
+                k -= 1
+        wanted.update(chain)
+    return wanted
