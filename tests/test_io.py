@@ -147,10 +147,20 @@ def test_write_run_creates_complete_folder(run, tmp_path):
     assert res["metrics"]["replay"]["sleep"]["counts"] == [1, 0, 1]
     assert res["timestamp"]
     assert (out / "model.toml").read_text() == run.model_text
-    assert "lava" not in sys.modules or "lava" in _preloaded
-
-
-_preloaded = set(sys.modules)
+    # writing a run (versions, figures) never imports lava; checked in a fresh
+    # interpreter, since other tests in this process may have imported it
+    import pickle
+    import subprocess
+    (tmp_path / "run.pkl").write_bytes(pickle.dumps(run))
+    code = ("import pickle, sys; import neuromem.io as nio; from neuromem.analysis import compute_metrics; "
+            f"run = pickle.loads(open({str(tmp_path / 'run.pkl')!r}, 'rb').read()); "
+            f"nio.write_run(run, compute_metrics(run), {str(tmp_path / 'fresh')!r}); "
+            "assert 'lava' not in sys.modules, sorted(m for m in sys.modules if m.startswith('lava'))")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_read_run_round_trip(run, tmp_path):

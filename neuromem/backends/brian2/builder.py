@@ -57,6 +57,9 @@ class BuiltNetwork:
         self.groups: dict = {}
         self.synapses: dict = {}
         self.extra: list = []
+        #: projection name -> objects that exist only for its normalisation
+        #: (summed-variable updater, periodic rescaling); active only while plastic
+        self.normalisers: dict = {}
 
     def objects(self):
         return [*self.groups.values(), *self.synapses.values(), *self.extra]
@@ -112,17 +115,26 @@ def _target_var(model, proj: Projection) -> str:
     return f"I_post {op} gain * w"
 
 
+# A frozen projection (lr == 0) keeps its weights exactly, even weights outside
+# the rule's bounds: while lr is 0 the clip bounds are widened by w_unbounded
+# (and w + 0 * dw == w), while lr > 0 they are exactly the rule's bounds.
+_W_UNBOUNDED = 1e6 * b2.volt
+_FROZEN = "int(lr <= 0) * w_unbounded"
+
+
 def _stdp_code(rule: PairSTDP):
     ns = {"tau_pre": rule.tau_pre * b2.second, "tau_post": rule.tau_post * b2.second,
           "a_plus": rule.a_plus * b2.volt, "a_minus": rule.a_minus * b2.volt,
           "c_pre": rule.c_pre * b2.volt, "w_min": rule.w_min * b2.volt, "w_max": rule.w_max * b2.volt}
     model = ("dx/dt = -x / tau_pre : 1 (event-driven)\n"
              "dy/dt = -y / tau_post : 1 (event-driven)\n")
+    ns["w_unbounded"] = _W_UNBOUNDED
+    lo, hi = f"w_min - {_FROZEN}", f"w_max + {_FROZEN}"
     if rule.window == "symmetric":
-        pre = "w = clip(w + lr * (a_minus * y - c_pre), w_min, w_max)\nx += 1"
+        pre = f"w = clip(w + lr * (a_minus * y - c_pre), {lo}, {hi})\nx += 1"
     else:
-        pre = "w = clip(w - lr * (a_minus * y + c_pre), w_min, w_max)\nx += 1"
-    post = "w = clip(w + lr * a_plus * x, w_min, w_max)\ny += 1"
+        pre = f"w = clip(w - lr * (a_minus * y + c_pre), {lo}, {hi})\nx += 1"
+    post = f"w = clip(w + lr * a_plus * x, {lo}, {hi})\ny += 1"
     return ns, model, pre, post
 
 
@@ -131,8 +143,10 @@ def _istdp_code(rule: VogelsISTDP):
           "w_max": rule.w_max * b2.volt}
     model = ("dx/dt = -x / tau_i : 1 (event-driven)\n"
              "dy/dt = -y / tau_i : 1 (event-driven)\n")
-    pre = "w = clip(w + lr * eta * (y - alpha), 0 * volt, w_max)\nx += 1"
-    post = "w = clip(w + lr * eta * x, 0 * volt, w_max)\ny += 1"
+    ns["w_unbounded"] = _W_UNBOUNDED
+    lo, hi = f"0 * volt - {_FROZEN}", f"w_max + {_FROZEN}"
+    pre = f"w = clip(w + lr * eta * (y - alpha), {lo}, {hi})\nx += 1"
+    post = f"w = clip(w + lr * eta * x, {lo}, {hi})\ny += 1"
     return ns, model, pre, post
 
 
@@ -177,8 +191,12 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
         syn.delay = proj.delay * b2.second
     if norm is not None:
         ns["w_total"] = norm.total * b2.volt
-        syn.run_regularly(
-            f"w = w * (1 - int(lr > 0) * (1 - clip(w_total / (wsum_{proj.name}_post + 1e-15 * volt), 0, 1)))",
-            dt=norm.interval * b2.second, name=f"{proj.name}_normalisation")
+        op = syn.run_regularly(
+            f"w = w * clip(w_total / (wsum_{proj.name}_post + 1e-15 * volt), 0, 1)",
+            dt=norm.interval * b2.second, name=f"{proj.name}_normalisation",
+            # after the summed-variable updater (order target.order - 1), so the
+            # sum includes the weight changes of the previous step's synapses slot
+            when="groups", order=net.groups[proj.target].order)
+        net.normalisers[proj.name] = [op, *syn.summed_updaters.values()]
     net.synapses[proj.name] = syn
     return syn

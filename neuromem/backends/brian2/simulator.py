@@ -159,6 +159,8 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
             syn.gain = 0.0 if pname in ph.block else 1.0
             if model.projections[pname].plasticity:
                 syn.lr = float(ph.plastic.get(pname, 0.0))
+            for obj in net.normalisers.get(pname, ()):
+                obj.active = pname in ph.plastic
         for p, m in state_mons.items():
             m.active = p in ph.record_state
         n_before = {name: m.num_spikes for name, m in monitors.items()}

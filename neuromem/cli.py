@@ -1,0 +1,282 @@
+"""The ``neuromem`` command line.
+
+::
+
+    neuromem run MODEL [--seed N] [--out DIR] [--set key.path=value ...]
+                       [--target auto|cython|numpy] [--no-figures] [--quiet]
+    neuromem validate MODEL [--set key.path=value ...]
+    neuromem info
+
+Every subcommand is one function decorated with :func:`subcommand`: it
+receives its own :class:`argparse.ArgumentParser`, adds its arguments and
+returns the handler ``handler(args) -> int`` (the exit status).  Adding a
+subcommand means adding one such function here (or in a module imported
+here); :func:`main` needs no change.  Shared argument groups are helpers
+(:func:`add_model_arguments`, :func:`load_from_args`).
+
+Exit status: 0 on success, 2 for a usage error or an invalid model (a
+:class:`~neuromem.spec.ModelError`, printed as ``error: <message>`` on
+stderr; nothing is written then), 1 for other failures reported by a
+handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as _md
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from neuromem.spec import ModelError
+
+__all__ = ["main", "subcommand", "build_parser", "add_model_arguments", "load_from_args", "SUBCOMMANDS"]
+
+
+@dataclass(frozen=True)
+class _Subcommand:
+    name: str
+    help: str
+    setup: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
+
+
+SUBCOMMANDS: dict[str, _Subcommand] = {}
+"""Registered subcommands by name, in the order they appear in ``--help``."""
+
+
+def subcommand(name: str, help: str):
+    """Register a subcommand.
+
+    Parameters
+    ----------
+    name : str
+        The word on the command line (``neuromem NAME ...``).
+    help : str
+        One line for ``neuromem --help``; also the subcommand's description.
+
+    Returns
+    -------
+    callable
+        A decorator for ``setup(parser) -> handler``: ``setup`` adds the
+        subcommand's arguments to ``parser`` and returns
+        ``handler(args) -> int``, which runs the subcommand and returns the
+        exit status.  A :class:`~neuromem.spec.ModelError` raised by the
+        handler is reported as ``error: <message>`` with status 2.
+
+    Examples
+    --------
+    >>> @subcommand("hello", help="say hello")          # doctest: +SKIP
+    ... def hello(p):
+    ...     p.add_argument("--name", default="world")
+    ...     def run(args):
+    ...         print(f"hello {args.name}")
+    ...         return 0
+    ...     return run
+    """
+
+    def deco(setup):
+        if name in SUBCOMMANDS:
+            raise ValueError(f"subcommand {name!r} is already registered")
+        SUBCOMMANDS[name] = _Subcommand(name, help, setup)
+        return setup
+
+    return deco
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``MODEL`` (a TOML file) and repeatable ``--set key.path=value``."""
+    p.add_argument("model", metavar="MODEL", help="model file (TOML; format: models/README.md)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a model value before validation, e.g. "
+                        "--set 'protocol.phases.sleep.duration=20 s' (repeatable; later wins)")
+
+
+def load_from_args(args: argparse.Namespace):
+    """The :class:`~neuromem.spec.Model` named by ``args.model`` with ``args.overrides``.
+
+    Raises
+    ------
+    neuromem.spec.ModelError
+        For an unreadable file, an invalid model or a refused override.
+    """
+    from neuromem.spec.loader import load_model
+
+    return load_model(args.model, overrides=args.overrides)
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+@subcommand("run", help="simulate a model (Brian2), print a summary and write a run folder")
+def _setup_run(p: argparse.ArgumentParser):
+    add_model_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the run folder (default runs)")
+    p.add_argument("--target", choices=("auto", "cython", "numpy"), default="auto",
+                   help="Brian2 code generation target (default auto: Cython if it compiles, else numpy)")
+    p.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw figures")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars, phase log or summary; print only the results line")
+
+    def run(args) -> int:
+        from neuromem.backends.brian2 import Brian2Options
+        from neuromem.experiment import run_experiment, summary_lines
+
+        options = Brian2Options(target=args.target, progress=not args.quiet)
+        _, metrics, folder = run_experiment(
+            args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
+            backend_options=options, figures=args.figures, progress=not args.quiet,
+            log=None if args.quiet else print)
+        if not args.quiet:
+            for line in summary_lines(metrics):
+                print(line)
+        print(f"results: {folder}")
+        return 0
+
+    return run
+
+
+@subcommand("validate", help="check a model file (with overrides) and summarise it")
+def _setup_validate(p: argparse.ArgumentParser):
+    add_model_arguments(p)
+
+    def run(args) -> int:
+        m = load_from_args(args)
+        print(f"OK: {m.name}: {len(m.populations)} populations, {len(m.projections)} projections, "
+              f"{len(m.protocol.phases)} phases, n_memories={m.protocol.n_memories}")
+        return 0
+
+    return run
+
+
+def _version(*dists):
+    for d in dists:
+        try:
+            return _md.version(d)
+        except _md.PackageNotFoundError:
+            continue
+    return None
+
+
+def _cython_status() -> str:
+    """Whether Brian2's Cython target compiles here (tries a tiny build)."""
+    try:
+        import brian2
+        from neuromem.backends.brian2.simulator import default_cache_dir
+
+        cache = default_cache_dir() / "cython"
+        cache.mkdir(parents=True, exist_ok=True)
+        brian2.prefs.codegen.runtime.cython.cache_dir = str(cache)
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+        ok = CythonCodeObject.is_available()
+    except Exception as e:  # no compiler, no Cython, broken install
+        return f"unavailable ({type(e).__name__}: {e})"
+    return "available" if ok else "unavailable (no working C compiler or Cython)"
+
+
+def info_lines() -> list[str]:
+    """The lines ``neuromem info`` prints: versions and available backends.
+
+    Lava is never imported: its version comes from the package metadata and
+    the Python 3.11 compatibility check reads its source only.
+    """
+    import neuromem
+
+    versions = {
+        "python": platform.python_version(),
+        "neuromem": _version("neuromem") or neuromem.__version__,
+        "numpy": _version("numpy"),
+        "brian2": _version("brian2", "Brian2"),
+        "scipy": _version("scipy"),
+        "matplotlib": _version("matplotlib"),
+        "lava-nc": _version("lava-nc"),
+        "nir": _version("nir"),
+    }
+    lines = ["versions:"]
+    width = max(len(k) for k in versions)
+    for k, v in versions.items():
+        lines.append(f"  {k:<{width}}  {v or 'not installed'}")
+    lines.append("backends:")
+    if versions["brian2"]:
+        lines.append("  brian2   runtime targets: numpy available; cython " + _cython_status())
+    else:
+        lines.append("  brian2   not installed")
+    if versions["lava-nc"]:
+        try:
+            from neuromem._compat import lava311
+
+            hook = ("needs the Python 3.11 import hook (neuromem._compat.lava311, applied automatically)"
+                    if lava311.is_needed() else "imports without a compatibility hook")
+        except Exception as e:  # pragma: no cover - defensive
+            hook = f"compatibility check failed ({type(e).__name__}: {e})"
+        lines.append(f"  lava     installed ({versions['lava-nc']}); {hook}")
+    else:
+        lines.append("  lava     not installed (pip install --ignore-requires-python 'lava-nc==0.10.0' 'numpy<2')")
+    lines.append(f"  nir      {'installed (' + versions['nir'] + ')' if versions['nir'] else 'not installed'}")
+    return lines
+
+
+@subcommand("info", help="print versions and the available backends")
+def _setup_info(p: argparse.ArgumentParser):
+    def run(args) -> int:
+        for line in info_lines():
+            print(line)
+        return 0
+
+    return run
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The top-level parser and ``{subcommand: handler}``."""
+    import neuromem
+
+    parser = argparse.ArgumentParser(
+        prog="neuromem", description="Spiking memory simulator: encode, sleep, recall.")
+    parser.add_argument("--version", action="version", version=f"neuromem {neuromem.__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    handlers = {}
+    for cmd in SUBCOMMANDS.values():
+        p = subs.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        handlers[cmd.name] = cmd.setup(p)
+    return parser, handlers
+
+
+def main(argv=None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status (usage errors and ``--help`` return argparse's status
+        instead of raising :class:`SystemExit`).
+    """
+    parser, handlers = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handlers[args.command](args) or 0)
+    except ModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

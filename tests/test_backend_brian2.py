@@ -1,0 +1,508 @@
+"""The Brian2 backend against analytic solutions, on networks of a few neurons.
+
+Every model here is tiny (1 to 40 neurons, at most a few hundred ms) and is
+written as a TOML table in code.  Most tests replace the stochastic input
+generator with fixed spike trains (the ``inject`` fixture), so spike times are
+known exactly and the expected membrane potentials and weight changes can be
+computed by hand.
+
+Timing conventions of the backend that the analytic references follow:
+
+* A zero-delay input spike emitted at step ``t`` is delivered after that
+  step's state update, so ``I`` jumps at ``t + dt`` (one-step latency).
+* The membrane potential is recorded at the start of each step.  A neuron
+  whose potential crosses ``v_th`` during ``[t, t + dt)`` spikes at ``t``.
+* Plasticity sees pre- and postsynaptic spikes at the times they are
+  recorded, so the STDP lag is ``t_post - t_pre`` of the recorded spikes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tomli_w
+
+import neuromem.backends.brian2.simulator as simulator
+from neuromem.backends.brian2 import Brian2Options, Builder, simulate
+from neuromem.spec import ModelError
+from neuromem.spec.loader import loads_model
+from neuromem.stimulus import phase_inputs as real_phase_inputs
+
+DT = 1e-4
+MV = 1e-3
+OPTS = Brian2Options(progress=False)
+
+
+# ---------------------------------------------------------------- model helpers
+
+
+def lif(size=1, kind="excitatory", **kw):
+    """A population table with round default parameters (overridable)."""
+    d = {"size": size, "kind": kind, "tau_m": "20 ms", "tau_syn": "5 ms", "v_rest": "-70 mV",
+         "v_reset": "-65 mV", "v_th": "-50 mV", "refractory": "5 ms"}
+    d.update(kw)
+    return d
+
+
+def proj(source, target, weight, connector="all_to_all", **kw):
+    """A projection table with a constant weight (a quantity string)."""
+    d = {"source": source, "target": target, "connector": {"kind": connector},
+         "weight": {"kind": "constant", "value": weight}}
+    d.update(kw)
+    return d
+
+
+def make_model(populations, sources, projections, phases, rules=None, dt="0.1 ms", **protocol):
+    """Build a validated model from tables, through the TOML loader."""
+    pattern = protocol.pop("pattern_population", next(iter(populations)))
+    raw = {"name": "test", "dt": dt, "populations": populations, "sources": sources,
+           "rules": rules or {}, "projections": projections,
+           "protocol": {"n_memories": 1, "pattern_population": pattern, "coding_level": 0.9,
+                        **protocol, "phases": phases}}
+    return loads_model(tomli_w.dumps(raw), file="<test>")
+
+
+def phase(name, duration="100 ms", **kw):
+    return {"name": name, "kind": kw.pop("kind", "test"), "duration": duration, **kw}
+
+
+def train(times, index=0):
+    """Spike train ``(i, t)`` of one source neuron (or of ``index`` per spike)."""
+    t = np.asarray(times, dtype=float)
+    i = np.broadcast_to(np.asarray(index, dtype=np.int32), t.shape).astype(np.int32)
+    order = np.lexsort((i, t))
+    return i[order], t[order]
+
+
+def trains(*pairs):
+    """Merge ``(neuron, times)`` pairs into one ``(i, t)`` train."""
+    i = np.concatenate([np.full(len(ts), k, np.int32) for k, ts in pairs])
+    t = np.concatenate([np.asarray(ts, float) for _, ts in pairs])
+    order = np.lexsort((i, t))
+    return i[order], t[order]
+
+
+@pytest.fixture
+def inject(monkeypatch):
+    """Replace the input generator: ``inject({phase: {source: (i, t)}})``.
+
+    Sources not given are silent; phases not given use the real generator.
+    Times are rounded to the dt grid.
+    """
+
+    def install(spec):
+        def fake(ph, model, patterns, cues, rng):
+            if ph.name not in spec:
+                return real_phase_inputs(ph, model, patterns, cues, rng)
+            out = {s: (np.zeros(0, np.int32), np.zeros(0)) for s in model.sources}
+            for src, (i, t) in spec[ph.name].items():
+                out[src] = (np.asarray(i, np.int32), np.round(np.asarray(t) / model.dt) * model.dt)
+            return out, [], 1.0
+
+        monkeypatch.setattr(simulator, "phase_inputs", fake)
+
+    return install
+
+
+def psp(t, times, w, tau_m, tau_s):
+    """Membrane deviation from rest for current jumps ``w`` at ``times`` (exact solution)."""
+    u = np.zeros_like(t)
+    for tk in times:
+        s = t - tk
+        on = s >= -1e-12
+        u[on] += w * tau_s / (tau_s - tau_m) * (np.exp(-s[on] / tau_s) - np.exp(-s[on] / tau_m))
+    return u
+
+
+# ---------------------------------------------------------------- (a) exact integration
+
+
+@pytest.mark.parametrize("target", ["numpy", "cython"])
+def test_subthreshold_membrane_matches_exact_solution(target, inject):
+    if target == "cython" and not _cython_available():
+        pytest.skip("Cython cannot compile here")
+    model = make_model({"post": lif()}, {"inp": {"size": 1}},
+                       {"inp_post": proj("inp", "post", "3 mV", "one_to_one")},
+                       [phase("drive", "100 ms", record_state=["post"])])
+    times = np.array([10.0, 12.3, 30.0, 31.0, 60.0]) * 1e-3
+    inject({"drive": {"inp": train(times)}})
+    run = simulate(model, 0, Brian2Options(target=target, progress=False))
+    t, v = run.phase("drive").state["post"]
+    assert t.shape == (1000,) and v.shape == (1, 1000)
+    np.testing.assert_allclose(t, np.arange(1000) * DT, rtol=0, atol=1e-12)
+    # I += w acts from the step after the spike (one-step latency)
+    expected = -70 * MV + psp(t, times + DT, 3 * MV, 0.02, 0.005)
+    np.testing.assert_allclose(v[0], expected, rtol=0, atol=1e-9)
+    assert np.abs(v[0] - expected).max() < 1e-12            # in fact to rounding error
+    assert run.phase("drive").spikes["post"].t.size == 0
+    assert v[0].max() > -70 * MV + 1 * MV                   # the input did something
+
+
+# ---------------------------------------------------------------- (b) threshold, reset, refractory
+
+
+def test_first_spike_time_reset_and_refractory_period(inject):
+    pop = lif(tau_syn="50 ms", refractory="4 ms")
+    model = make_model({"post": pop}, {"inp": {"size": 1}},
+                       {"inp_post": proj("inp", "post", "1 V", "one_to_one")},
+                       [phase("drive", "60 ms", record_state=["post"])])
+    inject({"drive": {"inp": train([5e-3])}})
+    run = simulate(model, 0, OPTS)
+    ph = run.phase("drive")
+    t, v = ph.state["post"]
+    spikes = ph.spikes["post"].t
+    assert spikes.size >= 3
+    # first spike: the step during which the exact solution crosses threshold
+    grid = np.arange(600) * DT
+    u = -70 * MV + psp(grid, [5e-3 + DT], 1.0, 0.02, 0.05)
+    first_above = grid[np.argmax(u > -50 * MV)]
+    assert spikes[0] == pytest.approx(first_above - DT, abs=1e-12)
+    np.testing.assert_allclose(v[0, t < spikes[0] + DT / 2], u[t < spikes[0] + DT / 2], atol=1e-12)
+    # no spike within the refractory period; the drive is strong enough that
+    # the neuron fires again soon after it ends
+    isi = np.diff(spikes)
+    assert isi.min() >= 4e-3 - 1e-9
+    assert isi[0] < 4e-3 + 1e-3
+    # v is held at v_reset while refractory
+    for ts in spikes[spikes < 55e-3]:
+        held = (t > ts + DT / 2) & (t < ts + 4e-3 + DT / 2)
+        assert held.sum() == 40
+        np.testing.assert_array_equal(v[0, held], -65 * MV)
+
+
+# ---------------------------------------------------------------- (c) pair STDP
+
+
+def stdp_reference(w0, pre, post, rule, lr=1.0):
+    """Pair STDP (all-to-all traces), applied event by event as models/README.md states it."""
+    events = sorted([(t, 0) for t in pre] + [(t, 1) for t in post])
+    x = y = 0.0
+    last = 0.0
+    w = w0
+    for t, kind in events:
+        x *= math.exp(-(t - last) / rule["tau_pre"])
+        y *= math.exp(-(t - last) / rule["tau_post"])
+        last = t
+        if kind == 0:
+            if rule["window"] == "asymmetric":
+                w -= lr * (rule["a_minus"] * y + rule["c_pre"])
+            else:
+                w += lr * (rule["a_minus"] * y - rule["c_pre"])
+            x += 1
+        else:
+            w += lr * rule["a_plus"] * x
+            y += 1
+        w = min(max(w, rule["w_min"]), rule["w_max"])
+    return w
+
+
+STDP = {"tau_pre": 0.02, "tau_post": 0.01, "a_plus": 0.1 * MV, "a_minus": 0.06 * MV,
+        "c_pre": 0.01 * MV, "w_min": 0.2 * MV, "w_max": 1.0 * MV}
+# pre spike times relative to the drive spike at 50 ms: 3 before the post spike, 3 after
+PRE_OFFSETS = np.array([-20.0, -8.0, -3.0, 6.0, 15.0, 30.0]) * 1e-3
+T_DRIVE = 50e-3
+
+
+def stdp_model(window, plastic=None, duration="150 ms"):
+    """Post neuron fired once by a strong drive; 6 pre neurons -> post via 3 plastic projections.
+
+    The projections differ only in their initial weight: ``mid`` (0.5 mV),
+    ``high`` (0.98 mV, near w_max) and ``low`` (0.21 mV, near w_min).
+    """
+    rule = {"type": "pair_stdp", "window": window, "tau_pre": "20 ms", "tau_post": "10 ms",
+            "a_plus": "0.1 mV", "a_minus": "0.06 mV", "c_pre": "0.01 mV", "w_min": "0.2 mV",
+            "w_max": "1 mV"}
+    post = lif(tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")
+    projections = {"drive_post": proj("drive", "post", "500 mV", "one_to_one")}
+    for name, w in (("mid", "0.5 mV"), ("high", "0.98 mV"), ("low", "0.21 mV")):
+        projections[name] = proj("pre", "post", w, plasticity=["stdp"])
+    if plastic is None:
+        plastic = {"mid": 1.0, "high": 1.0, "low": 1.0}
+    return make_model({"post": post}, {"pre": {"size": 6}, "drive": {"size": 1}}, projections,
+                      [phase("pair", duration, plastic=plastic)], rules={"stdp": rule})
+
+
+def run_stdp(inject, window, plastic=None):
+    model = stdp_model(window, plastic)
+    inject({"pair": {"drive": train([T_DRIVE]),
+                     "pre": trains(*[(k, [T_DRIVE + d]) for k, d in enumerate(PRE_OFFSETS)])}})
+    run = simulate(model, 0, OPTS)
+    ph = run.phase("pair")
+    t_post = ph.spikes["post"].t
+    assert t_post.size == 1, "the drive must fire the post neuron exactly once"
+    pre_i, pre_t = ph.spikes["pre"].i, ph.spikes["pre"].t
+    t_pre = np.array([pre_t[pre_i == k][0] for k in range(6)])
+    return run, t_pre, float(t_post[0])
+
+
+@pytest.mark.parametrize("window", ["asymmetric", "symmetric"])
+def test_pair_stdp_single_pairs(window, inject):
+    run, t_pre, t_post = run_stdp(inject, window)
+    w = run.phase("pair").weights
+    lag = t_post - t_pre
+    before, after = lag > 0, lag < 0
+    assert before.sum() == 3 and after.sum() == 3
+    r = STDP
+    np.testing.assert_array_equal(run.initial_weights["mid"], 0.5 * MV)
+    dw = w["mid"] - 0.5 * MV
+    # pre before post: -c_pre at the pre spike, then +a_plus exp(-lag/tau_pre) at the post spike
+    np.testing.assert_allclose(dw[before], r["a_plus"] * np.exp(-lag[before] / r["tau_pre"]) - r["c_pre"],
+                               rtol=1e-9, atol=1e-15)
+    assert np.all(dw[before] > 0)
+    # post before pre: depression (asymmetric) or potentiation (symmetric) by a_minus exp(-lag/tau_post)
+    sign = -1.0 if window == "asymmetric" else 1.0
+    np.testing.assert_allclose(dw[after], sign * r["a_minus"] * np.exp(lag[after] / r["tau_post"]) - r["c_pre"],
+                               rtol=1e-9, atol=1e-15)
+    assert np.all(np.sign(dw[after] + r["c_pre"]) == sign)
+    # hard bounds: near w_max the potentiation saturates, near w_min the depression does
+    for name, w0 in (("mid", 0.5 * MV), ("high", 0.98 * MV), ("low", 0.21 * MV)):
+        ref = [stdp_reference(w0, [tp], [t_post], {**r, "window": window}) for tp in t_pre]
+        np.testing.assert_allclose(w[name], ref, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(w["high"][before], r["w_max"], rtol=0, atol=1e-15)
+    if window == "asymmetric":
+        np.testing.assert_allclose(w["low"][after], r["w_min"], rtol=0, atol=1e-15)
+    assert w["high"].max() <= r["w_max"] and w["low"].min() >= r["w_min"]
+
+
+def test_pair_stdp_learning_rate_scale_and_frozen(inject):
+    full, t_pre, t_post = run_stdp(inject, "asymmetric")
+    half, t_pre2, t_post2 = run_stdp(inject, "asymmetric", plastic={"mid": 0.5})
+    assert t_post2 == t_post
+    d_full = full.phase("pair").weights["mid"] - 0.5 * MV
+    d_half = half.phase("pair").weights["mid"] - 0.5 * MV
+    np.testing.assert_allclose(d_half, 0.5 * d_full, rtol=1e-9, atol=1e-16)
+    assert np.abs(d_full).min() > 1e-6 * MV
+    # "high" and "low" are not listed in `plastic`: frozen, their weights do not move
+    for name, w0 in (("high", 0.98 * MV), ("low", 0.21 * MV)):
+        np.testing.assert_array_equal(half.phase("pair").weights[name], np.full(6, w0))
+
+
+def test_frozen_projection_keeps_weights_outside_the_bounds(inject):
+    """Frozen means untouched: not even clipped to [w_min, w_max]."""
+    model = make_model(
+        {"post": lif()}, {"pre": {"size": 3}},
+        {"pp": proj("pre", "post", "2 mV", plasticity=["stdp"])},
+        [phase("frozen", "50 ms"), phase("learn", "50 ms", plastic={"pp": 1.0})],
+        rules={"stdp": {"type": "pair_stdp", "window": "asymmetric", "tau_pre": "20 ms",
+                        "tau_post": "20 ms", "a_plus": "0.1 mV", "a_minus": "0.1 mV", "w_max": "1 mV"}})
+    spikes = trains((0, [5e-3, 25e-3]), (1, [10e-3]), (2, [15e-3]))
+    inject({"frozen": {"pre": spikes}, "learn": {"pre": spikes}})
+    run = simulate(model, 0, OPTS)
+    np.testing.assert_array_equal(run.phase("frozen").weights["pp"], 2 * MV)
+    np.testing.assert_allclose(run.phase("learn").weights["pp"], 1 * MV, rtol=0, atol=1e-15)
+
+
+# ---------------------------------------------------------------- (d) Vogels iSTDP
+
+
+def test_vogels_istdp_sign_and_size(inject):
+    """Lone presynaptic spikes depress by eta*alpha; pre shortly before post potentiates."""
+    rule = {"type": "vogels_istdp", "tau": "20 ms", "eta": "0.01 mV", "rho0": "3 Hz", "w_max": "5 mV"}
+    model = make_model(
+        {"post": lif(tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")},
+        {"inh": {"size": 3}, "drive": {"size": 1}},
+        {"drive_post": proj("drive", "post", "500 mV", "one_to_one"),
+         "inh_post": proj("inh", "post", "1 mV", sign="inhibitory", plasticity=["istdp"])},
+        [phase("p", "200 ms", plastic={"inh_post": 1.0})], rules={"istdp": rule})
+    # neuron 0 fires long before the post spike, neuron 1 just before it, neuron 2 long after
+    inject({"p": {"drive": train([T_DRIVE]), "inh": trains((0, [5e-3]), (1, [T_DRIVE - 2e-3]), (2, [150e-3]))}})
+    run = simulate(model, 0, OPTS)
+    ph = run.phase("p")
+    t_post = ph.spikes["post"].t
+    assert t_post.size == 1
+    t_pre = ph.spikes["inh"].t
+    dw = ph.weights["inh_post"] - 1 * MV
+    eta, tau, alpha = 0.01 * MV, 0.02, 2 * 3.0 * 0.02
+    # pre spike: w += eta (y - alpha); post spike: w += eta x
+    expected = [eta * (-alpha + math.exp(-(t_post[0] - t_pre[0]) / tau)),
+                eta * (-alpha + math.exp(-(t_post[0] - t_pre[1]) / tau)),
+                eta * (math.exp(-(t_pre[2] - t_post[0]) / tau) - alpha)]
+    np.testing.assert_allclose(dw, expected, rtol=1e-9, atol=1e-16)
+    assert dw[0] < 0 and dw[1] > 0 and dw[2] < 0
+
+
+# ---------------------------------------------------------------- (e) lesions
+
+
+def lesion_model():
+    return make_model(
+        {"a": lif(size=5), "b": lif(size=5)}, {"inp": {"size": 5}},
+        {"inp_a": proj("inp", "a", "150 mV", "one_to_one"), "a_b": proj("a", "b", "150 mV", "one_to_one")},
+        [phase("normal"), phase("silenced", silence=["a"]), phase("blocked", block=["a_b"]),
+         phase("blocked_input", block=["inp_a"])])
+
+
+def test_silence_and_block(inject):
+    drive = {"inp": trains(*[(k, np.arange(5e-3, 95e-3, 10e-3)) for k in range(5)])}
+    inject({name: drive for name in ("normal", "silenced", "blocked", "blocked_input")})
+    run = simulate(lesion_model(), 0, OPTS)
+    n = {ph.name: {p: ph.spikes[p].t.size for p in ("a", "b")} for ph in run.phases}
+    assert n["normal"]["a"] > 10 and n["normal"]["b"] > 10
+    assert n["silenced"] == {"a": 0, "b": 0}          # a cannot spike, so b gets nothing
+    assert n["blocked"]["a"] > 10 and n["blocked"]["b"] == 0
+    assert n["blocked_input"] == {"a": 0, "b": 0}
+    assert run.phase("silenced").silenced == ("a",)
+
+
+# ---------------------------------------------------------------- (f) start_from
+
+
+def branch_model(with_middle: bool, start_from: bool):
+    """Recurrent E population with a delay and plastic STDP; phases a [, b], c."""
+    rule = {"type": "pair_stdp", "window": "symmetric", "tau_pre": "20 ms", "tau_post": "20 ms",
+            "a_plus": "0.05 mV", "a_minus": "0.05 mV", "c_pre": "0.005 mV", "w_max": "3 mV"}
+    noise = [{"source": "inp", "kind": "noise", "rate": "80 Hz"}]
+    phases = [phase("a", "150 ms", stimuli=noise, plastic={"ee": 1.0})]
+    if with_middle:
+        phases.append(phase("b", "100 ms", stimuli=[{"source": "inp", "kind": "noise", "rate": "200 Hz"}],
+                            plastic={"ee": 2.0}))
+    c = phase("c", "100 ms", stimuli=noise, plastic={"ee": 1.0}, record_state=["e"])
+    if start_from:
+        c["start_from"] = "a"
+    phases.append(c)
+    return make_model(
+        {"e": lif(size=20)}, {"inp": {"size": 20}},
+        {"inp_e": proj("inp", "e", "150 mV", "one_to_one"),
+         "ee": {**proj("e", "e", "1 mV", "fixed_probability", plasticity=["stdp"], delay="2 ms"),
+                "connector": {"kind": "fixed_probability", "p": 0.3},
+                "weight": {"kind": "uniform", "low": "0.5 mV", "high": "2 mV"}}},
+        phases, rules={"stdp": rule})
+
+
+def assert_same_phase(p, q):
+    assert set(p.spikes) == set(q.spikes)
+    for pop in p.spikes:
+        np.testing.assert_array_equal(p.spikes[pop].i, q.spikes[pop].i)
+        np.testing.assert_array_equal(p.spikes[pop].t, q.spikes[pop].t)
+    assert set(p.weights) == set(q.weights)
+    for k in p.weights:
+        np.testing.assert_array_equal(p.weights[k], q.weights[k])
+
+
+def test_start_from_restores_the_saved_state():
+    branched = simulate(branch_model(with_middle=True, start_from=True), 3, OPTS)
+    direct = simulate(branch_model(with_middle=False, start_from=False), 3, OPTS)
+    c1, c2 = branched.phase("c"), direct.phase("c")
+    assert c1.spikes["e"].t.size > 20
+    # the middle phase changed the network, and c does not see it
+    assert not np.array_equal(branched.phase("b").weights["ee"], branched.phase("a").weights["ee"])
+    assert_same_phase(c1, c2)
+    np.testing.assert_array_equal(c1.state["e"][1], c2.state["e"][1])
+    # running only c (with what it needs) skips b and gives the same phase
+    only = simulate(branch_model(with_middle=True, start_from=True), 3, OPTS, phases=["c"])
+    assert [p.name for p in only.phases] == ["a", "c"]
+    assert_same_phase(only.phase("c"), c1)
+
+
+# ---------------------------------------------------------------- (g) seeds
+
+
+def test_seed_fixes_the_run():
+    model = branch_model(with_middle=True, start_from=False)
+    r1, r2, r3 = (simulate(model, s, OPTS) for s in (5, 5, 6))
+    for p, q in zip(r1.phases, r2.phases):
+        assert_same_phase(p, q)
+    for k in r1.synapses:
+        np.testing.assert_array_equal(r1.synapses[k][0], r2.synapses[k][0])
+    np.testing.assert_array_equal(r1.initial_weights["ee"], r2.initial_weights["ee"])
+    np.testing.assert_array_equal(r1.patterns, r2.patterns)
+    a, b = r1.phase("a").spikes["e"], r3.phase("a").spikes["e"]
+    assert a.t.size != b.t.size or not np.array_equal(a.t, b.t)
+    assert r1.synapses["ee"][0].size != r3.synapses["ee"][0].size or \
+        not np.array_equal(r1.synapses["ee"][1], r3.synapses["ee"][1])
+
+
+# ---------------------------------------------------------------- (h) normalisation
+
+
+def norm_model(interval, total="2.2 mV", with_norm=True, plastic=True):
+    rules = {"stdp": {"type": "pair_stdp", "window": "asymmetric", "tau_pre": "20 ms",
+                      "tau_post": "20 ms", "a_plus": "0.5 mV", "a_minus": "0 mV", "w_max": "5 mV"},
+             "norm": {"type": "normalisation", "total": total, "interval": interval}}
+    plasticity = ["stdp", "norm"] if with_norm else ["stdp"]
+    return make_model(
+        {"post": lif(size=2, tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")},
+        {"pre": {"size": 4}, "drive": {"size": 2}},
+        {"drive_post": proj("drive", "post", "500 mV", "one_to_one"),
+         "pp": proj("pre", "post", "0.5 mV", plasticity=plasticity)},
+        [phase("p", "60 ms", plastic={"pp": 1.0} if plastic else {})], rules=rules)
+
+
+def test_normalisation_caps_summed_incoming_weight(inject):
+    # post 0 fires once after the 4 pre spikes (potentiation); post 1 never fires
+    pre = trains(*[(k, [30e-3 + 2e-3 * k]) for k in range(4)])
+    inject({"p": {"drive": train([40e-3], 0), "pre": pre}})
+    free_run = simulate(norm_model("10 ms", with_norm=False), 0, OPTS)
+    free, j = free_run.phase("p"), free_run.synapses["pp"][1]
+    t_post = free.spikes["post"].t
+    assert free.spikes["post"].i.tolist() == [0]
+    w_free = free.weights["pp"]
+    assert w_free[j == 0].sum() > 2.2 * MV                      # potentiation exceeds the total
+    np.testing.assert_array_equal(w_free[j == 1], 0.5 * MV)
+    # normalisation right after the potentiating post spike (the tick is the last step)
+    interval = round(t_post[0] / DT) * DT + DT
+    model = norm_model(f"{interval * 1e3:.1f} ms")
+    inject({"p": {"drive": train([40e-3], 0), "pre": pre}})
+    ph = simulate(model, 0, OPTS).phase("p")
+    np.testing.assert_array_equal(ph.spikes["post"].t, t_post)
+    w = ph.weights["pp"]
+    assert w[j == 0].sum() == pytest.approx(2.2 * MV, rel=1e-12)
+    np.testing.assert_allclose(w[j == 0], w_free[j == 0] * 2.2 * MV / w_free[j == 0].sum(), rtol=1e-12)
+    np.testing.assert_array_equal(w[j == 1], 0.5 * MV)           # under the total: never scaled up
+
+
+def test_normalisation_only_in_plastic_phases(inject):
+    inject({"p": {"pre": trains(*[(k, [30e-3]) for k in range(4)])}})
+    run = simulate(norm_model("10 ms", total="1 mV", plastic=False), 0, OPTS)
+    np.testing.assert_array_equal(run.phase("p").weights["pp"], 0.5 * MV)   # 2 mV > 1 mV, frozen
+    run = simulate(norm_model("10 ms", total="1 mV", plastic=True), 0, OPTS)
+    j = run.synapses["pp"][1]
+    for post in (0, 1):
+        assert run.phase("p").weights["pp"][j == post].sum() == pytest.approx(1 * MV, rel=1e-12)
+
+
+# ---------------------------------------------------------------- (i) builder registry
+
+
+def test_builder_lookup_unknown_type():
+    class TripletSTDP:
+        pass
+
+    with pytest.raises(ModelError, match="TripletSTDP"):
+        Builder.lookup(TripletSTDP())
+
+
+def test_builder_lookup_walks_the_mro():
+    from neuromem.spec import LIFPopulation
+
+    class MyLIF(LIFPopulation):
+        pass
+
+    assert Builder.lookup(MyLIF("x", 1, "excitatory", 0.02, 0.005, -0.07, -0.065, -0.05, 0.002)) \
+        is Builder.builders[LIFPopulation]
+
+
+# ---------------------------------------------------------------- (j) numpy == cython
+
+
+def _cython_available() -> bool:
+    try:
+        import brian2
+        return bool(brian2.codegen.runtime.cython_rt.CythonCodeObject.is_available())
+    except Exception:
+        return False
+
+
+def test_numpy_and_cython_targets_agree():
+    if not _cython_available():
+        pytest.skip("Cython cannot compile here")
+    model = branch_model(with_middle=True, start_from=True)
+    runs = [simulate(model, 1, Brian2Options(target=t, progress=False)) for t in ("numpy", "cython")]
+    for p, q in zip(*(r.phases for r in runs)):
+        for pop in p.spikes:
+            np.testing.assert_array_equal(p.spikes[pop].i, q.spikes[pop].i)
+            np.testing.assert_array_equal(p.spikes[pop].t, q.spikes[pop].t)
+        np.testing.assert_allclose(p.weights["ee"], q.weights["ee"], rtol=1e-12, atol=0)
+    assert runs[0].phase("a").spikes["e"].t.size > 20

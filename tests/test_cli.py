@@ -1,0 +1,273 @@
+"""The ``neuromem`` command line and :mod:`neuromem.experiment`, on a 40-neuron model.
+
+The commands run in-process through :func:`neuromem.cli.main` (fast); one
+subprocess checks the ``python -m neuromem`` entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuromem import cli
+from neuromem.experiment import run_experiment, summary_lines
+from neuromem.spec.loader import loads_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = '''\
+name = "tiny"
+description = "40 cortical neurons with recurrent STDP: encode, then recall from half cues"
+dt = "0.5 ms"
+
+[populations.ctx_e]
+size = 40
+kind = "excitatory"
+tau_m = "20 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-65 mV"
+v_th = "-50 mV"
+refractory = "5 ms"
+
+[sources.ctx_in]
+size = 40
+
+[rules.stdp]
+type = "pair_stdp"
+window = "symmetric"
+tau_pre = "20 ms"
+tau_post = "20 ms"
+a_plus = "2 mV"
+a_minus = "2 mV"
+w_max = "20 mV"
+
+[projections.ctx_in_e]
+source = "ctx_in"
+target = "ctx_e"
+connector = { kind = "one_to_one" }
+weight = { kind = "constant", value = "100 mV" }
+
+[projections.ctx_ee]
+source = "ctx_e"
+target = "ctx_e"
+connector = { kind = "all_to_all" }
+weight = { kind = "constant", value = "0 mV" }
+delay = "1 ms"
+plasticity = ["stdp"]
+
+[protocol]
+n_memories = 3
+pattern_population = "ctx_e"
+coding_level = 0.2
+
+[[protocol.phases]]
+name = "encode"
+kind = "encode"
+plastic = { ctx_ee = 1.0 }
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "100 Hz"
+item = "100 ms"
+gap = "50 ms"
+
+[[protocol.phases]]
+name = "recall_half_cue"
+kind = "recall"
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "100 Hz"
+item = "100 ms"
+gap = "50 ms"
+fraction = 0.5
+'''
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def malformed(tmp_path) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY.replace('tau_m = "20 ms"', "tau_m = 20"), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- validate
+
+
+def test_validate_good_model(tiny, capsys):
+    assert cli.main(["validate", str(tiny)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == "OK: tiny: 1 populations, 2 projections, 2 phases, n_memories=3"
+    assert cli.main(["validate", str(tiny), "--set", "protocol.n_memories=2"]) == 0
+    assert capsys.readouterr().out.strip().endswith("n_memories=2")
+
+
+def test_validate_malformed_model(malformed, tmp_path, capsys):
+    assert cli.main(["validate", str(malformed)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    assert cap.err.startswith("error: ")
+    assert str(malformed) in cap.err and "populations.ctx_e.tau_m" in cap.err
+    assert 'expected a time with a unit such as "20 ms", got 20' in cap.err
+
+
+def test_validate_bad_override_and_missing_file(tiny, tmp_path, capsys):
+    assert cli.main(["validate", str(tiny), "--set", "populations.ctx_e.tau_mm=3 ms"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'tau_mm'" in err and "--set populations.ctx_e.tau_mm=3 ms" in err
+    assert cli.main(["validate", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_run_malformed_model_writes_nothing(malformed, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["run", str(malformed), "--out", str(out), "--quiet"]) == 2
+    cap = capsys.readouterr()
+    assert "results:" not in cap.out
+    assert str(malformed) in cap.err and "populations.ctx_e.tau_m" in cap.err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- usage
+
+
+def test_usage_errors_return_status(capsys):
+    assert cli.main([]) == 2
+    assert "run" in capsys.readouterr().err
+    assert cli.main(["frobnicate"]) == 2
+    assert cli.main(["--help"]) == 0
+    assert "validate" in capsys.readouterr().out
+    assert cli.main(["run"]) == 2                      # MODEL missing
+
+
+def test_a_subcommand_is_one_function(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))
+
+    @cli.subcommand("hello", help="say hello")
+    def hello(p):
+        p.add_argument("--name", default="world")
+        return lambda args: print(f"hello {args.name}") or 0
+
+    assert cli.main(["hello", "--name", "neuromem"]) == 0
+    assert capsys.readouterr().out == "hello neuromem\n"
+    with pytest.raises(ValueError, match="already registered"):
+        cli.subcommand("hello", help="again")(hello)
+
+
+# ---------------------------------------------------------------- info
+
+
+def test_info_in_process(capsys):
+    import brian2
+    import numpy
+
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"python\s+{re.escape('.'.join(map(str, sys.version_info[:3])))}", out)
+    assert re.search(rf"numpy\s+{re.escape(numpy.__version__)}", out)
+    assert re.search(rf"brian2\s+{re.escape(brian2.__version__)}", out)
+    for name in ("neuromem", "scipy", "matplotlib", "lava-nc", "nir"):
+        assert re.search(rf"^\s+{name}\s+\S", out, re.M), name
+    assert "runtime targets: numpy available; cython " in out
+    assert re.search(r"^\s+lava\s+(installed|not installed)", out, re.M)
+
+
+def test_python_m_neuromem_info_does_not_import_lava():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "neuromem", "info"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "versions:" in proc.stdout and "backends:" in proc.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "import time:" in line]
+    assert "neuromem.cli" in imported
+    assert not [m for m in imported if m == "lava" or m.startswith("lava.")]
+
+
+# ---------------------------------------------------------------- run
+
+
+def _results(folder) -> dict:
+    return json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))
+
+
+def test_run_writes_one_folder_and_is_reproducible(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", str(tiny), "--out", str(out), "--seed", "1", "--set", "protocol.n_memories=2"]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    folders = [p for p in out.iterdir()]
+    assert len(folders) == 1 and folders[0].is_dir()
+    last = stdout.strip().splitlines()[-1]
+    assert last == f"results: {folders[0]}"
+    assert "recall_half_cue" in stdout and "overlap" in stdout and "ctx_e" in stdout
+    res = _results(folders[0])
+    assert res["seed"] == 1 and res["overrides"] == ["protocol.n_memories=2"]
+    assert res["model_file"] == str(tiny)
+    assert "recall_half_cue" in res["metrics"] and "recall_half_cue" in res["metrics"]["recall"]
+    assert len(res["metrics"]["recall"]["recall_half_cue"]["memory"]) == 2
+    assert res["backend"]["name"] == "brian2" and res["backend"]["target"] in ("cython", "numpy")
+    assert res["backend"]["brian2"]
+    assert res["run_wall_time_s"]["total"] >= res["run_wall_time_s"]["simulate"] > 0
+    assert set(res["wall_time_s"]) == {"encode", "recall_half_cue"}
+    assert loads_model((folders[0] / "model.toml").read_text()).protocol.n_memories == 2
+    assert any((folders[0] / "figures").glob("*.png"))
+
+    # the same seed again (quiet, no figures): the same metrics, a second folder
+    assert cli.main(argv + ["--quiet", "--no-figures"]) == 0
+    stdout = capsys.readouterr().out
+    assert len(stdout.strip().splitlines()) == 1 and stdout.startswith("results: ")
+    second = Path(stdout.strip().split("results: ", 1)[1])
+    assert second.parent == out and second != folders[0]
+    assert not (second / "figures").exists()
+    assert _results(second)["metrics"] == res["metrics"]
+
+
+def test_run_experiment_with_a_model_object(tiny, tmp_path):
+    model = loads_model(TINY)
+    lines = []
+    run, metrics, folder = run_experiment(model, seed=1, overrides=["protocol.n_memories=2"],
+                                          out_dir=tmp_path, figures=False, progress=False, log=lines.append,
+                                          backend_options={"target": "numpy"})
+    assert run.model.protocol.n_memories == 2 and run.model_file is None
+    assert run.overrides == ["protocol.n_memories=2"]
+    res = _results(folder)
+    assert res["backend"]["target"] == "numpy" and res["model_file"] is None
+    assert any(line.startswith("encode:") for line in lines)
+    # numpy and the default target run the same network
+    _, again, _ = run_experiment(tiny, seed=1, overrides=["protocol.n_memories=2"], out_dir=tmp_path,
+                                 figures=False, progress=False, log=None)
+    assert again == metrics
+
+
+def test_summary_lines():
+    metrics = {
+        "recall": {
+            "after": {"memory": [0, 1], "mean_overlap": 0.75, "mean_hit_rate": 0.5,
+                      "mean_false_alarm_rate": 0.125, "correct_winner_fraction": 1.0, "cue_fraction": 0.3},
+            "empty": {"memory": [], "mean_overlap": None, "mean_hit_rate": None,
+                      "mean_false_alarm_rate": None, "correct_winner_fraction": None, "cue_fraction": 1.0},
+        },
+        "rate_exc_hz": {"ctx_e": {"encode": 12.345, "after": 3.0}},
+        "replay": {"sleep": {"counts": [2, 0, 1], "total": 3, "rate": 0.15}},
+    }
+    text = "\n".join(summary_lines(metrics))
+    assert re.search(r"after\s+overlap 0\.75\s+hit 0\.50\s+false alarm 0\.12", text)
+    assert "cue 30%, 2 items" in text
+    assert re.search(r"empty\s+overlap n/a", text)
+    assert "ctx_e  encode 12.35, after 3.00" in text
+    assert "sleep  3 events (0.15/s), per memory [2, 0, 1]" in text
+    assert summary_lines({"recall": {}, "rate_exc_hz": {}, "replay": {}}) == ["recall: no phase of kind 'recall'"]
