@@ -87,9 +87,6 @@ def build_lif(pop: LIFPopulation, net: BuiltNetwork, model, rng):
     eqs = (f"dv/dt = (v_rest - v + {drive}) / tau_m : volt (unless refractory)\n"
            "dI/dt = -I / tau_syn : volt\n" + extra_eqs +
            "silenced : 1 (shared)\n")
-    for proj in model.projections.values():
-        if proj.target == pop.name and model.normalisation_of(proj.name) is not None:
-            eqs += f"wsum_{proj.name} : volt\n"
     g = b2.NeuronGroup(pop.size, eqs, threshold="v > v_th and silenced < 0.5", reset=reset,
                        refractory=pop.refractory * b2.second, method="exact", namespace=ns,
                        name=pop.name)
@@ -153,6 +150,31 @@ def _istdp_code(rule: VogelsISTDP):
 _RULE_CODE = {PairSTDP: _stdp_code, VogelsISTDP: _istdp_code}
 
 
+def _normaliser(syn, post, n_post, norm):
+    """Periodic multiplicative normalisation (see :class:`~neuromem.spec.SynapticNormalisation`).
+
+    Runs every ``norm.interval`` at the end of the time step, after all
+    plasticity updates.  The per-neuron sums are computed only at that
+    interval (numpy ``bincount``), not every step as a Brian2 summed variable
+    would, which keeps a 500k-synapse projection cheap.  Runtime mode only.
+    """
+    post = np.asarray(post)
+    total = norm.total
+    w_var = syn.variables["w"]
+
+    def normalise():
+        w = w_var.get_value()
+        sums = np.bincount(post, weights=w, minlength=n_post)
+        scale = np.ones(n_post)
+        over = sums > total
+        scale[over] = total / sums[over]
+        if over.any():
+            w *= scale[post]
+
+    return b2.NetworkOperation(normalise, dt=norm.interval * b2.second, when="end",
+                               name=f"{syn.name}_normalisation")
+
+
 @Builder.register(Projection)
 def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weights):
     """Synapses with the given (i, j) pairs and weight magnitudes.
@@ -177,8 +199,6 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
         on_pre += "\n" + pre
         on_post = post
     norm = model.normalisation_of(proj.name)
-    if norm is not None:
-        syn_model += f"wsum_{proj.name}_post = w : volt (summed)\n"
     kwargs = {"on_post": on_post} if on_post else {}
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
@@ -190,13 +210,8 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     if proj.delay > 0:
         syn.delay = proj.delay * b2.second
     if norm is not None:
-        ns["w_total"] = norm.total * b2.volt
-        op = syn.run_regularly(
-            f"w = w * clip(w_total / (wsum_{proj.name}_post + 1e-15 * volt), 0, 1)",
-            dt=norm.interval * b2.second, name=f"{proj.name}_normalisation",
-            # after the summed-variable updater (order target.order - 1), so the
-            # sum includes the weight changes of the previous step's synapses slot
-            when="groups", order=net.groups[proj.target].order)
-        net.normalisers[proj.name] = [op, *syn.summed_updaters.values()]
+        op = _normaliser(syn, j, model.populations[proj.target].size, norm)
+        net.extra.append(op)
+        net.normalisers[proj.name] = [op]
     net.synapses[proj.name] = syn
     return syn

@@ -1,0 +1,94 @@
+"""Science checks on the default model ``models/cls.toml``.
+
+A reduced run (5 memories, 20 s of sleep per arm) is simulated once per test
+session and the measured figures are asserted.  The issue's quantitative
+targets that the model does not reach yet are marked ``xfail(strict=True)``
+with the shortfall in the reason: they are real assertions with the real
+thresholds, reported as failing expectations, and they turn into failures the
+day the model reaches them (so the marker must then be removed).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuromem.analysis import compute_metrics
+from neuromem.spec.loader import load_model
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+REDUCED = [
+    "protocol.n_memories=5",
+    "protocol.phases.sleep.duration=20 s",
+    "protocol.phases.sleep_blocked.duration=20 s",
+]
+
+
+@pytest.fixture(scope="module")
+def reduced():
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    model = load_model(MODEL, overrides=REDUCED)
+    run = simulate(model, seed=1, options=Brian2Options(progress=False))
+    return run, compute_metrics(run)
+
+
+def test_cortex_alone_cannot_recall_before_sleep(reduced):
+    _, m = reduced
+    assert m["recall_lesioned_before_sleep"] <= 0.4
+
+
+def test_blocked_replay_blocks_transfer(reduced):
+    _, m = reduced
+    assert m["recall_lesioned_after_blocked_sleep"] <= 0.4
+
+
+def test_sleep_replay_transfers_memories_to_cortex(reduced):
+    """Consolidation happened: cortex-alone recall rises by a wide margin over sleep."""
+    _, m = reduced
+    gain = m["recall_lesioned_after_sleep"] - m["recall_lesioned_after_blocked_sleep"]
+    assert gain >= 0.3, m["recall_lesioned_after_sleep"]
+
+
+def test_every_memory_is_replayed_during_sleep(reduced):
+    _, m = reduced
+    counts = m["replay"]["sleep"]["counts"]
+    assert min(counts) >= 3, counts
+    assert m["replay"]["sleep_blocked"]["total"] == 0
+
+
+def test_sleep_rates_bounded(reduced):
+    _, m = reduced
+    for pop, phases in m["rate_exc_hz"].items():
+        assert 0.1 <= phases["sleep"] <= 30.0, (pop, phases["sleep"])
+
+
+def test_recall_winner_is_the_cued_memory_with_hippocampus(reduced):
+    _, m = reduced
+    assert m["recall"]["recall_intact_after_encoding"]["correct_winner_fraction"] >= 0.8
+
+
+@pytest.mark.xfail(strict=True, reason="measured 0.76-0.80 (seeds 1-3, 5 memories): HPC->cortex "
+                   "reinstatement from a 30% cue is not uniform enough; see closing note")
+def test_target_intact_recall(reduced):
+    _, m = reduced
+    assert m["recall_intact_after_encoding"] >= 0.9
+
+
+@pytest.mark.xfail(strict=True, reason="measured 0.45-0.61: memories replayed fewer than ~10 times "
+                   "are not consolidated; see closing note")
+def test_target_lesioned_recall_after_sleep(reduced):
+    _, m = reduced
+    assert m["recall_lesioned_after_sleep"] >= 0.8
+
+
+def test_same_seed_same_metrics():
+    """Determinism on a short slice of the protocol (encode + one recall)."""
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    model = load_model(MODEL, overrides=["protocol.n_memories=2"])
+    runs = [simulate(model, seed=7, options=Brian2Options(progress=False),
+                     phases=["recall_intact_after_encoding"]) for _ in range(2)]
+    a, b = (r.phase("recall_intact_after_encoding").spikes["ctx_e"] for r in runs)
+    assert np.array_equal(a.i, b.i) and np.array_equal(a.t, b.t)
+    assert a.i.size > 0
