@@ -112,8 +112,8 @@ class SynapticNormalisation:
 
     Every ``interval`` seconds, for each postsynaptic neuron ``j`` of the
     projection with :math:`S_j = \sum_i w_{ij} > \text{total}`:
-    :math:`w_{ij} \leftarrow w_{ij}\,\text{total}/S_j` (only ever scales down),
-    scaled by the phase's learning-rate scale being non-zero.
+    :math:`w_{ij} \leftarrow w_{ij}\,\text{total}/S_j` (only ever scales down).
+    It acts only during phases in which the projection is plastic.
 
     Attributes
     ----------
