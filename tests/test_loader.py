@@ -321,3 +321,13 @@ def test_missing_file(tmp_path):
     with pytest.raises(ModelError) as exc:
         load_model(tmp_path / "nope.toml")
     assert "nope.toml" in str(exc.value)
+
+
+def test_phase_gain_loads_round_trips_and_is_validated(model_file):
+    m = load_model(model_file, overrides=["protocol.phases.sleep.gain={ ctx_ee = 0.5 }"])
+    assert m.protocol.phase("sleep").gain == {"ctx_ee": 0.5}
+    assert loads_model(dumps_model(m)) == m
+    with pytest.raises(ModelError, match=r"protocol\.phases\[1\]\.gain.*'nope' is not a defined projection"):
+        load_model(model_file, overrides=["protocol.phases.sleep.gain={ nope = 0.5 }"])
+    with pytest.raises(ModelError, match=r"gain\.ctx_ee.*>= 0"):
+        load_model(model_file, overrides=["protocol.phases.sleep.gain={ ctx_ee = -1.0 }"])

@@ -107,7 +107,7 @@ _PROTOCOL = {
 }
 _PHASE = {
     "name": _F(STR), "kind": _F(STR), "plastic": _opt(TABLE), "silence": _opt(STRS),
-    "block": _opt(STRS), "start_from": _opt(STR), "duration": _opt(TIME),
+    "block": _opt(STRS), "gain": _opt(TABLE), "start_from": _opt(STR), "duration": _opt(TIME),
     "record_state": _opt(STRS), "stimuli": _opt(TABLES),
 }
 _STIMULI = {
@@ -284,6 +284,8 @@ def _phase(t: dict, key: str) -> Phase:
         kw["stimuli"] = tuple(_stimulus(s, f"{key}.stimuli[{j}]") for j, s in enumerate(kw["stimuli"]))
     if "plastic" in kw:
         kw["plastic"] = {p: _convert(v, FLOAT, f"{key}.plastic.{p}") for p, v in kw["plastic"].items()}
+    if "gain" in kw:
+        kw["gain"] = {p: _convert(v, FLOAT, f"{key}.gain.{p}") for p, v in kw["gain"].items()}
     return _build(Phase, key, **kw)
 
 
@@ -576,9 +578,11 @@ def model_to_dict(model: Model) -> dict:
     pd = _emit(proto, _PROTOCOL, skip=("phases",))
     phases = []
     for ph in proto.phases:
-        d = _emit(ph, _PHASE, skip=("plastic", "stimuli"))
+        d = _emit(ph, _PHASE, skip=("plastic", "gain", "stimuli"))
         if ph.plastic:
             d["plastic"] = {k: float(v) for k, v in ph.plastic.items()}
+        if ph.gain:
+            d["gain"] = {k: float(v) for k, v in ph.gain.items()}
         if ph.stimuli:
             d["stimuli"] = [_emit(s, _STIMULI[s.kind]) for s in ph.stimuli]
         phases.append(d)

@@ -109,6 +109,8 @@ class Model:
                 require(pop in self.populations, f"{key}.record_state", f"{pop!r} is not a defined population")
             for proj in ph.block:
                 require(proj in self.projections, f"{key}.block", f"{proj!r} is not a defined projection")
+            for proj in ph.gain:
+                require(proj in self.projections, f"{key}.gain", f"{proj!r} is not a defined projection")
 
     def nodes(self) -> dict:
         """All populations and sources by name."""

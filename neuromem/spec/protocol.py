@@ -103,7 +103,11 @@ class Phase:
     silence : tuple of str
         Populations that cannot spike during the phase (lesion).
     block : tuple of str
-        Projections that transmit nothing during the phase.
+        Projections that transmit nothing during the phase (gain 0).
+    gain : dict
+        Projection name → transmission gain (>= 0) during the phase, e.g. a
+        neuromodulatory change of synaptic efficacy; 1 when not named.  A
+        projection may not be both blocked and given a gain.
     start_from : str or None
         Restore the network state saved at the end of this earlier phase.
     record_state : tuple of str
@@ -118,12 +122,17 @@ class Phase:
     plastic: dict = field(default_factory=dict)
     silence: tuple[str, ...] = ()
     block: tuple[str, ...] = ()
+    gain: dict = field(default_factory=dict)
     start_from: str | None = None
     record_state: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.duration is not None:
             require(self.duration > 0, "duration", "must be > 0")
+        for proj, g in self.gain.items():
+            require(isinstance(g, (int, float)) and g >= 0, f"gain.{proj}",
+                    f"transmission gain must be a number >= 0, got {g!r}")
+            require(proj not in self.block, f"gain.{proj}", "projection is also blocked")
         for proj, scale in self.plastic.items():
             require(isinstance(scale, (int, float)) and scale > 0, f"plastic.{proj}",
                     f"learning-rate scale must be a number > 0, got {scale!r}")

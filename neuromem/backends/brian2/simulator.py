@@ -156,7 +156,7 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         for pname in model.populations:
             net.groups[pname].silenced = 1.0 if pname in ph.silence else 0.0
         for pname, syn in net.synapses.items():
-            syn.gain = 0.0 if pname in ph.block else 1.0
+            syn.gain = 0.0 if pname in ph.block else float(ph.gain.get(pname, 1.0))
             if model.projections[pname].plasticity:
                 syn.lr = float(ph.plastic.get(pname, 0.0))
             for obj in net.normalisers.get(pname, ()):
