@@ -141,7 +141,6 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     run = Run(model=model, seed=seed, patterns=patterns, cues=cues, synapses=syn_idx,
               initial_weights=init_w)
     wanted = _with_dependencies(proto, phases)
-    stored: set = set()
     needed_stores = {ph.start_from for ph in proto.phases if ph.start_from and ph.name in wanted}
     for ph in proto.phases:
         if ph.name not in wanted:
@@ -193,7 +192,6 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
             log(f"{ph.name}: {duration:.1f} s simulated in {wall:.1f} s ({rates})")
         if ph.name in needed_stores:
             network.store(ph.name)
-            stored.add(ph.name)
     return run
 
 
