@@ -7,6 +7,7 @@ Layout of ``<out_dir>/<model>-<YYYYmmdd-HHMMSS>-seed<seed>/``::
     patterns.npz          patterns; cue_<fraction> per cue fraction; cue_fractions
     spikes/<phase>.npz    <pop>_i, <pop>_t, <pop>_n for every population and source
     state/<phase>.npz     <pop>_t, <pop>_v for recorded membrane potentials (if any)
+    initial/<phase>.npz   <pop>_v, <pop>_I, <pop>_lastspike: network state at the phase start
     weights/initial.npz   plastic projections' weights before the first phase
     weights/<phase>.npz   ... after each phase
     weights/synapses.npz  <proj>_i, <proj>_j for every projection
@@ -206,6 +207,9 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
                 arrays[f"{pop}_t"] = np.asarray(sp.t, dtype=np.float64)
                 arrays[f"{pop}_n"] = np.array(int(sp.n))
             np.savez_compressed(partial / "spikes" / f"{safe_name(ph.name)}.npz", **arrays)
+            if ph.initial_state:
+                (partial / "initial").mkdir(exist_ok=True)
+                np.savez_compressed(partial / "initial" / f"{safe_name(ph.name)}.npz", **ph.initial_state)
             if ph.state:
                 (partial / "state").mkdir(exist_ok=True)
                 st = {}

@@ -65,6 +65,10 @@ class PhaseRecord:
         float array of shape (n_synapses,) aligned with ``Run.synapses``.
     state : dict of str to (t, v)
         Recorded membrane potentials, ``t`` shape (T,), ``v`` shape (n, T).
+    initial_state : dict of str to ndarray
+        Network state just before the phase ran: ``<pop>_v``, ``<pop>_I`` (V)
+        and ``<pop>_lastspike`` (s, relative to the phase start) for every
+        population; lets an exporter start exactly where the simulator did.
     wall_time : float
         Seconds spent simulating this phase.
     silenced : tuple of str
@@ -78,6 +82,7 @@ class PhaseRecord:
     cue_fraction: float = 1.0
     weights: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
+    initial_state: dict = field(default_factory=dict)
     wall_time: float = 0.0
     silenced: tuple = ()
 

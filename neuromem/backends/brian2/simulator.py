@@ -164,6 +164,12 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
             m.active = p in ph.record_state
         n_before = {name: m.num_spikes for name, m in monitors.items()}
         n_state = {p: len(m.t) for p, m in state_mons.items()}
+        initial = {}
+        for pname in model.populations:
+            g = net.groups[pname]
+            initial[f"{pname}_v"] = np.asarray(g.v[:] / b2.volt).copy()
+            initial[f"{pname}_I"] = np.asarray(g.I[:] / b2.volt).copy()
+            initial[f"{pname}_lastspike"] = np.asarray(g.lastspike[:] / b2.second) - t0
         bar = _Progress(ph.name, duration) if options.progress else None
         start = time.perf_counter()
         network.run(duration * b2.second, report=bar, report_period=1 * b2.second,
@@ -183,7 +189,8 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         weights = {pname: np.asarray(net.synapses[pname].w[:] / b2.volt).copy()
                    for pname in init_w}
         rec = PhaseRecord(name=ph.name, kind=ph.kind, duration=duration, spikes=spikes, items=items,
-                          cue_fraction=fraction, weights=weights, state=state, wall_time=wall,
+                          cue_fraction=fraction, weights=weights, state=state,
+                          initial_state=initial, wall_time=wall,
                           silenced=tuple(ph.silence))
         run.phases.append(rec)
         if log is not None:
