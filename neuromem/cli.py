@@ -218,6 +218,67 @@ def info_lines() -> list[str]:
     return lines
 
 
+@subcommand("check", help="list what a backend cannot represent in a model (exit 1 if any error)")
+def _setup_check(p: argparse.ArgumentParser):
+    add_model_arguments(p)
+    p.add_argument("--backend", choices=["lava"], default="lava", help="target backend (default lava)")
+    p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
+    p.add_argument("--phase", default=None, help="check one phase only (default: the whole model)")
+
+    def run(args) -> int:
+        from neuromem.export.lava import check_lava
+
+        m = load_from_args(args)
+        issues = check_lava(m, phase=args.phase, mode=args.mode)
+        for issue in issues:
+            print(issue)
+        errors = [i for i in issues if i.severity == "error"]
+        print(f"{m.name}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s) for "
+              f"{args.backend} ({args.mode})")
+        return 1 if errors else 0
+
+    return run
+
+
+@subcommand("export", help="export a Brian2 run folder to Lava (and run it) or to NIR")
+def _setup_export(p: argparse.ArgumentParser):
+    p.add_argument("target", choices=["lava", "nir"])
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
+    p.add_argument("--phase", default="recall_lesioned_after_sleep", help="phase to export (frozen weights)")
+    p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
+    p.add_argument("--out", default=None,
+                   help="lava: folder for lava_results.json (default RUN_DIR); nir: output file (default RUN_DIR/model.nir)")
+
+    def run(args) -> int:
+        from pathlib import Path
+
+        from neuromem.export.lava import LavaExportError
+
+        try:
+            if args.target == "lava":
+                from neuromem.export.lava import run_lava
+
+                res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out)
+                a = res["agreement"]
+                print(f"lava {res['mode']} {res['phase']}: recall overlap {res['recall_overlap']:.3f} "
+                      f"(brian2 {res['recall_overlap_brian2']:.3f}); identical spikes "
+                      f"{a['identical_spike_fraction']:.3f}, pattern identity {a['pattern_identity']}, "
+                      f"rate error {a['rate_relative_error']:+.3f}")
+                print(f"results: {Path(args.out or args.run_dir) / 'lava_results.json'}")
+            else:
+                from neuromem.export.nir import export_nir
+
+                out = args.out or str(Path(args.run_dir) / "model.nir")
+                export_nir(args.run_dir, out, phase=args.phase)
+                print(f"written: {out}")
+        except LavaExportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+
+    return run
+
+
 @subcommand("info", help="print versions and the available backends")
 def _setup_info(p: argparse.ArgumentParser):
     def run(args) -> int:

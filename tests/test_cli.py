@@ -271,3 +271,34 @@ def test_summary_lines():
     assert "ctx_e  encode 12.35, after 3.00" in text
     assert "sleep  3 events (0.15/s), per memory [2, 0, 1]" in text
     assert summary_lines({"recall": {}, "rate_exc_hz": {}, "replay": {}}) == ["recall: no phase of kind 'recall'"]
+
+
+def test_check_lava_on_the_default_model(capsys):
+    assert cli.main(["check", str(REPO / "models" / "cls.toml"), "--backend", "lava"]) == 0
+    out = capsys.readouterr().out
+    assert "cls: 0 error(s)" in out
+
+
+def test_check_lava_names_unsupported_features(tiny, capsys):
+    code = cli.main(["check", str(tiny), "--set", 'populations.ctx_e.tau_syn_inh="10 ms"',
+                     "--set", 'populations.ctx_e.adaptation={ tau_w = "100 ms", b = "0.5 mV" }'])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "tau_syn_inh" in out or "inhibitory synaptic time constant" in out
+    assert "adaptation" in out
+
+
+def test_export_nir_from_a_run_folder(tiny, tmp_path, capsys):
+    pytest.importorskip("nir")
+    out = tmp_path / "out"
+    assert cli.main(["run", str(tiny), "--out", str(out), "--seed", "1", "--no-figures", "--quiet",
+                     "--set", "protocol.n_memories=2"]) == 0
+    folder = next(out.iterdir())
+    capsys.readouterr()
+    nir_file = tmp_path / "model.nir"
+    assert cli.main(["export", "nir", str(folder), "--phase", "recall_half_cue", "--out", str(nir_file)]) == 0
+    assert nir_file.exists() and f"written: {nir_file}" in capsys.readouterr().out
+    import nir
+
+    graph = nir.read(str(nir_file))
+    assert "ctx_e" in graph.nodes
