@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["connect", "initial_weights"]
+__all__ = ["connect", "initial_weights", "draw_projection"]
 
 
 def connect(connector, n_src: int, n_tgt: int, same: bool, rng: np.random.Generator):
@@ -64,3 +64,26 @@ def initial_weights(init, n: int, rng: np.random.Generator) -> np.ndarray:
     if init.kind == "normal":
         return np.clip(rng.normal(init.value, init.std, size=n), 0.0, None)
     raise ValueError(init.kind)  # pragma: no cover
+
+
+def draw_projection(model, name: str, seed: int):
+    """Synapses and initial weights of one projection of ``model`` for a run seed.
+
+    The single recipe shared by the simulator (which builds the network) and
+    exporters (which regenerate static weights that a run folder does not
+    store): one independent random stream per projection, connectivity first,
+    then weights.
+
+    Returns
+    -------
+    i, j : ndarray of int32
+    w : ndarray of float
+        Initial weight magnitudes (V).
+    """
+    from neuromem.stimulus import rng_for
+
+    proj = model.projections[name]
+    rng = rng_for(seed, f"projection:{name}")
+    n_src, n_tgt = model.nodes()[proj.source].size, model.populations[proj.target].size
+    i, j = connect(proj.connector, n_src, n_tgt, proj.source == proj.target, rng)
+    return i, j, initial_weights(proj.weight, i.size, rng)

@@ -1210,10 +1210,9 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
     -------
     FrozenNetwork
     """
-    from neuromem.connectivity import connect, initial_weights
+    from neuromem.connectivity import draw_projection
     from neuromem.io import load_spikes, load_synapses, load_weights, read_run, safe_name
     from neuromem.spec.loader import loads_model
-    from neuromem.stimulus import rng_for
 
     run_dir = Path(run_dir)
     rf = read_run(run_dir)
@@ -1230,20 +1229,17 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
             stored[k] = w
             origin[k] = f"weights/{safe_name(snap)}.npz"
     weights, weights_from = {}, {}
-    nodes = model.nodes()
-    for name, pr in model.projections.items():
+    for name in model.projections:
         if name in stored:
             weights[name], weights_from[name] = np.asarray(stored[name], dtype=float), origin[name]
             continue
-        rng = rng_for(int(rf["seed"]), f"projection:{name}")
-        i, j = connect(pr.connector, nodes[pr.source].size, nodes[pr.target].size,
-                       pr.source == pr.target, rng)
+        i, j, w = draw_projection(model, name, int(rf["seed"]))
         si, sj = synapses[name]
         if not (np.array_equal(i, si) and np.array_equal(j, sj)):
             raise ValueError(f"static projection {name!r}: its weights are not stored in {run_dir} and "
                              f"regenerating them from seed {rf['seed']} gives other synapses than "
                              f"weights/synapses.npz")
-        weights[name] = initial_weights(pr.weight, i.size, rng)
+        weights[name] = w
         weights_from[name] = "regenerated from seed"
     spikes = load_spikes(run_dir, phase)
     inputs = {s: (spikes[s].i, spikes[s].t) for s in model.sources if s in spikes}

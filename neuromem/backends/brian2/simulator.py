@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import brian2 as b2
 
-from neuromem.connectivity import connect, initial_weights
+from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
 from neuromem.stimulus import make_cues, make_patterns, phase_inputs, rng_for
 from neuromem.backends.brian2.builder import BuiltNetwork, build
@@ -123,10 +123,7 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         build(node, net, model, None)
     syn_idx, init_w = {}, {}
     for name, proj in model.projections.items():
-        rng = rng_for(seed, f"projection:{name}")
-        n_src, n_tgt = model.nodes()[proj.source].size, model.populations[proj.target].size
-        i, j = connect(proj.connector, n_src, n_tgt, proj.source == proj.target, rng)
-        w = initial_weights(proj.weight, i.size, rng)
+        i, j, w = draw_projection(model, name, seed)
         syn_idx[name] = (i, j)
         build(proj, net, model, (i, j), w)
         if proj.plasticity:
