@@ -339,7 +339,7 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
 
     from neuromem.backends.brian2.builder import BuiltNetwork, build
     from neuromem.backends.brian2.simulator import Brian2Options, configure
-    from neuromem.connectivity import connect, initial_weights
+    from neuromem.connectivity import draw_projection
     from neuromem.stimulus import make_cues, make_patterns, phase_inputs, rng_for
 
     m = tiny_model(refractory_e=2e-3)
@@ -351,10 +351,8 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
         build(node, net, m, None)
     syn, w = {}, {}
     for name, pr in m.projections.items():
-        rng = rng_for(1, f"projection:{name}")
-        i, j = connect(pr.connector, m.nodes()[pr.source].size, m.populations[pr.target].size,
-                       pr.source == pr.target, rng)
-        syn[name], w[name] = (i, j), initial_weights(pr.weight, i.size, rng)
+        i, j, w[name] = draw_projection(m, name, 1)
+        syn[name] = (i, j)
         build(pr, net, m, (i, j), w[name])
     mons = {p: b2.SpikeMonitor(net.groups[p]) for p in m.populations}
     network = b2.Network(*net.objects(), *mons.values())
