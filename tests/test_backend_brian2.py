@@ -192,14 +192,14 @@ def stdp_reference(w0, pre, post, rule, lr=1.0):
                 w += lr * (rule["a_minus"] * y - rule["c_pre"])
             x += 1
         else:
-            w += lr * rule["a_plus"] * x
+            w += lr * (rule["a_plus"] * x - rule["c_post"])
             y += 1
         w = min(max(w, rule["w_min"]), rule["w_max"])
     return w
 
 
 STDP = {"tau_pre": 0.02, "tau_post": 0.01, "a_plus": 0.1 * MV, "a_minus": 0.06 * MV,
-        "c_pre": 0.01 * MV, "w_min": 0.2 * MV, "w_max": 1.0 * MV}
+        "c_pre": 0.01 * MV, "c_post": 0.004 * MV, "w_min": 0.2 * MV, "w_max": 1.0 * MV}
 # pre spike times relative to the drive spike at 50 ms: 3 before the post spike, 3 after
 PRE_OFFSETS = np.array([-20.0, -8.0, -3.0, 6.0, 15.0, 30.0]) * 1e-3
 T_DRIVE = 50e-3
@@ -212,7 +212,7 @@ def stdp_model(window, plastic=None, duration="150 ms"):
     ``high`` (0.98 mV, near w_max) and ``low`` (0.21 mV, near w_min).
     """
     rule = {"type": "pair_stdp", "window": window, "tau_pre": "20 ms", "tau_post": "10 ms",
-            "a_plus": "0.1 mV", "a_minus": "0.06 mV", "c_pre": "0.01 mV", "w_min": "0.2 mV",
+            "a_plus": "0.1 mV", "a_minus": "0.06 mV", "c_pre": "0.01 mV", "c_post": "0.004 mV", "w_min": "0.2 mV",
             "w_max": "1 mV"}
     post = lif(tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")
     projections = {"drive_post": proj("drive", "post", "500 mV", "one_to_one")}
@@ -247,15 +247,16 @@ def test_pair_stdp_single_pairs(window, inject):
     r = STDP
     np.testing.assert_array_equal(run.initial_weights["mid"], 0.5 * MV)
     dw = w["mid"] - 0.5 * MV
-    # pre before post: -c_pre at the pre spike, then +a_plus exp(-lag/tau_pre) at the post spike
-    np.testing.assert_allclose(dw[before], r["a_plus"] * np.exp(-lag[before] / r["tau_pre"]) - r["c_pre"],
+    # pre before post: -c_pre at the pre spike, then +a_plus exp(-lag/tau_pre) - c_post at the post spike
+    np.testing.assert_allclose(dw[before], r["a_plus"] * np.exp(-lag[before] / r["tau_pre"]) - r["c_pre"] - r["c_post"],
                                rtol=1e-9, atol=1e-15)
     assert np.all(dw[before] > 0)
     # post before pre: depression (asymmetric) or potentiation (symmetric) by a_minus exp(-lag/tau_post)
     sign = -1.0 if window == "asymmetric" else 1.0
-    np.testing.assert_allclose(dw[after], sign * r["a_minus"] * np.exp(lag[after] / r["tau_post"]) - r["c_pre"],
-                               rtol=1e-9, atol=1e-15)
-    assert np.all(np.sign(dw[after] + r["c_pre"]) == sign)
+    # (the post spike came first, with no presynaptic trace: -c_post there)
+    np.testing.assert_allclose(dw[after], sign * r["a_minus"] * np.exp(lag[after] / r["tau_post"])
+                               - r["c_pre"] - r["c_post"], rtol=1e-9, atol=1e-15)
+    assert np.all(np.sign(dw[after] + r["c_pre"] + r["c_post"]) == sign)
     # hard bounds: near w_max the potentiation saturates, near w_min the depression does
     for name, w0 in (("mid", 0.5 * MV), ("high", 0.98 * MV), ("low", 0.21 * MV)):
         ref = [stdp_reference(w0, [tp], [t_post], {**r, "window": window}) for tp in t_pre]

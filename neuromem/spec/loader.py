@@ -75,7 +75,7 @@ _SOURCE = {"size": _F(INT)}
 _RULES = {
     "pair_stdp": {
         "type": _F(STR), "window": _F(STR), "tau_pre": _F(TIME), "tau_post": _F(TIME),
-        "a_plus": _F(VOLTAGE), "a_minus": _F(VOLTAGE), "c_pre": _opt(VOLTAGE),
+        "a_plus": _F(VOLTAGE), "a_minus": _F(VOLTAGE), "c_pre": _opt(VOLTAGE), "c_post": _opt(VOLTAGE),
         "w_min": _opt(VOLTAGE), "w_max": _F(VOLTAGE),
     },
     "vogels_istdp": {

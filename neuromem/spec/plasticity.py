@@ -19,14 +19,22 @@ class PairSTDP:
 
     asymmetric window (Bi & Poo; Song et al. 2000)
         on a presynaptic spike :math:`w \leftarrow w - \eta(A_- y + c_{pre})`,
-        on a postsynaptic spike :math:`w \leftarrow w + \eta A_+ x`.
+        on a postsynaptic spike :math:`w \leftarrow w + \eta(A_+ x - c_{post})`.
     symmetric window (Mishra et al. 2016; Ecker et al. 2022)
         on a presynaptic spike :math:`w \leftarrow w + \eta(A_- y - c_{pre})`,
-        on a postsynaptic spike :math:`w \leftarrow w + \eta A_+ x`,
+        on a postsynaptic spike :math:`w \leftarrow w + \eta(A_+ x - c_{post})`,
 
-    so coincident firing potentiates in either order.  ``c_pre`` (>= 0) is a
-    constant depression per presynaptic spike that makes presynaptic firing
-    without postsynaptic firing weaken the synapse (rate-dependent decay).
+    so coincident firing potentiates in either order.  ``c_pre`` and ``c_post``
+    (>= 0) are constant depressions per presynaptic and per postsynaptic spike:
+    firing on one side without the other weakens the synapse.  For Poisson
+    firing at rates :math:`r_i, r_j` the symmetric rule's mean drift is
+
+    .. math:: \langle\dot w\rangle = \eta\,[(A_+\tau_{pre} + A_-\tau_{post})\,r_i r_j
+              - c_{pre} r_i - c_{post} r_j],
+
+    a covariance-like rule: a synapse grows only when both sides fire together
+    well above background, and a weakly active input onto a strongly driven
+    neuron (or the converse) is depressed.
     After every update :math:`w \leftarrow \mathrm{clip}(w, w_{min}, w_{max})`.
 
     Attributes
@@ -39,6 +47,8 @@ class PairSTDP:
         Amplitudes (V) at zero time lag.
     c_pre : float
         Constant depression per presynaptic spike (V).
+    c_post : float
+        Constant depression per postsynaptic spike (V).
     w_min, w_max : float
         Hard bounds (V).
     """
@@ -52,12 +62,13 @@ class PairSTDP:
     w_max: float
     w_min: float = 0.0
     c_pre: float = 0.0
+    c_post: float = 0.0
 
     def __post_init__(self):
         require(self.window in WINDOWS, "window", f"must be one of {WINDOWS}, got {self.window!r}")
         for f in ("tau_pre", "tau_post"):
             require(getattr(self, f) > 0, f, "must be > 0")
-        for f in ("a_plus", "a_minus", "c_pre", "w_min"):
+        for f in ("a_plus", "a_minus", "c_pre", "c_post", "w_min"):
             require(getattr(self, f) >= 0, f, "must be >= 0")
         require(self.w_max > self.w_min, "w_max", "must be above w_min")
 

@@ -122,7 +122,7 @@ _FROZEN = "int(lr <= 0) * w_unbounded"
 def _stdp_code(rule: PairSTDP):
     ns = {"tau_pre": rule.tau_pre * b2.second, "tau_post": rule.tau_post * b2.second,
           "a_plus": rule.a_plus * b2.volt, "a_minus": rule.a_minus * b2.volt,
-          "c_pre": rule.c_pre * b2.volt, "w_min": rule.w_min * b2.volt, "w_max": rule.w_max * b2.volt}
+          "c_pre": rule.c_pre * b2.volt, "c_post": rule.c_post * b2.volt, "w_min": rule.w_min * b2.volt, "w_max": rule.w_max * b2.volt}
     model = ("dx/dt = -x / tau_pre : 1 (event-driven)\n"
              "dy/dt = -y / tau_post : 1 (event-driven)\n")
     ns["w_unbounded"] = _W_UNBOUNDED
@@ -131,7 +131,7 @@ def _stdp_code(rule: PairSTDP):
         pre = f"w = clip(w + lr * (a_minus * y - c_pre), {lo}, {hi})\nx += 1"
     else:
         pre = f"w = clip(w - lr * (a_minus * y + c_pre), {lo}, {hi})\nx += 1"
-    post = f"w = clip(w + lr * a_plus * x, {lo}, {hi})\ny += 1"
+    post = f"w = clip(w + lr * (a_plus * x - c_post), {lo}, {hi})\ny += 1"
     return ns, model, pre, post
 
 
