@@ -244,10 +244,21 @@ def _setup_check(p: argparse.ArgumentParser):
 def _setup_export(p: argparse.ArgumentParser):
     p.add_argument("target", choices=["lava", "nir"])
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
-    p.add_argument("--phase", default="recall_lesioned_after_sleep", help="phase to export (frozen weights)")
+    p.add_argument("--phase", default="recall_lesioned_after_sleep",
+                   help="phase to export; lava: a plastic phase (e.g. sleep) runs with learning on Lava "
+                        "(LearningDense), then the recall phase that follows it, unless --frozen")
     p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
     p.add_argument("--out", default=None,
-                   help="lava: folder for lava_results.json (default RUN_DIR); nir: output file (default RUN_DIR/model.nir)")
+                   help="lava: folder for lava_results.json (lava_<phase>_results.json with learning) "
+                        "(default RUN_DIR); nir: output file (default RUN_DIR/model.nir)")
+    p.add_argument("--frozen", action="store_true",
+                   help="lava: run a plastic phase with its weights frozen at the phase start (no learning)")
+    p.add_argument("--then", default="auto", metavar="PHASE",
+                   help="lava, learning: the phase run after the plastic one in the same Lava network "
+                        "(default auto: the recall phase continuing from it; 'none': none)")
+    p.add_argument("--bounds", choices=["clip", "brian2", "none"], default="clip",
+                   help="lava, learning: weight bounds: clip once per step (Loihi-style saturation, default), "
+                        "brian2 (clip after each pre/post update, as Brian2), none (Lava's LearningDense)")
 
     def run(args) -> int:
         from pathlib import Path
@@ -256,6 +267,10 @@ def _setup_export(p: argparse.ArgumentParser):
 
         try:
             if args.target == "lava":
+                from neuromem.export.lava_learning import run_is_plastic
+
+                if not args.frozen and run_is_plastic(args.run_dir, args.phase):
+                    return _export_lava_learning(args)
                 from neuromem.export.lava import run_lava
 
                 res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out)
@@ -277,6 +292,33 @@ def _setup_export(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _export_lava_learning(args) -> int:
+    """``neuromem export lava RUN_DIR --phase <plastic phase>``: learning on Lava, then the recall."""
+    from neuromem.export.lava_learning import run_lava_learning
+
+    then = None if args.then.lower() == "none" else args.then
+    res = run_lava_learning(args.run_dir, phase=args.phase, then=then, mode=args.mode, bounds=args.bounds,
+                            out=args.out)
+
+    def fmt(x, spec=".3f"):
+        return "n/a" if x is None else format(x, spec)
+
+    print(f"lava {res['mode']} {res['phase']} with learning (bounds {res['bounds']}): identical spikes "
+          f"{res['spikes']['identical_spike_fraction']:.3f}")
+    for name, w in res["weights"].items():
+        ev = w.get("bound_events")
+        extra = "" if not ev else f", clipped {ev['clipped']}, order-sensitive {ev['order_sensitive']}"
+        print(f"  {name}: weights r = {fmt(w['correlation'], '.6f')} (changes r = "
+              f"{fmt(w['change_correlation'], '.4f')}), mean |diff| {w['mean_abs_diff_mV']:.2g} mV{extra}")
+    if res["then"] is not None:
+        print(f"{res['then']} after the Lava {res['phase']}: recall overlap {fmt(res['recall_overlap'])} "
+              f"(after the Brian2 {res['phase']}: {fmt(res['recall_overlap_brian2'])}; difference "
+              f"{fmt(res['recall_overlap_difference'], '+.3f')})")
+    print(f"results: {res['output']}")
+    print(f"learned weights: {res['weights_output']}")
+    return 0
 
 
 @subcommand("info", help="print versions and the available backends")

@@ -1,0 +1,397 @@
+"""Learning on Lava (:mod:`neuromem.export.lava_learning`): the plastic phase of a
+Brian2 run on Lava's ``LearningDense`` with a ``Loihi2FLearningRule``, then the
+recall phase after it, compared with Brian2.
+
+A 40 E + 10 I network (input source 40) encodes two patterns (E -> E pair STDP
+with c_pre and c_post), sleeps 0.5 s (E -> E STDP at lr 0.5 and Vogels iSTDP on
+the inhibitory I -> E, whose transmission gain is 0.5; both with 1 ms delays)
+and recalls from half cues with I silenced.  Brian2 (numpy target) runs it
+twice, with the symmetric and the asymmetric STDP window; Lava runs the sleep
+and the recall in fresh interpreters (Lava's runtime spawns processes, and
+other tests check that lava is not imported into the pytest process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuromem._compat import lava311
+
+REPO = Path(__file__).resolve().parents[1]
+needs_lava = pytest.mark.skipif(lava311._find_target_source() is None, reason="lava-nc is not installed")
+
+MODEL = '''\
+name = "tiny-learn"
+description = "40 E + 10 I: encode two patterns, sleep with STDP on E->E and iSTDP on I->E, recall without I"
+dt = "0.5 ms"
+
+[populations.E]
+size = 40
+kind = "excitatory"
+tau_m = "20 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-65 mV"
+v_th = "-50 mV"
+refractory = "2 ms"
+
+[populations.I]
+size = 10
+kind = "inhibitory"
+tau_m = "10 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-65 mV"
+v_th = "-50 mV"
+refractory = "1 ms"
+
+[sources.inp]
+size = 40
+
+[rules.stdp]
+type = "pair_stdp"
+window = "symmetric"
+tau_pre = "20 ms"
+tau_post = "15 ms"
+a_plus = "1 mV"
+a_minus = "0.5 mV"
+c_pre = "0.05 mV"
+c_post = "0.04 mV"
+w_max = "8 mV"
+
+[rules.istdp]
+type = "vogels_istdp"
+tau = "20 ms"
+eta = "0.2 mV"
+rho0 = "5 Hz"
+w_max = "6 mV"
+
+[rules.norm]
+type = "normalisation"
+total = "100 mV"
+interval = "10 ms"
+
+[projections.in_e]
+source = "inp"
+target = "E"
+connector = { kind = "one_to_one" }
+weight = { kind = "constant", value = "40 mV" }
+
+[projections.ee]
+source = "E"
+target = "E"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "uniform", low = "0 mV", high = "3 mV" }
+delay = "1 ms"
+plasticity = ["stdp"]
+
+[projections.ei]
+source = "E"
+target = "I"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "constant", value = "8 mV" }
+delay = "0.5 ms"
+
+[projections.ie]
+source = "I"
+target = "E"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "constant", value = "2 mV" }
+sign = "inhibitory"
+delay = "1 ms"
+plasticity = ["istdp"]
+
+[protocol]
+n_memories = 2
+pattern_population = "E"
+coding_level = 0.25
+
+[[protocol.phases]]
+name = "encode"
+kind = "encode"
+plastic = { ee = 1.0 }
+[[protocol.phases.stimuli]]
+source = "inp"
+kind = "patterns"
+rate = "300 Hz"
+background = "5 Hz"
+item = "100 ms"
+gap = "50 ms"
+
+[[protocol.phases]]
+name = "sleep"
+kind = "sleep"
+duration = "0.5 s"
+plastic = { ee = 0.5, ie = 1.0 }
+gain = { ie = 0.5 }
+[[protocol.phases.stimuli]]
+source = "inp"
+kind = "noise"
+rate = "60 Hz"
+
+[[protocol.phases]]
+name = "recall"
+kind = "recall"
+silence = ["I"]
+[[protocol.phases.stimuli]]
+source = "inp"
+kind = "patterns"
+rate = "300 Hz"
+background = "5 Hz"
+item = "100 ms"
+gap = "50 ms"
+fraction = 0.5
+'''
+
+
+def _run_python(code: str, timeout: float = 240) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON line last."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)], capture_output=True,
+                       text=True, env=env, cwd=str(REPO), timeout=timeout)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def load_model_text(text, overrides=()):
+    import tempfile
+
+    from neuromem.spec.loader import load_model
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "m.toml"
+        f.write_text(text)
+        return load_model(f, overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    f = tmp_path_factory.mktemp("model") / "tiny_learn.toml"
+    f.write_text(MODEL)
+    return f
+
+
+@pytest.fixture(scope="module")
+def runs(model_file, tmp_path_factory):
+    """Brian2 run folders for both STDP windows (seed 1, numpy target)."""
+    from neuromem.experiment import run_experiment
+    out = {}
+    for window in ("symmetric", "asymmetric"):
+        _, _, folder = run_experiment(str(model_file), seed=1, overrides=[f'rules.stdp.window="{window}"'],
+                                      out_dir=tmp_path_factory.mktemp(window), figures=False, progress=False,
+                                      backend_options={"target": "numpy"})
+        out[window] = Path(folder)
+    return out
+
+
+# ---------------------------------------------------------------- no lava needed
+
+
+def test_rule_strings_and_impulses():
+    from neuromem.export.lava_learning import FAST_TAU, map_rule
+    from neuromem.spec import PairSTDP, VogelsISTDP
+
+    dt = 0.5e-3
+    stdp = PairSTDP("s", "symmetric", 0.02, 0.015, 1e-3, 5e-4, w_max=8e-3, c_pre=5e-5, c_post=4e-5)
+    p = map_rule(stdp, 0.02, 0.5, dt)
+    assert p.dw == "x0*y1*d - x0*y3*d - x0*x2*d + y0*x1*d - y0*y2*d"
+    assert p.dw_pre == "x0*y1*d - x0*y3*d - x0*x2*d"
+    k = 0.02 * 0.5
+    assert p.impulses == pytest.approx({"x1": k * 1e-3, "y1": k * 5e-4, "y3": k * 5e-4, "x2": k * 5e-5,
+                                        "y2": k * 4e-5})
+    assert p.taus["x1"] == pytest.approx(40) and p.taus["y1"] == pytest.approx(30)
+    assert p.taus["x2"] == p.taus["y2"] == p.taus["y3"] == FAST_TAU and np.exp(-1 / FAST_TAU) == 0.0
+    assert p.lava_bounds == pytest.approx((0.0, 0.02 * 8e-3))
+    # asymmetric window: depression on the presynaptic spike; no c_post term when it is 0
+    asym = map_rule(PairSTDP("a", "asymmetric", 0.02, 0.02, 1e-3, 1e-3, w_max=8e-3, c_pre=5e-5), 0.02, 1.0, dt)
+    assert asym.dw == "-x0*y1*d + x0*y3*d - x0*x2*d + y0*x1*d"
+    # inhibitory projection: Lava weights are negative, every sign flips
+    v = map_rule(VogelsISTDP("v", tau=0.02, eta=2e-4, rho0=5.0, w_max=6e-3), -0.01, 1.0, dt)
+    assert v.dw == "-x0*y1*d + x0*y3*d + x0*x2*d - y0*x1*d"
+    assert v.impulses["x2"] == pytest.approx(0.01 * 2e-4 * 2 * 5.0 * 0.02)
+    assert v.lava_bounds == pytest.approx((-0.01 * 6e-3, 0.0))
+
+
+def test_learning_plans_use_phase_gain_and_learning_rate():
+    from neuromem.export.lava import exact_coefficients
+    from neuromem.export.lava_learning import check_lava_learning, learning_rule_plans
+
+    m = load_model_text(MODEL)
+    assert check_lava_learning(m, "sleep", then="recall") == []
+    plans = learning_rule_plans(m, "sleep")
+    kappa = exact_coefficients(0.02, 0.005, m.dt)["kappa"]
+    assert plans["ee"].scale == pytest.approx(kappa) and plans["ee"].lr == 0.5
+    assert plans["ie"].scale == pytest.approx(-0.5 * kappa)      # inhibitory, gain 0.5
+
+
+def test_unsupported_rules_are_refused_by_name(tmp_path):
+    from neuromem.export.lava import LavaExportError
+    from neuromem.export.lava_learning import check_lava_learning, run_lava_learning
+
+    m = load_model_text(MODEL, ['projections.ee.plasticity=["stdp", "norm"]'])
+    errors = [str(i) for i in check_lava_learning(m, "sleep") if i.severity == "error"]
+    assert len(errors) == 1
+    assert "'norm'" in errors[0] and "SynapticNormalisation" in errors[0] and "projection 'ee'" in errors[0]
+    # fixed point, a blocked plastic projection, plasticity after the plastic phase
+    assert any("floating point only" in str(i) for i in check_lava_learning(load_model_text(MODEL), "sleep", "fixed"))
+    blocked = load_model_text(MODEL, ['protocol.phases.sleep.gain={}', 'protocol.phases.sleep.block=["ie"]'])
+    assert any("blocked" in str(i) and "'ie'" in str(i) for i in check_lava_learning(blocked, "sleep"))
+    assert any("only the first phase may learn" in str(i)
+               for i in check_lava_learning(load_model_text(MODEL), "sleep", then="encode"))
+    # run_lava_learning refuses before reading arrays, writing anything or importing lava
+    # a run folder: model.toml and results.json are all that is read before refusing
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["stdp", "norm"]'))
+    (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
+                                                             ("encode", "sleep", "recall")], "seed": 1}))
+    had_lava = "lava" in sys.modules
+    with pytest.raises(LavaExportError, match="norm"):
+        run_lava_learning(run, phase="sleep", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert ("lava" in sys.modules) == had_lava
+
+
+def test_cli_export_lava_plastic_phase_refuses_unsupported_rule(tmp_path, capsys):
+    from neuromem import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["stdp", "norm"]'))
+    (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
+                                                             ("encode", "sleep", "recall")], "seed": 1}))
+    assert cli.main(["export", "lava", str(run), "--phase", "sleep"]) == 2
+    err = capsys.readouterr().err
+    assert "'norm'" in err and "SynapticNormalisation" in err
+
+
+# ---------------------------------------------------------------- on Lava
+
+
+@pytest.fixture(scope="module")
+def lava_results(runs, tmp_path_factory):
+    """Lava: both windows with Brian2's clipping order (the symmetric one with the
+    recall after sleep), and the CLI with the default (Loihi-style) clipping."""
+    out = tmp_path_factory.mktemp("lava")
+    res = _run_python(f"""
+        import json
+        from neuromem.export.lava_learning import run_lava_learning
+        sym, asym, o = {str(runs["symmetric"])!r}, {str(runs["asymmetric"])!r}, {str(out)!r}
+        res = {{"symmetric": run_lava_learning(sym, phase="sleep", bounds="brian2", out=o + "/sym"),
+                "asymmetric": run_lava_learning(asym, phase="sleep", bounds="brian2", then=None, out=o + "/asym"),
+                "stock": run_lava_learning(sym, phase="sleep", bounds="none", then=None, out=o + "/stock")}}
+        print(json.dumps(res))
+        """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    cli = subprocess.run([sys.executable, "-W", "ignore", "-m", "neuromem", "export", "lava",
+                          str(runs["symmetric"]), "--phase", "sleep", "--out", str(out / "cli")],
+                         capture_output=True, text=True, env=env, cwd=str(REPO), timeout=240)
+    assert cli.returncode == 0, cli.stderr[-4000:]
+    return res, out, cli.stdout
+
+
+@pytest.mark.lava
+@needs_lava
+@pytest.mark.parametrize("window", ["symmetric", "asymmetric"])
+def test_stdp_weights_on_lava_equal_brian2(lava_results, window):
+    res = lava_results[0][window]
+    w = res["weights"]["ee"]
+    assert res["rules"]["ee"]["type"] == "PairSTDP" and res["rules"]["ee"]["lr"] == 0.5
+    assert w["n_synapses"] > 700 and abs(w["mean_change_mV"]["brian2"]) > 0.01
+    assert w["bound_events"]["clipped"] > 100          # the bounds are exercised
+    assert w["max_relative_diff"] < 1e-6                # every synapse, after 1000 steps
+    assert w["at_upper_bound"]["lava"] == w["at_upper_bound"]["brian2"] > 0
+    assert w["at_lower_bound"]["lava"] == w["at_lower_bound"]["brian2"] > 0
+    assert res["spikes"]["identical_spike_fraction"] == 1.0 and res["spikes"]["spikes_reference"] > 150
+
+
+@pytest.mark.lava
+@needs_lava
+def test_istdp_weights_on_lava_equal_brian2(lava_results):
+    for res in (lava_results[0][k] for k in ("symmetric", "asymmetric")):
+        w = res["weights"]["ie"]
+        assert res["rules"]["ie"]["type"] == "VogelsISTDP"
+        assert res["rules"]["ie"]["lava_weight_per_volt"] < 0          # inhibitory, gain 0.5
+        assert abs(w["mean_change_mV"]["brian2"]) > 1e-3
+        assert w["max_relative_diff"] < 1e-6
+
+
+@pytest.mark.lava
+@needs_lava
+def test_sleep_on_lava_then_recall(lava_results):
+    """The recall after sleep continues in the same Lava network, I silenced
+    (threshold switched), learning gated off; with Brian2's clipping order it is
+    spike for spike Brian2's, and the learned weights file matches the results."""
+    res = lava_results[0]["symmetric"]
+    out = lava_results[1]
+    rec = res["recall"]
+    assert res["then"] == "recall" and res["n_steps"] == {"sleep": 1000, "recall": 600}
+    assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 50
+    assert res["recall_overlap"] > 0.1
+    assert res["recall_overlap"] == pytest.approx(res["recall_overlap_brian2"])
+    assert res["recall_overlap_brian2"] == pytest.approx(res["recall_overlap_brian2_results"])
+    assert rec["pattern_identity"] == 1.0
+    assert res["trace_history"]["phases"] == ["encode"] and res["initial_state"] == "snapshot"
+    written = json.loads((out / "sym" / "lava_sleep_results.json").read_text())
+    assert written["weights"] == res["weights"]
+    with np.load(out / "sym" / "lava_sleep_weights.npz") as z:
+        assert set(z.files) == {"ee", "ie"} and z["ee"].shape == (res["weights"]["ee"]["n_synapses"],)
+    assert not list((out / "sym").glob(".*tmp"))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_cli_learns_with_loihi_style_clipping(lava_results, runs):
+    """Default bounds: one saturation per step; only same-step pre/post pairs
+    whose presynaptic update alone crosses a bound can differ from Brian2, and
+    they are counted."""
+    _, out, stdout = lava_results
+    assert "sleep with learning (bounds clip)" in stdout and "recall after the Lava sleep" in stdout
+    res = json.loads((out / "cli" / "lava_sleep_results.json").read_text())
+    assert res["bounds"] == "clip" and res["then"] == "recall"
+    assert abs(res["recall_overlap_difference"]) <= 0.1
+    w = res["weights"]["ee"]
+    assert w["correlation"] > 0.9999 and w["bound_events"]["clipped"] > 100
+    assert res["weights"]["ie"]["max_relative_diff"] < 1e-6
+    if res["spikes"]["identical_spike_fraction"] == 1.0:
+        # same spikes: only the synapses of order-sensitive pairs can differ from Brian2
+        from neuromem.io import load_weights
+        with np.load(out / "cli" / "lava_sleep_weights.npz") as z:
+            lava = z["ee"]
+        brian = load_weights(runs["symmetric"], "sleep")["ee"]
+        n_diff = int(np.sum(np.abs(lava - brian) > 1e-9 * np.abs(brian).max()))
+        assert n_diff <= w["bound_events"]["order_sensitive"]
+
+
+@pytest.mark.lava
+@needs_lava
+def test_stock_lava_learning_dense_has_no_upper_bound(lava_results):
+    """bounds="none": Lava's LearningDense with the sign mode only; it is reported, not hidden."""
+    res = lava_results[0]["stock"]
+    msgs = {i["message"].split(",")[0]: i["feature"] for i in res["issues"]}
+    assert msgs == {"projection 'ee'": "bounds", "projection 'ie'": "bounds"}
+    w = res["weights"]["ee"]
+    assert "bound_events" not in w
+    assert w["beyond_bounds_lava"] > 0 and w["at_upper_bound"]["brian2"] > 0
+    assert w["at_lower_bound"]["lava"] > 0           # the sign mode still clips at w_min = 0
+
+
+def test_learning_module_imports_no_lava():
+    out = _run_python(f"""
+        import json, sys
+        from neuromem.export.lava_learning import check_lava_learning, learning_rule_plans
+        from neuromem.spec.loader import loads_model
+        m = loads_model({MODEL!r})
+        plans = learning_rule_plans(m, "sleep")
+        issues = check_lava_learning(m, "sleep", then="recall")
+        print(json.dumps([sorted(plans), len(issues),
+                          sorted(k for k in sys.modules if k.split(".")[0] == "lava")]))
+        """, timeout=60)
+    assert out == [["ee", "ie"], 0, []]
