@@ -1,11 +1,15 @@
 """Science checks on the default model ``models/cls.toml``.
 
-A reduced run (5 memories, 20 s of sleep per arm) is simulated once per test
-module and the measured figures are asserted.  Targets the model does not
-reach yet are marked ``xfail(strict=True)`` with the measured shortfall in the
-reason: real assertions with the real thresholds, reported as failing
-expectations; they turn into failures the day the model reaches them (the
-marker must then be removed).
+A reduced run (5 memories, 20 s of sleep per arm, seed 1) is simulated once per
+test module and the measured figures are asserted.  Measured on that reduced
+protocol for seeds 1/2/3: cortex-alone recall after sleep 0.865 / 0.854 /
+0.522, after blocked sleep 0 / 0 / 0.
+
+Targets the model does not reach yet are marked ``xfail(strict=True)`` with the
+measured shortfall in the reason: real assertions with the real thresholds,
+reported as failing expectations; they turn into failures the day the model
+reaches them (the marker must then be removed).  The default size, 10
+memories, does not consolidate fully in 40 s of sleep (last test).
 """
 
 from pathlib import Path
@@ -43,8 +47,6 @@ def test_blocked_replay_blocks_transfer(reduced):
     assert m["recall_lesioned_after_blocked_sleep"] <= 0.4
 
 
-@pytest.mark.xfail(strict=True, reason="measured gain 0.14 (seed 1, 5 memories); 0.61 with an earlier "
-                   "parameter set whose intact recall was only 0.76; see closing note")
 def test_sleep_replay_transfers_memories_to_cortex(reduced):
     """Consolidation happened: cortex-alone recall rises by a wide margin over sleep."""
     _, m = reduced
@@ -75,11 +77,36 @@ def test_target_intact_recall(reduced):
     assert m["recall_intact_after_encoding"] >= 0.9
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.14 (seed 1, 5 memories) and 0.21 (seed 1, 10 "
-                   "memories): replays reinstate cortex, but non-pattern cells also fire during replays "
-                   "(10-20 Hz) and cross-pattern weights grow with within-pattern ones; see closing note")
 def test_target_lesioned_recall_after_sleep(reduced):
     _, m = reduced
+    assert m["recall_lesioned_after_sleep"] >= 0.8
+
+
+def test_consolidated_cortex_is_memory_specific(reduced):
+    """After sleep the lesioned cortex completes the cued memory and no other (no global attractor)."""
+    _, m = reduced
+    r = m["recall"]["recall_lesioned_after_sleep"]
+    assert np.mean(r["false_alarm_rate"]) <= 0.1, r["false_alarm_rate"]
+    assert r["correct_winner_fraction"] >= 0.8, r["correct_winner_fraction"]
+
+
+def test_hippocampal_recall_survives_sleep(reduced):
+    """Consolidation does not corrupt recall with the hippocampus intact."""
+    _, m = reduced
+    assert m["recall_intact_after_sleep"] >= 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0.38 / 0.48 / 0.27 for seeds 1/2/3 at 10 memories and "
+                   "40 s of sleep (false alarms 0.02-0.05: memory-specific but incomplete; memories whose "
+                   "replays reinstate cortex weakly stay unconsolidated); 0.45 with 80 s of sleep (seed 1)")
+def test_target_lesioned_recall_after_sleep_default_size():
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    model = load_model(MODEL)
+    run = simulate(model, seed=1, options=Brian2Options(progress=False),
+                   phases=["encode", "sleep", "recall_lesioned_after_sleep"])
+    m = compute_metrics(run)
     assert m["recall_lesioned_after_sleep"] >= 0.8
 
 
