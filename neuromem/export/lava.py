@@ -232,7 +232,7 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
     ["warning: population 'ctx_e': refractory period (5 ms = 10 steps) is ignored ..."]
     """
     _check_mode(mode)
-    from neuromem.spec import PairSTDP
+    from neuromem.spec import PairSTDP, VogelsISTDP
 
     ph = _resolve_phase(model, phase)
     pops, _, projs = exported_parts(model, ph)
@@ -288,25 +288,27 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
         for rname in model.projections[name].plasticity:
             rule = model.rules[rname]
             rtype = type(rule).__name__
+            learnable = isinstance(rule, (PairSTDP, VogelsISTDP))
             if ph is None:
-                if not isinstance(rule, PairSTDP):
+                if not learnable:
                     issues.append(ExportIssue(
                         "warning", "plasticity",
                         f"projection {name!r}: rule {rname!r} ({rtype}) has no Loihi 2 learning-rule "
-                        f"counterpart (only pair STDP maps onto Loihi2FLearningRule); frozen weights "
-                        f"export fine"))
+                        f"counterpart (pair STDP and Vogels iSTDP map onto Loihi2FLearningRule, see "
+                        f"neuromem.export.lava_learning); frozen weights export fine"))
             elif name in ph.plastic:
-                if isinstance(rule, PairSTDP):
+                if learnable:
                     issues.append(ExportIssue(
                         "warning", "plasticity",
-                        f"projection {name!r} is plastic in phase {ph.name!r} (pair STDP {rname!r}); "
-                        f"the export freezes its weights at the start of the phase, so learning during "
-                        f"the phase is not reproduced"))
+                        f"projection {name!r} is plastic in phase {ph.name!r} ({rtype} {rname!r}); "
+                        f"a frozen export keeps its weights at the start of the phase; to learn on Lava "
+                        f"run the phase with neuromem.export.lava_learning (`neuromem export lava RUN_DIR "
+                        f"--phase {ph.name}`)"))
                 else:
                     issues.append(ExportIssue(
                         "error", "plasticity",
                         f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} "
-                        f"({rtype}); only pair STDP maps onto Loihi 2 learning rules"))
+                        f"({rtype}); only pair STDP and Vogels iSTDP map onto Loihi 2 learning rules"))
     issues.sort(key=lambda i: i.severity != "error")
     return issues
 
