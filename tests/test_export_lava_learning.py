@@ -6,9 +6,11 @@ A 40 E + 10 I network (input source 40) encodes two patterns (E -> E pair STDP
 with c_pre and c_post), sleeps 0.5 s (E -> E STDP at lr 0.5 and Vogels iSTDP on
 the inhibitory I -> E, whose transmission gain is 0.5; both with 1 ms delays)
 and recalls from half cues with I silenced.  Brian2 (numpy target) runs it
-twice, with the symmetric and the asymmetric STDP window; Lava runs the sleep
-and the recall in fresh interpreters (Lava's runtime spawns processes, and
-other tests check that lava is not imported into the pytest process).
+twice, with the symmetric and the asymmetric STDP window, and once more with
+E -> E blocked (transmission gain 0, still learning) in sleep and at gain 1.5 in
+the recall; Lava runs the sleep and the recall in fresh interpreters (Lava's
+runtime spawns processes, and other tests check that lava is not imported into
+the pytest process).
 """
 
 from __future__ import annotations
@@ -229,6 +231,21 @@ def test_learning_plans_use_phase_gain_and_learning_rate():
     kappa = exact_coefficients(0.02, 0.005, m.dt)["kappa"]
     assert plans["ee"].scale == pytest.approx(kappa) and plans["ee"].lr == 0.5
     assert plans["ie"].scale == pytest.approx(-0.5 * kappa)      # inhibitory, gain 0.5
+    assert not plans["ee"].blocked and not plans["ie"].blocked
+
+
+def test_blocked_plastic_projection_learns_at_gain_one():
+    """Brian2 blocks with gain 0 and keeps learning: the plan is the gain-1 rule, marked blocked."""
+    from neuromem.export.lava import exact_coefficients
+    from neuromem.export.lava_learning import check_lava_learning, learning_rule_plans
+
+    m = load_model_text(MODEL, ['protocol.phases.sleep.gain={}', 'protocol.phases.sleep.block=["ee", "ie"]'])
+    assert check_lava_learning(m, "sleep", then="recall") == []
+    plans = learning_rule_plans(m, "sleep")
+    kappa = exact_coefficients(0.02, 0.005, m.dt)["kappa"]
+    assert plans["ee"].blocked and plans["ee"].scale == pytest.approx(kappa)
+    assert plans["ie"].blocked and plans["ie"].scale == pytest.approx(-kappa)
+    assert plans["ee"].impulses["x1"] == pytest.approx(kappa * 0.5 * 1e-3)     # k = kappa * lr * A+
 
 
 def test_unsupported_rules_are_refused_by_name(tmp_path):
@@ -239,10 +256,13 @@ def test_unsupported_rules_are_refused_by_name(tmp_path):
     errors = [str(i) for i in check_lava_learning(m, "sleep") if i.severity == "error"]
     assert len(errors) == 1
     assert "'norm'" in errors[0] and "SynapticNormalisation" in errors[0] and "projection 'ee'" in errors[0]
-    # fixed point, a blocked plastic projection, plasticity after the plastic phase
+    # fixed point, plasticity after the plastic phase; with a blocked plastic projection
+    # (supported) the normalisation is still refused by name
     assert any("floating point only" in str(i) for i in check_lava_learning(load_model_text(MODEL), "sleep", "fixed"))
-    blocked = load_model_text(MODEL, ['protocol.phases.sleep.gain={}', 'protocol.phases.sleep.block=["ie"]'])
-    assert any("blocked" in str(i) and "'ie'" in str(i) for i in check_lava_learning(blocked, "sleep"))
+    blocked = load_model_text(MODEL, ['projections.ee.plasticity=["stdp", "norm"]',
+                                      'protocol.phases.sleep.block=["ee"]'])
+    errors = [str(i) for i in check_lava_learning(blocked, "sleep") if i.severity == "error"]
+    assert len(errors) == 1 and "'norm'" in errors[0] and "projection 'ee'" in errors[0]
     assert any("only the first phase may learn" in str(i)
                for i in check_lava_learning(load_model_text(MODEL), "sleep", then="encode"))
     # run_lava_learning refuses before reading arrays, writing anything or importing lava
@@ -381,6 +401,52 @@ def test_stock_lava_learning_dense_has_no_upper_bound(lava_results):
     assert "bound_events" not in w
     assert w["beyond_bounds_lava"] > 0 and w["at_upper_bound"]["brian2"] > 0
     assert w["at_lower_bound"]["lava"] > 0           # the sign mode still clips at w_min = 0
+
+
+@pytest.fixture(scope="module")
+def blocked_results(model_file, tmp_path_factory):
+    """E -> E blocked in sleep (Brian2: gain 0, STDP still on) and at gain 1.5 in the
+    recall; Brian2 (numpy), then Lava with Brian2's clipping order."""
+    from neuromem.experiment import run_experiment
+    _, _, folder = run_experiment(str(model_file), seed=1,
+                                  overrides=['protocol.phases.sleep.block=["ee"]',
+                                             'protocol.phases.recall.gain={ ee = 1.5 }'],
+                                  out_dir=tmp_path_factory.mktemp("blocked"), figures=False, progress=False,
+                                  backend_options={"target": "numpy"})
+    out = tmp_path_factory.mktemp("lava_blocked")
+    res = _run_python(f"""
+        import json
+        from neuromem.export.lava_learning import run_lava_learning
+        print(json.dumps(run_lava_learning({str(folder)!r}, phase="sleep", bounds="brian2", out={str(out)!r})))
+        """)
+    return res, Path(folder), out
+
+
+@pytest.mark.lava
+@needs_lava
+def test_blocked_plastic_projection_learns_then_transmits(blocked_results):
+    """A plastic projection blocked in sleep learns on Lava exactly as in Brian2
+    without delivering current (sleep spikes identical), and the learned weights
+    transmit at the recall's gain after the switch (recall spikes identical)."""
+    from neuromem.io import load_weights
+
+    res, folder, out = blocked_results
+    assert res["rules"]["ee"]["blocked"] is True and res["rules"]["ie"]["blocked"] is False
+    assert res["rules"]["ee"]["lava_weight_per_volt"] > 0 and res["rules"]["ee"]["lr"] == 0.5
+    w = res["weights"]["ee"]
+    assert w["n_synapses"] > 700 and abs(w["mean_change_mV"]["brian2"]) > 0.01
+    assert w["bound_events"]["clipped"] > 100
+    assert w["max_relative_diff"] < 1e-6
+    assert w["at_upper_bound"]["lava"] == w["at_upper_bound"]["brian2"] > 0
+    assert res["weights"]["ie"]["max_relative_diff"] < 1e-6
+    with np.load(out / "lava_sleep_weights.npz") as z:
+        np.testing.assert_allclose(z["ee"], load_weights(folder, "sleep")["ee"], rtol=0, atol=1e-6 * 8e-3)
+    assert res["spikes"]["identical_spike_fraction"] == 1.0 and res["spikes"]["spikes_reference"] > 100
+    rec = res["recall"]
+    assert res["then"] == "recall"
+    assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 100
+    assert res["recall_overlap"] > 0.1 and res["recall_overlap"] == pytest.approx(res["recall_overlap_brian2"])
+    assert rec["pattern_identity"] == 1.0
 
 
 def test_learning_module_imports_no_lava():

@@ -18,8 +18,9 @@ Lava's learning engine, with ``t_epoch = 1``, evaluates once per step
 ``dw = sum of products`` whose dependencies ``x0`` (a presynaptic spike in the
 step) and ``y0`` (a postsynaptic spike in the step) gate trace factors
 evaluated at the spike's step.  With ``k = gain * kappa * lr`` (the Lava
-weight is ``sign * gain * kappa * w``, see :mod:`neuromem.export.lava`, and
-``lr`` is the phase's learning-rate scale) and ``s = +1`` for excitatory,
+weight is ``sign * gain * kappa * w``, see :mod:`neuromem.export.lava`;
+``gain`` is 1 for a projection blocked in the phase, below; ``lr`` is the
+phase's learning-rate scale) and ``s = +1`` for excitatory,
 ``-1`` for inhibitory projections, pair STDP becomes::
 
     dw = s * ( +-x0*y1*d  -+x0*y3*d  - x0*x2*d      (presynaptic spike: +-A- y - c_pre)
@@ -94,13 +95,27 @@ it clips at 0, i.e. at ``w_min = 0``).  Three choices (``bounds``):
     ``w_min = 0``; ``w_max`` is not enforced; the results count the weights
     beyond it).
 
+Blocked plastic projections
+---------------------------
+Brian2 blocks a projection by setting its transmission ``gain`` to 0: the
+``on_pre`` pathway still runs (``I += 0 * w``), so its traces and weight
+updates are driven by the spikes as usual.  On Lava such a projection (e.g.
+cls' ``ctx_ee`` in sleep) is a ``GatedLearningDense`` (the
+``BoundedLearningDense`` is one) with the weights and the rule of gain 1
+(``k = kappa * lr``) and its output gate closed (``transmit = 0``): it
+receives the presynaptic spikes (through its ``SpikeDelay``) and the
+postsynaptic back-propagated spikes and learns exactly as with transmission,
+but accumulates nothing into its target.  When the next phase unblocks it,
+its weights become the learned ones times that phase's gain and the gate
+opens; a spike that arrived while it was blocked still delivers 0, as in
+Brian2.
+
 What is refused (before anything is built): rules without a Loihi 2
 counterpart active in the phase (:class:`~neuromem.spec.SynapticNormalisation`:
-it needs each neuron's summed input), two timing rules on one projection, a
-plastic projection that is blocked (gain 0) in the phase, several plastic
-synapses between one pair of neurons, plasticity in the phase that follows,
-fixed point (``mode="fixed"``: see ``docs/export.md``), plus everything
-:func:`neuromem.export.lava.check_lava` refuses for the neurons.
+it needs each neuron's summed input), two timing rules on one projection,
+several plastic synapses between one pair of neurons, plasticity in the phase
+that follows, fixed point (``mode="fixed"``: see ``docs/export.md``), plus
+everything :func:`neuromem.export.lava.check_lava` refuses for the neurons.
 
 Examples
 --------
@@ -201,10 +216,13 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         errors
             a rule other than pair STDP or Vogels iSTDP on a projection plastic
             in the phase (e.g. ``SynapticNormalisation``), two timing rules on
-            one projection, a plastic projection blocked (gain 0) in the
-            phase, plasticity in ``then``, fixed point;
+            one projection, plasticity in ``then``, fixed point;
         warnings
             ``bounds="none"``: bounds not enforced.
+
+        A plastic projection blocked (gain 0) in the phase is supported: it
+        learns from its pre- and postsynaptic spikes and transmits nothing
+        (see :func:`build_learning_network`).
     """
     if bounds not in BOUNDS:
         raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
@@ -247,11 +265,6 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
                 "error", "plasticity",
                 f"projection {name!r} has several timing rules ({', '.join(map(repr, kinds))}); one "
                 f"LearningDense holds one rule"))
-        if kinds and phase_gain(ph, name) == 0:
-            issues.append(ExportIssue(
-                "error", "plasticity",
-                f"projection {name!r} is plastic in phase {ph.name!r} but blocked (gain 0): its Lava "
-                f"weights carry the gain, so learning without transmission is not built"))
         if kinds and bounds == "none":
             rule = model.rules[kinds[0]]
             lo = getattr(rule, "w_min", 0.0)
@@ -298,13 +311,18 @@ class LearningRulePlan:
     impulses, taus : dict of str to float
         Per trace (``x1``, ``x2``, ``y1``, ``y2``, ``y3``); taus in steps.
     scale : float
-        Lava weight per volt of Brian2 weight: ``sign * gain * kappa``.
+        Lava weight per volt of Brian2 weight: ``sign * gain * kappa``, with
+        ``gain`` taken as 1 when the projection is blocked in the phase.
     lr : float
         The phase's learning-rate scale.
     w_bounds : (float, float)
         Brian2's bounds (V).
     lava_bounds : (float, float)
         The same in Lava units (``w_bounds * scale``, sorted).
+    blocked : bool
+        Blocked (transmission gain 0) in the phase: it learns but its output
+        is gated to 0 (Brian2: ``I += 0 * w``, plasticity still driven by the
+        spikes).
     """
 
     projection: str
@@ -318,6 +336,7 @@ class LearningRulePlan:
     lr: float
     w_bounds: tuple
     lava_bounds: tuple
+    blocked: bool = False
 
     def learning_rule(self):
         """The ``Loihi2FLearningRule`` (imports lava)."""
@@ -397,8 +416,12 @@ def learning_rule_plans(model, phase) -> dict:
     """``{projection: LearningRulePlan}`` for the projections that learn in ``phase``.
 
     Projections whose mapped rule has no non-zero term are left out (they
-    cannot change).  Call :func:`check_lava_learning` first.
+    cannot change).  A projection blocked in the phase gets the Lava weights
+    and rule of gain 1 and ``blocked=True``.  Call :func:`check_lava_learning`
+    first.
     """
+    import dataclasses
+
     from neuromem.export.lava import exact_coefficients
 
     ph = _resolve_phase(model, phase)
@@ -413,9 +436,10 @@ def learning_rule_plans(model, phase) -> dict:
         kappa = exact_coefficients(tgt.tau_m, tgt.tau_syn, model.dt)["kappa"]
         sign = 1.0 if pr.sign == "excitatory" else -1.0
         rname, rule = rules[0]
-        plan = map_rule(rule, sign * phase_gain(ph, name) * kappa, float(lr), model.dt, name, rname)
+        gain = phase_gain(ph, name)
+        plan = map_rule(rule, sign * (gain if gain != 0 else 1.0) * kappa, float(lr), model.dt, name, rname)
         if plan.dw:
-            out[name] = plan
+            out[name] = dataclasses.replace(plan, blocked=gain == 0)
     return out
 
 
@@ -427,14 +451,23 @@ _PROCS = None
 
 
 def _processes():
-    """``(SpikeDelay, BoundedLearningDense, lif_models)``: process classes and LIF models.
+    """``(SpikeDelay, BoundedLearningDense, lif_models, GatedLearningDense)``: process classes and LIF models.
 
     ``SpikeDelay(shape=(n,), delay=d, init=(n, d) array)`` re-emits at step
     ``t`` the spikes it received at step ``t - d``; column ``c`` of ``init``
     is emitted at step ``c + 1`` (spikes sent before the run).
 
-    ``BoundedLearningDense(w_lo=..., w_hi=..., dw_pre=..., **LearningDense
-    arguments)`` is a ``LearningDense`` whose floating-point process model
+    ``GatedLearningDense(transmit=0 or 1, **LearningDense arguments)`` is a
+    ``LearningDense`` (Lava's ``PyLearningDenseModelFloat``, learning and
+    sign-mode saturation unchanged) whose dendritic accumulation is replaced
+    by zeros while ``transmit`` is 0: a blocked projection that still learns
+    from the spikes it receives.  The gate acts when a spike is accumulated,
+    not when it is sent, so a spike accumulated while blocked delivers 0 even
+    if it is sent after the switch (Brian2 weights a spike with the gain at its
+    arrival).
+
+    ``BoundedLearningDense(w_lo=..., w_hi=..., dw_pre=..., **GatedLearningDense
+    arguments)`` is a ``GatedLearningDense`` whose floating-point process model
     (Lava's ``PyLearningDenseModelFloat`` plus a weight saturation) clips the
     weights of synapses with a spike in the step to ``[w_lo, w_hi]`` after the
     step's update and counts, in the Vars ``n_clipped``, ``n_coincident`` and
@@ -505,7 +538,24 @@ def _processes():
             self.s_out.send(self.buffer[:, c].copy())
             self.buffer[:, c] = self.s_in.recv()
 
-    class BoundedLearningDense(LearningDense):
+    class GatedLearningDense(LearningDense):
+        def __init__(self, *, transmit=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.transmit = Var(shape=(1,), init=float(transmit))
+
+    @implements(proc=GatedLearningDense, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("floating_pt")
+    class PyGatedLearningDenseModelFloat(PyLearningDenseModelFloat):
+        implements_process = None  # set by @implements (the parent implements LearningDense)
+        transmit: np.ndarray = LavaPyType(np.ndarray, float)
+
+        def run_spk(self):
+            super().run_spk()   # sends a_buff, accumulates the arrived spikes, records the traces
+            if self.transmit[0] == 0:
+                self.a_buff = np.zeros_like(self.a_buff)
+
+    class BoundedLearningDense(GatedLearningDense):
         def __init__(self, *, w_lo, w_hi, dw_pre="", clip_order="step", **kwargs):
             super().__init__(dw_pre=dw_pre, clip_order=clip_order, **kwargs)
             self.w_lo = Var(shape=(1,), init=float(w_lo))
@@ -517,8 +567,8 @@ def _processes():
     @implements(proc=BoundedLearningDense, protocol=LoihiProtocol)
     @requires(CPU)
     @tag("floating_pt")
-    class PyBoundedLearningDenseModelFloat(PyLearningDenseModelFloat):
-        implements_process = None  # set by @implements (the parent implements LearningDense)
+    class PyBoundedLearningDenseModelFloat(PyGatedLearningDenseModelFloat):
+        implements_process = None  # set by @implements (the parent implements GatedLearningDense)
         w_lo: np.ndarray = LavaPyType(np.ndarray, float)
         w_hi: np.ndarray = LavaPyType(np.ndarray, float)
         n_clipped: np.ndarray = LavaPyType(np.ndarray, np.int64)
@@ -572,11 +622,13 @@ def _processes():
     g = globals()
     g["SpikeDelay"], g["PySpikeDelayModel"] = SpikeDelay, PySpikeDelayModel
     g["BoundedLearningDense"] = BoundedLearningDense
+    g["GatedLearningDense"], g["PyGatedLearningDenseModelFloat"] = GatedLearningDense, PyGatedLearningDenseModelFloat
     g["PyBoundedLearningDenseModelFloat"] = PyBoundedLearningDenseModelFloat
     g["PySwitchableLifModelFloat"] = PySwitchableLifModelFloat
     g["PySwitchableLifRefractoryModelFloat"] = PySwitchableLifRefractoryModelFloat
     _PROCS = (SpikeDelay, BoundedLearningDense,
-              {LIF: PySwitchableLifModelFloat, LIFRefractory: PySwitchableLifRefractoryModelFloat})
+              {LIF: PySwitchableLifModelFloat, LIFRefractory: PySwitchableLifRefractoryModelFloat},
+              GatedLearningDense)
     return _PROCS
 
 
@@ -626,7 +678,8 @@ class LavaLearningNetwork:
 
     Built by :func:`build_learning_network`.  :meth:`run` runs the segments one
     after the other; between them it switches the phase: thresholds of
-    silenced populations, weights whose transmission gain changes, and
+    silenced populations, weights whose transmission gain changes (and the
+    output gate of a learning projection blocked in the plastic phase), and
     learning off (every trace impulse and trace set to 0, so ``dw`` is exactly
     0, and the saturation opened).
 
@@ -734,8 +787,13 @@ class LavaLearningNetwork:
                         conn.w_lo.set(np.array([-_OPEN]))
                         conn.w_hi.set(np.array([_OPEN]))
                 if gains[k] != gains[k - 1]:
-                    # gain-1 weights: the learned ones divided by the (non-zero) gain of the plastic phase
-                    conn.weights.set(self.learned[name] / gains[0] * gains[k])
+                    # the learned weights carry the gain of the plastic phase (1 if it was blocked there)
+                    g0 = gains[0] if gains[0] != 0 else 1.0
+                    gated = hasattr(conn, "transmit")
+                    if gains[k] != 0 or not gated:
+                        conn.weights.set(self.learned[name] / g0 * gains[k])
+                    if gated:
+                        conn.transmit.set(np.array([1.0 if gains[k] != 0 else 0.0]))
             elif gains[k] != gains[k - 1]:
                 self.connections[name].weights.set(self.plan.projections[name].weights * gains[k])
 
@@ -822,7 +880,14 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
     spike, as Brian2's ``silenced`` flag).  Every projection with a non-zero
     gain in some segment is built (weights ``sign * gain * kappa * w``, set
     again when the gain changes; 0 when blocked); delays are
-    ``SpikeDelay`` processes shared per (source, delay).
+    ``SpikeDelay`` processes shared per (source, delay).  A learning
+    projection blocked in the plastic phase (Brian2: gain 0, plasticity still
+    driven by the spikes) has the weights and rule of gain 1 and its output
+    gated to 0 (``GatedLearningDense``, ``transmit = 0``): it receives the
+    presynaptic spikes (through its delay) and the postsynaptic
+    back-propagated spikes and learns as in Brian2; a later segment that
+    unblocks it sets its weights to the learned ones times its gain and opens
+    the gate.
     """
     if bounds not in BOUNDS:
         raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
@@ -834,7 +899,7 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
         raise ValueError(f"only the first phase of the network may learn; {', '.join(later)} is plastic")
     plan = plan_lava(model, weights, None, "float")
     rules = learning_rule_plans(model, ph0)
-    SpikeDelay, BoundedLearningDense, _ = _processes()
+    SpikeDelay, BoundedLearningDense, _, GatedLearningDense = _processes()
     from lava.proc.dense.process import Dense, LearningDense
     from lava.proc.io.source import RingBuffer as SourceBuffer
     from lava.proc.lif.process import LIF, LIFRefractory
@@ -891,16 +956,20 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
                                          name=f"delay_{pr.source}_{d}")
                 pre.s_out.connect(delays[key].s_in)
             pre = delays[key]
-        w = jp.weights * gains[name][0]
+        blocked = name in rules and rules[name].blocked
+        w = jp.weights * (1.0 if blocked else gains[name][0])
         if name in rules:
             rp = rules[name]
             mask = _synapse_mask(w.shape, synapses[name], name)
             kw = dict(weights=w, tag_2=mask, learning_rule=rp.learning_rule(), name=f"learn_{name}")
             if bounds != "none":
                 conn = BoundedLearningDense(w_lo=rp.lava_bounds[0], w_hi=rp.lava_bounds[1], dw_pre=rp.dw_pre,
-                                            clip_order="per_event" if bounds == "brian2" else "step", **kw)
+                                            clip_order="per_event" if bounds == "brian2" else "step",
+                                            transmit=0.0 if blocked else 1.0, **kw)
             else:
-                conn = LearningDense(sign_mode=SignMode.EXCITATORY if rp.scale > 0 else SignMode.INHIBITORY, **kw)
+                sign_mode = SignMode.EXCITATORY if rp.scale > 0 else SignMode.INHIBITORY
+                conn = (GatedLearningDense(transmit=0.0, sign_mode=sign_mode, **kw) if blocked
+                        else LearningDense(sign_mode=sign_mode, **kw))
             conn.x1.init = rp.impulses["x1"] * _trace_start(recent_spikes.get(pr.source), n_pre, d,
                                                            rp.taus["x1"], dt)
             conn.y1.init = rp.impulses["y1"] * _trace_start(recent_spikes.get(pr.target), w.shape[0], 0,
@@ -1166,7 +1235,8 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         "recall_overlap_brian2": ov_b,
         "recall_overlap_brian2_results": metric,
         "recall_overlap_difference": None if ov_l is None or ov_b is None else ov_l - ov_b,
-        "rules": {name: {"rule": rp.rule, "type": rp.rule_type, "dw": rp.dw, "impulses": rp.impulses,
+        "rules": {name: {"rule": rp.rule, "type": rp.rule_type, "blocked": rp.blocked, "dw": rp.dw,
+                         "impulses": rp.impulses,
                          "taus_steps": rp.taus, "lr": rp.lr, "lava_weight_per_volt": rp.scale,
                          "w_bounds_mV": [b * 1e3 for b in rp.w_bounds], "lava_bounds": list(rp.lava_bounds),
                          "delay_steps": _delay_steps(model.projections[name].delay, dt)}
