@@ -347,6 +347,23 @@ def test_silence_and_block(inject):
     assert run.phase("silenced").silenced == ("a",)
 
 
+def test_spike_times_lie_on_the_step_grid_in_every_phase(inject):
+    """Phase-relative spike times are whole steps, also in phases that start late.
+
+    (Subtracting the phase start in floating point used to leave 0.0999999-like
+    times, which put a spike at a window edge into the wrong recall window.)
+    """
+    drive = {"inp": trains(*[(k, np.arange(5e-3, 95e-3, 10e-3)) for k in range(5)])}
+    inject({name: drive for name in ("normal", "silenced", "blocked", "blocked_input")})
+    model = lesion_model()
+    run = simulate(model, 0, OPTS)
+    for name in ("normal", "blocked"):
+        t = run.phase(name).spikes["a"].t
+        assert t.size > 10
+        np.testing.assert_array_equal(t, np.round(t / model.dt) * model.dt)
+        assert t.min() >= 0 and t.max() < run.phase(name).duration
+
+
 # ---------------------------------------------------------------- (f) start_from
 
 

@@ -177,8 +177,11 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         spikes = {}
         for name, m in monitors.items():
             k = n_before[name]
-            spikes[name] = Spikes(np.asarray(m.i[k:], dtype=np.int32),
-                                  np.asarray(m.t[k:] / b2.second) - t0, model.populations[name].size)
+            # Brian2's spike times are whole time steps; subtracting the phase start in
+            # floating point leaves values such as 0.0999999, which would fall on the wrong
+            # side of a recall window's edge, so they are put back on the step grid.
+            t_rel = np.round((np.asarray(m.t[k:] / b2.second) - t0) / model.dt) * model.dt
+            spikes[name] = Spikes(np.asarray(m.i[k:], dtype=np.int32), t_rel, model.populations[name].size)
         for src, (i, t) in inputs.items():
             spikes[src] = Spikes(i, t, model.sources[src].size)
         state = {p: (np.asarray(m.t[n_state[p]:] / b2.second) - t0, np.asarray(m.v[:, n_state[p]:] / b2.volt))
