@@ -695,9 +695,9 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
 # ---------------------------------------------------------------------------
 
 
-def _components(plan: LavaPlan) -> list[set]:
-    """Connected groups of populations (Lava only runs what is connected)."""
-    parent = {p: p for p in plan.populations}
+def _components(populations, edges) -> list[set]:
+    """Connected groups of ``populations`` joined by ``(source, target)`` edges."""
+    parent = {p: p for p in populations}
 
     def find(x):
         while parent[x] != x:
@@ -705,16 +705,60 @@ def _components(plan: LavaPlan) -> list[set]:
             x = parent[x]
         return x
 
-    for j in plan.projections.values():
-        if j.source in parent:
-            parent[find(j.source)] = find(j.target)
+    for source, target in edges:
+        if source in parent:
+            parent[find(source)] = find(target)
     groups: dict = {}
-    for p in plan.populations:
+    for p in populations:
         groups.setdefault(find(p), set()).add(p)
     return list(groups.values())
 
 
-class LavaNetwork:
+def _link_components(plan, neurons: dict, edges, dtype=float) -> list:
+    """Join the separate parts of a network with all-zero ``Dense`` links.
+
+    Lava compiles only what is connected to the process it runs; the links
+    add exactly 0.  ``edges``: the ``(source, target)`` pairs of the network's
+    projections.
+    """
+    from lava.proc.dense.process import Dense
+    links = []
+    comps = _components(plan.populations, edges)
+    for a, b in zip(comps, comps[1:]):
+        pa, pb = min(a), min(b)
+        zero = np.zeros((plan.populations[pb].size, plan.populations[pa].size), dtype=dtype)
+        link = Dense(weights=zero, name=f"link_{pa}_{pb}")
+        neurons[pa].s_out.connect(link.s_in)
+        link.a_out.connect(neurons[pb].a_in)
+        links.append(link)
+    return links
+
+
+class _LavaRuntime:
+    """Shared shut-down of a built Lava network (``neurons``, ``sinks``, ``_started``)."""
+
+    def _anchor(self):
+        return next(iter(self.neurons.values()))
+
+    def stop(self):
+        """Shut Lava's runtime down (safe to call more than once)."""
+        try:
+            if self._started:
+                self._started = False
+                self._anchor().stop()
+        finally:
+            for s in self.sinks.values():
+                s.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class LavaNetwork(_LavaRuntime):
     """Lava processes of one exported network, ready to run.
 
     Attributes
@@ -747,9 +791,6 @@ class LavaNetwork:
         self.compile_time = 0.0
         self.run_time = 0.0
         self.read_time = 0.0
-
-    def _anchor(self):
-        return next(iter(self.neurons.values()))
 
     def _cfg(self):
         from lava.magma.core.run_configs import Loihi2SimCfg
@@ -787,23 +828,6 @@ class LavaNetwork:
         out = {name: s.read() for name, s in self.sinks.items()}
         self.read_time = time.perf_counter() - t0
         return out
-
-    def stop(self):
-        """Shut Lava's runtime down (safe to call more than once)."""
-        try:
-            if self._started:
-                self._started = False
-                self._anchor().stop()
-        finally:
-            for s in self.sinks.values():
-                s.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
 
 def _input_matrix(size: int, spikes, n_steps: int, dt: float) -> np.ndarray:
@@ -940,18 +964,8 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
             buff = _in_flight(j, recent_spikes[j.source], model.dt, fixed)
             if buff is not None:
                 conn.a_buff.init = buff
-    # Lava compiles what is connected to the process it runs: join separate
-    # parts with all-zero Dense links (they add exactly 0).
-    links = []
-    comps = _components(plan)
-    for a, b in zip(comps, comps[1:]):
-        pa, pb = next(iter(sorted(a))), next(iter(sorted(b)))
-        zero = np.zeros((plan.populations[pb].size, plan.populations[pa].size),
-                        dtype=np.int32 if fixed else float)
-        link = Dense(weights=zero, name=f"link_{pa}_{pb}")
-        neurons[pa].s_out.connect(link.s_in)
-        link.a_out.connect(neurons[pb].a_in)
-        links.append(link)
+    links = _link_components(plan, neurons, ((j.source, j.target) for j in plan.projections.values()),
+                             dtype=np.int32 if fixed else float)
     return LavaNetwork(plan, n_steps, neurons, connections, sources, sinks, links)
 
 

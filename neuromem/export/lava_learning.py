@@ -138,8 +138,8 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.export.lava import (
-    DEFAULT_PHASE, ExportIssue, LavaExportError, _check_mode, _delay_steps, _input_matrix,
-    _origin_phase, _pearson, _resolve_phase, _spike_recorder, _steps_before, _to_spikes,
+    DEFAULT_PHASE, ExportIssue, LavaExportError, _LavaRuntime, _check_mode, _delay_steps, _input_matrix,
+    _link_components, _origin_phase, _pearson, _resolve_phase, _spike_recorder, _steps_before, _to_spikes,
     _write_json_atomic, check_lava, compare_spikes, load_frozen_network, phase_gain, plan_lava,
 )
 
@@ -673,7 +673,7 @@ def _delay_buffer(spikes, n: int, delay: int, dt: float) -> np.ndarray:
     return buf
 
 
-class LavaLearningNetwork:
+class LavaLearningNetwork(_LavaRuntime):
     """Lava processes of a plastic phase followed by frozen phases, in one network.
 
     Built by :func:`build_learning_network`.  :meth:`run` runs the segments one
@@ -727,9 +727,6 @@ class LavaLearningNetwork:
     @property
     def n_steps(self) -> int:
         return sum(s.n_steps for s in self.segments)
-
-    def _anchor(self):
-        return next(iter(self.neurons.values()))
 
     def compile(self):
         from lava.magma.core.run_configs import Loihi2SimCfg
@@ -796,41 +793,6 @@ class LavaLearningNetwork:
                         conn.transmit.set(np.array([1.0 if gains[k] != 0 else 0.0]))
             elif gains[k] != gains[k - 1]:
                 self.connections[name].weights.set(self.plan.projections[name].weights * gains[k])
-
-    def stop(self):
-        try:
-            if self._started:
-                self._started = False
-                self._anchor().stop()
-        finally:
-            for s in self.sinks.values():
-                s.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-
-def _components(populations, projections, model) -> list:
-    parent = {p: p for p in populations}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for name in projections:
-        pr = model.projections[name]
-        if pr.source in parent:
-            parent[find(pr.source)] = find(pr.target)
-    groups: dict = {}
-    for p in populations:
-        groups.setdefault(find(p), []).append(p)
-    return list(groups.values())
 
 
 def _synapse_mask(shape, synapses, name) -> np.ndarray:
@@ -981,15 +943,8 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
             connections[name] = conn
         pre.s_out.connect(conn.s_in)
         conn.a_out.connect(neurons[pr.target].a_in)
-    links = []
-    comps = _components(list(plan.populations), projs, model)
-    for a, b in zip(comps, comps[1:]):
-        pa, pb = sorted(a)[0], sorted(b)[0]
-        link = Dense(weights=np.zeros((plan.populations[pb].size, plan.populations[pa].size)),
-                     name=f"link_{pa}_{pb}")
-        neurons[pa].s_out.connect(link.s_in)
-        link.a_out.connect(neurons[pb].a_in)
-        links.append(link)
+    links = _link_components(plan, neurons, ((model.projections[n].source, model.projections[n].target)
+                                             for n in projs))
     return LavaLearningNetwork(plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
                                links, {n: gains[n] for n in projs}, vths, bounds)
 
