@@ -248,28 +248,33 @@ def test_blocked_plastic_projection_learns_at_gain_one():
     assert plans["ee"].impulses["x1"] == pytest.approx(kappa * 0.5 * 1e-3)     # k = kappa * lr * A+
 
 
-def test_unsupported_rules_are_refused_by_name(tmp_path):
+def test_normalisation_is_host_side_and_unsupported_rules_are_refused_by_name(tmp_path):
     from neuromem.export.lava import LavaExportError
     from neuromem.export.lava_learning import check_lava_learning, run_lava_learning
 
-    m = load_model_text(MODEL, ['projections.ee.plasticity=["stdp", "norm"]'])
+    # STDP + normalisation (blocked or not): accepted, with a warning that the host does the normalisation
+    for extra in ([], ['protocol.phases.sleep.block=["ee"]']):
+        m = load_model_text(MODEL, ['projections.ee.plasticity=["stdp", "norm"]', *extra])
+        issues = check_lava_learning(m, "sleep", then="recall")
+        assert [(i.severity, i.feature) for i in issues] == [("warning", "normalisation")]
+        msg = str(issues[0])
+        assert "'norm'" in msg and "projection 'ee'" in msg and "host" in msg and "20 steps" in msg
+    # a normalisation with no spike-timing rule to carry the weights: refused by name
+    m = load_model_text(MODEL, ['projections.ee.plasticity=["norm"]'])
     errors = [str(i) for i in check_lava_learning(m, "sleep") if i.severity == "error"]
     assert len(errors) == 1
     assert "'norm'" in errors[0] and "SynapticNormalisation" in errors[0] and "projection 'ee'" in errors[0]
-    # fixed point, plasticity after the plastic phase; with a blocked plastic projection
-    # (supported) the normalisation is still refused by name
-    assert any("floating point only" in str(i) for i in check_lava_learning(load_model_text(MODEL), "sleep", "fixed"))
-    blocked = load_model_text(MODEL, ['projections.ee.plasticity=["stdp", "norm"]',
-                                      'protocol.phases.sleep.block=["ee"]'])
-    errors = [str(i) for i in check_lava_learning(blocked, "sleep") if i.severity == "error"]
-    assert len(errors) == 1 and "'norm'" in errors[0] and "projection 'ee'" in errors[0]
+    # fixed point (with or without the normalisation), plasticity after the plastic phase
+    for ov in ([], ['projections.ee.plasticity=["stdp", "norm"]']):
+        assert any("floating point only" in str(i) and i.severity == "error"
+                   for i in check_lava_learning(load_model_text(MODEL, ov), "sleep", "fixed"))
     assert any("only the first phase may learn" in str(i)
                for i in check_lava_learning(load_model_text(MODEL), "sleep", then="encode"))
     # run_lava_learning refuses before reading arrays, writing anything or importing lava
     # a run folder: model.toml and results.json are all that is read before refusing
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["stdp", "norm"]'))
+    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["norm"]'))
     (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
                                                              ("encode", "sleep", "recall")], "seed": 1}))
     had_lava = "lava" in sys.modules
@@ -284,12 +289,72 @@ def test_cli_export_lava_plastic_phase_refuses_unsupported_rule(tmp_path, capsys
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["stdp", "norm"]'))
+    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["norm"]'))
     (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
                                                              ("encode", "sleep", "recall")], "seed": 1}))
     assert cli.main(["export", "lava", str(run), "--phase", "sleep"]) == 2
     err = capsys.readouterr().err
     assert "'norm'" in err and "SynapticNormalisation" in err
+
+
+@pytest.mark.parametrize("before, duration, interval", [
+    ((), 0.1, 0.01),                    # phase at t = 0: first normalisation at the end of step 0
+    ((0.3,), 0.5, 0.007),               # the tests' sleep: t0 = 0.3 s, 7 ms -> first at step 2
+    ((0.1, 0.2), 0.1, 0.01),            # t0 = 0.1 + 0.2 = 0.30000000000000004
+    ((0.0125,), 0.05, 0.01),            # t0 not a multiple of the interval
+    ((0.0015,), 0.02, 0.00075),         # interval not a multiple of dt: between steps
+])
+def test_normalisation_schedule_is_brian2s(before, duration, interval):
+    """Brian2's NetworkOperation(dt=interval, when="end") runs after the steps that
+    normalisation_steps lists, counted from the phase start (absolute-time clock)."""
+    import brian2 as b2
+
+    from neuromem.export.lava_learning import normalisation_steps
+
+    dt = 0.5e-3
+    b2.start_scope()
+    b2.prefs.codegen.target = "numpy"
+    b2.defaultclock.dt = dt * b2.second
+    g = b2.NeuronGroup(1, "n : 1")
+    g.run_regularly("n += 1", when="start")            # steps begun so far
+    seen = []
+    op = b2.NetworkOperation(lambda: seen.append(int(g.n[0])), dt=interval * b2.second, when="end")
+    net = b2.Network(g, op)
+    for d in before:
+        net.run(d * b2.second)
+    t0, n0 = float(net.t / b2.second), int(g.n[0])
+    seen.clear()
+    n_steps = int(round(duration / dt))
+    net.run(duration * b2.second)
+    assert int(g.n[0]) - n0 == n_steps
+    brian = [n - n0 - 1 for n in seen]                 # the last step done when it ran
+    mine = normalisation_steps(sum(before), n_steps, dt, interval).tolist()
+    assert mine == brian and len(brian) >= 3
+    assert normalisation_steps(t0, n_steps, dt, interval).tolist() == brian
+
+
+def test_host_normalisation_is_brian2s_operation():
+    """HostNormalisation.factors on Lava weights (sign * gain * kappa * w) is Brian2's normaliser on w."""
+    from neuromem.export.lava_learning import HostNormalisation
+
+    rng = np.random.default_rng(0)
+    n_pre, n_post = 7, 5
+    mask = rng.random((n_post, n_pre)) < 0.6
+    j, i = np.nonzero(mask)
+    order = rng.permutation(i.size)
+    i, j = i[order], j[order]
+    w = rng.uniform(0, 3e-3, i.size)
+    total = float(np.median(np.bincount(j, weights=w, minlength=n_post)))   # some neurons over, some not
+    for scale in (0.02, -0.013):                       # excitatory, inhibitory (negative Lava weights)
+        nz = HostNormalisation("p", "norm", total, 0.01, np.arange(3), i, j, scale, n_post)
+        W = np.zeros((n_post, n_pre))
+        W[j, i] = w * scale
+        f = nz.factors(W)
+        sums = np.bincount(j, weights=w, minlength=n_post)
+        expect = np.where(sums > total, total / np.where(sums > 0, sums, 1), 1.0)
+        np.testing.assert_allclose(f, expect, rtol=1e-15)   # W / scale is w to rounding
+        assert (f < 1).any() and (f == 1).any()       # scales down only the neurons over the total
+        np.testing.assert_allclose((W * f[:, None])[j, i] / scale, w * expect[j], rtol=1e-15)
 
 
 # ---------------------------------------------------------------- on Lava
@@ -447,6 +512,87 @@ def test_blocked_plastic_projection_learns_then_transmits(blocked_results):
     assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 100
     assert res["recall_overlap"] > 0.1 and res["recall_overlap"] == pytest.approx(res["recall_overlap_brian2"])
     assert rec["pattern_identity"] == 1.0
+
+
+NORM = ['projections.ee.plasticity=["stdp", "norm"]', 'rules.norm.total="50 mV"', 'rules.norm.interval="7 ms"']
+
+
+@pytest.fixture(scope="module")
+def norm_results(model_file, tmp_path_factory):
+    """E -> E STDP with a normalisation (50 mV every 7 ms; sleep starts at t = 0.3 s, so
+    Brian2 first normalises at the end of sleep step 2, then every 14 steps), E -> E
+    transmitting in sleep, and blocked in sleep (gain 1.5 in the recall); Brian2 (numpy),
+    then Lava with the host-side normalisation: Brian2's clipping order for both, and
+    the default (Loihi-style) clipping without the recall."""
+    from neuromem.experiment import run_experiment
+    folders = {}
+    for key, extra in (("open", []), ("blocked", ['protocol.phases.sleep.block=["ee"]',
+                                                  'protocol.phases.recall.gain={ ee = 1.5 }'])):
+        _, _, folder = run_experiment(str(model_file), seed=1, overrides=NORM + extra,
+                                      out_dir=tmp_path_factory.mktemp(f"norm_{key}"), figures=False,
+                                      progress=False, backend_options={"target": "numpy"})
+        folders[key] = Path(folder)
+    out = tmp_path_factory.mktemp("lava_norm")
+    res = _run_python(f"""
+        import json
+        from neuromem.export.lava_learning import run_lava_learning
+        f, o = {json.dumps({k: str(v) for k, v in folders.items()})}, {str(out)!r}
+        print(json.dumps({{
+            "open": run_lava_learning(f["open"], phase="sleep", bounds="brian2", out=o + "/open"),
+            "blocked": run_lava_learning(f["blocked"], phase="sleep", bounds="brian2", out=o + "/blocked"),
+            "clip": run_lava_learning(f["open"], phase="sleep", bounds="clip", then=None, out=o + "/clip")}}))
+        """, timeout=400)
+    return res, folders
+
+
+@pytest.mark.lava
+@needs_lava
+@pytest.mark.parametrize("key", ["open", "blocked"])
+def test_normalisation_on_the_host_equals_brian2(norm_results, key):
+    """The host reads, rescales and writes the LearningDense weights after the steps
+    where Brian2's normaliser runs: weights equal Brian2's to rounding after 1000 steps
+    in which it scaled neurons down, and sleep and recall spikes are identical."""
+    from neuromem.io import load_weights
+
+    res, folders = norm_results
+    res = res[key]
+    nz = res["normalisation"]["ee"]
+    assert res["rules"]["ee"]["blocked"] is (key == "blocked")
+    assert nz["rule"] == "norm" and nz["total_mV"] == pytest.approx(50.0)
+    assert nz["phase_start_s"] == pytest.approx(0.3) and nz["first_step"] == 2
+    assert nz["n_scheduled"] == nz["applied"] == 72 and nz["interval_steps"] == pytest.approx(14)
+    assert nz["rescaled"] > 20 and nz["neuron_rescales"] > 50 and nz["min_factor"] < 0.99  # it acted
+    assert nz["values_read"] == 72 * 40 * 40 and nz["values_written"] == nz["rescaled"] * 40 * 40
+    assert nz["max_summed_weight_mV"]["lava"] == pytest.approx(nz["max_summed_weight_mV"]["brian2"], rel=1e-12)
+    w = res["weights"]["ee"]
+    assert abs(w["mean_change_mV"]["brian2"]) > 0.01 and w["bound_events"]["clipped"] > 100
+    assert w["max_relative_diff"] < 1e-12                    # ~1e-15: every synapse
+    with np.load(Path(res["weights_output"])) as z:
+        np.testing.assert_allclose(z["ee"], load_weights(folders[key], "sleep")["ee"], rtol=1e-12, atol=0)
+    assert res["weights"]["ie"]["max_relative_diff"] < 1e-12
+    assert res["spikes"]["identical_spike_fraction"] == 1.0 and res["spikes"]["spikes_reference"] > 150
+    rec = res["recall"]
+    assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 100
+    assert res["recall_overlap"] == pytest.approx(res["recall_overlap_brian2"])
+    assert res["wall_time_s"]["lava_host_normalisation"] > 0
+    assert [i["feature"] for i in res["issues"]] == ["normalisation"]
+
+
+@pytest.mark.lava
+@needs_lava
+def test_normalisation_composes_with_loihi_style_clipping(norm_results):
+    """bounds="clip": one saturation per step, then the host's rescaling.  Only the
+    order-sensitive same-step pairs differ from Brian2; the rescaling spreads such a
+    difference over the neuron's inputs but keeps it small."""
+    res = norm_results[0]["clip"]
+    nz, w = res["normalisation"]["ee"], res["weights"]["ee"]
+    assert nz["rescaled"] > 20 and w["bound_events"]["clipped"] > 100
+    assert w["correlation"] > 0.9999
+    if w["bound_events"]["order_sensitive"] == 0:
+        assert w["max_relative_diff"] < 1e-12
+    else:
+        assert w["max_relative_diff"] < 0.05
+    assert res["spikes"]["spikes_reference"] > 150 and res["spikes"]["identical_spike_fraction"] > 0.95
 
 
 def test_learning_module_imports_no_lava():

@@ -110,18 +110,60 @@ its weights become the learned ones times that phase's gain and the gate
 opens; a spike that arrived while it was blocked still delivers 0, as in
 Brian2.
 
+Synaptic normalisation: on the host, not on chip
+------------------------------------------------
+A :class:`~neuromem.spec.SynapticNormalisation` (cls' ``ctx_norm`` on
+``ctx_ee``: every 10 ms, each neuron whose summed incoming weight exceeds
+``total`` has all its incoming weights scaled down to that sum) has no Loihi 2
+learning-rule counterpart: a rule sees one synapse's traces, never the sum
+over a neuron's inputs.  On a real system the host (or a microcoded/embedded
+Lakemont process) does it between epochs.  Here the host does it:
+:meth:`LavaLearningNetwork.run` runs the plastic phase in chunks that end
+after the steps at which Brian2's normaliser runs and, between chunks, for
+each such projection reads the ``LearningDense`` weights (``Var.get``),
+applies Brian2's operation to ``w = W / scale`` (the same ``bincount`` over the
+same synapses, the factor ``total / S_j`` for neurons with ``S_j > total``,
+nothing else touched) and writes the matrix back (``Var.set``) when a neuron
+was over the total (:class:`HostNormalisation`).  It uses the Brian2 weight,
+so it is independent of the transmission gain (also for a blocked projection)
+and of the learning rate, as in Brian2.
+
+Timing (:func:`normalisation_steps`): Brian2 runs it as a ``NetworkOperation``
+with ``when="end"`` on its own clock (``dt = interval``), which starts at
+``ceil(t_start / interval)`` of the *absolute* network time; ``t_start`` is the
+end of the phase the state comes from (:func:`phase_start_time`).  So when the
+phase starts at a multiple of the interval (cls' sleep, at 1.5 s), the first
+normalisation comes at the end of the phase's first step (Lava step 1), then
+every ``interval / dt`` steps; none at the end of the last step.
+
+Bounds: the rescaling only scales down and does not clip (Brian2 clips only
+inside the plasticity updates); the next update of a synapse clips it, in
+Brian2 and on Lava with every ``bounds`` option (``"clip"`` and ``"brian2"``
+clip exactly the synapses with an event, ``"none"`` keeps Lava's sign mode).
+With ``"clip"``, an order-sensitive pair (below) changes a neuron's sum and so
+the factor of all its inputs a little.
+
+Cost: it is not on chip.  Each operation moves the whole ``(n_post, n_pre)``
+matrix through Lava's runtime, one value per message (~22 us per value on
+this CPU backend, ~1.4 s each way for 250 x 250), and each chunk is a
+separate ``run`` call; the results report the operations, the values moved
+and the host time (``normalisation``, ``wall_time_s.lava_host_normalisation``).
+Fixed point stays refused.
+
 What is refused (before anything is built): rules without a Loihi 2
-counterpart active in the phase (:class:`~neuromem.spec.SynapticNormalisation`:
-it needs each neuron's summed input), two timing rules on one projection,
-several plastic synapses between one pair of neurons, plasticity in the phase
-that follows, fixed point (``mode="fixed"``: see ``docs/export.md``), plus
-everything :func:`neuromem.export.lava.check_lava` refuses for the neurons.
+counterpart active in the phase (other than pair STDP, Vogels iSTDP and a
+normalisation), a normalisation on a projection without a spike-timing rule
+that changes its weights in the phase (the host rescales ``LearningDense``
+weights only), two timing rules on one projection, several plastic synapses
+between one pair of neurons, plasticity in the phase that follows, fixed point
+(``mode="fixed"``: see ``docs/export.md``), plus everything
+:func:`neuromem.export.lava.check_lava` refuses for the neurons.
 
 Examples
 --------
 >>> from neuromem.export.lava_learning import check_lava_learning, run_lava_learning
->>> [str(i) for i in check_lava_learning(model, "sleep")]           # doctest: +SKIP
-[]
+>>> [i.feature for i in check_lava_learning(model, "sleep")]         # doctest: +SKIP
+['normalisation']
 >>> res = run_lava_learning("runs/cls-...-seed1", phase="sleep")      # doctest: +SKIP
 >>> res["recall_overlap"], res["recall_overlap_brian2"]              # doctest: +SKIP
 (0.0763, 0.0763)
@@ -147,6 +189,7 @@ __all__ = [
     "BOUNDS", "FAST_TAU", "LearningRulePlan", "check_lava_learning", "learning_rule_plans",
     "map_rule", "build_learning_network", "LavaLearningNetwork", "run_lava_learning",
     "follow_up_phase", "is_plastic", "run_is_plastic", "results_file", "weights_file",
+    "HostNormalisation", "host_normalisations", "normalisation_steps", "phase_start_time",
 ]
 
 BOUNDS = ("clip", "brian2", "none")
@@ -214,11 +257,15 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         issues, which are replaced by:
 
         errors
-            a rule other than pair STDP or Vogels iSTDP on a projection plastic
-            in the phase (e.g. ``SynapticNormalisation``), two timing rules on
-            one projection, plasticity in ``then``, fixed point;
+            a rule other than pair STDP, Vogels iSTDP or
+            ``SynapticNormalisation`` on a projection plastic in the phase,
+            a normalisation on a projection without a spike-timing rule that
+            changes its weights in the phase, two timing rules on one
+            projection, plasticity in ``then``, fixed point;
         warnings
-            ``bounds="none"``: bounds not enforced.
+            ``bounds="none"``: bounds not enforced; a ``SynapticNormalisation``
+            (feature ``"normalisation"``): it runs on the host between chunks
+            of the run, not on chip (see :class:`HostNormalisation`).
 
         A plastic projection blocked (gain 0) in the phase is supported: it
         learns from its pre- and postsynaptic spikes and transmits nothing
@@ -234,6 +281,7 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         raise ValueError("check_lava_learning needs a phase")
     issues = [i for i in check_lava(model, None, mode) if i.feature != "plasticity"]
     timing = _timing_types()
+    norms = []
     if mode == "fixed":
         issues.append(ExportIssue(
             "error", "plasticity",
@@ -247,12 +295,9 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
             rule = model.rules[rname]
             rtype = type(rule).__name__
             if isinstance(rule, SynapticNormalisation):
-                issues.append(ExportIssue(
-                    "error", "plasticity",
-                    f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} ({rtype}): "
-                    f"multiplicative normalisation of each neuron's summed input has no Loihi 2 "
-                    f"learning-rule counterpart (a rule sees one synapse's traces, not the sum over "
-                    f"a neuron's inputs)"))
+                if rule is not model.normalisation_of(name) or any(n == name for n, _, _ in norms):
+                    continue  # Brian2 applies only a projection's first normalisation rule
+                norms.append((name, rname, rule))
             elif isinstance(rule, timing):
                 kinds.append(rname)
             else:
@@ -274,6 +319,26 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
                 f"only at 0; w_max = {rule.w_max * 1e3:g} mV"
                 + (f" and w_min = {lo * 1e3:g} mV are" if lo > 0 else " is")
                 + " not enforced (the results count the weights beyond)"))
+    if norms:
+        try:
+            learning = learning_rule_plans(model, ph)
+        except (TypeError, ValueError):
+            learning = {}
+    for name, rname, rule in norms:
+        if name not in learning:
+            issues.append(ExportIssue(
+                "error", "plasticity",
+                f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} "
+                f"(SynapticNormalisation) but no spike-timing rule that changes its weights; the host-side "
+                f"normalisation acts on a learning projection's LearningDense weights only"))
+        else:
+            n_int = rule.interval / model.dt
+            issues.append(ExportIssue(
+                "warning", "normalisation",
+                f"projection {name!r}, rule {rname!r} (SynapticNormalisation, {rule.total * 1e3:g} mV every "
+                f"{rule.interval * 1e3:g} ms = {n_int:g} steps): runs on the host, not on chip -- the run "
+                f"stops every interval, reads the projection's weights (Var.get), rescales them and "
+                f"writes them back (Var.set)"))
     th = _resolve_phase(model, then)
     if th is not None and th.plastic:
         issues.append(ExportIssue(
@@ -440,6 +505,201 @@ def learning_rule_plans(model, phase) -> dict:
         plan = map_rule(rule, sign * (gain if gain != 0 else 1.0) * kappa, float(lr), model.dt, name, rname)
         if plan.dw:
             out[name] = dataclasses.replace(plan, blocked=gain == 0)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# synaptic normalisation: on the host, between chunks of the run (numpy only)
+# ---------------------------------------------------------------------------
+
+_CLOCK_EPS = 1e-4
+"""Brian2's ``Clock.epsilon_dt``: times within this fraction of a step are the same step."""
+
+
+def _clock_timestep(t: float, dt: float) -> int:
+    """Brian2's ``Clock._calc_timestep``: the step of time ``t``, rounded up unless within ``_CLOCK_EPS``."""
+    i = int(np.round(t / dt))
+    if i * dt == t or abs(i * dt - t) / dt <= _CLOCK_EPS:
+        return i
+    return int(np.ceil(t / dt))
+
+
+def normalisation_steps(t_start: float, n_steps: int, dt: float, interval: float) -> np.ndarray:
+    """Steps of a phase after which Brian2 applies a :class:`~neuromem.spec.SynapticNormalisation`.
+
+    The Brian2 backend runs the normalisation as a ``NetworkOperation`` with
+    its own clock (``dt = interval``) and ``when="end"``.  At each ``run`` Brian2
+    sets that clock to ``ceil(t_start / interval)`` (the absolute network time,
+    not the phase time), so it fires at the absolute times ``m * interval``
+    with ``t_start <= m * interval < t_end``.  A firing at the time of step
+    ``k`` (within Brian2's 1e-4 step tolerance) runs at the end of that step,
+    after its neuron, synapse and plasticity updates; a firing between steps
+    ``k`` and ``k + 1`` runs after step ``k`` too.
+
+    Parameters
+    ----------
+    t_start : float
+        Brian2 network time at the start of the phase (s): the sum of the
+        durations of the phases its state comes from
+        (:func:`phase_start_time`).
+    n_steps : int
+        Steps of the phase.
+    dt, interval : float
+        Time step and normalisation interval (s).
+
+    Returns
+    -------
+    ndarray of int
+        Phase-relative steps ``s`` (0-based; Lava step ``s + 1``) at whose end
+        the weights are rescaled, increasing.  With ``t_start`` a multiple of
+        ``interval`` the first is step 0: Brian2 normalises at the end of a
+        phase's first step.
+    """
+    k0 = _clock_timestep(t_start, dt)
+    t_end = t_start + n_steps * dt
+    m0, m_end = _clock_timestep(t_start, interval), _clock_timestep(t_end, interval)
+    out = []
+    for m in range(m0, m_end):
+        x = m * interval / dt
+        r = int(np.round(x))
+        k = r if abs(r - x) <= _CLOCK_EPS else int(np.floor(x))
+        if 0 <= k - k0 < n_steps:
+            out.append(k - k0)
+    return np.asarray(out, dtype=np.int64)
+
+
+def phase_start_time(results, model, phase: str) -> float:
+    """Brian2 network time (s) at the start of ``phase`` of a run.
+
+    ``network.t`` continues from the end of the phase the state comes from
+    (``start_from`` restores the time stored with the state), so this is the
+    start of that phase plus its duration, recursively (0 for the first).
+    """
+    durations = {p["name"]: float(p["duration"]) for p in results["phases"]}
+    origin = _origin_phase(results, model, phase)
+    return 0.0 if origin is None else phase_start_time(results, model, origin) + durations[origin]
+
+
+@dataclass
+class HostNormalisation:
+    """A :class:`~neuromem.spec.SynapticNormalisation` done by the host on a ``LearningDense``.
+
+    Loihi 2's learning engine sees one synapse's traces, never a neuron's
+    summed input, so it has no multiplicative normalisation.  On a real system
+    the host (or an embedded Lakemont process) does it: the network runs in
+    chunks and, between chunks, the host reads the weights, rescales and
+    writes them back.  :class:`LavaLearningNetwork` does exactly that with
+    ``Var.get`` / ``Var.set`` on the ``LearningDense``'s ``weights`` after
+    each step of :attr:`steps`; :meth:`apply` is Brian2's operation (for each
+    postsynaptic neuron ``j`` with ``S_j = sum_i w_ij > total``: ``w_ij *=
+    total / S_j``; only ever scales down; no clipping -- the next update of the
+    synapse clips, in Brian2 and with every ``bounds`` option) on Brian2's
+    weights ``w = W_lava / scale``, independent of the transmission gain
+    (blocked or not) and of the learning rate.
+
+    Attributes
+    ----------
+    projection, rule : str
+    total : float
+        Maximum summed weight per postsynaptic neuron (V).
+    interval : float
+        Seconds between normalisations.
+    steps : ndarray of int
+        Phase-relative steps after which it runs (:func:`normalisation_steps`).
+    pre, post : ndarray of int
+        The projection's synapses (Brian2's order: the sums are Brian2's
+        ``bincount``).
+    scale : float
+        Lava weight per volt (the learning plan's ``scale``).
+    n_post : int
+    stats : dict
+        Filled by :meth:`apply`: ``applied`` (operations), ``rescaled``
+        (operations that scaled some neuron down), ``neuron_rescales``
+        (neuron x operation), ``min_factor``, ``values_read``,
+        ``values_written``, ``get_s``, ``set_s``, ``compute_s``.
+    """
+
+    projection: str
+    rule: str
+    total: float
+    interval: float
+    steps: np.ndarray
+    pre: np.ndarray
+    post: np.ndarray
+    scale: float
+    n_post: int
+    stats: dict = None
+
+    def __post_init__(self):
+        self.stats = {"applied": 0, "rescaled": 0, "neuron_rescales": 0, "min_factor": 1.0,
+                      "values_read": 0, "values_written": 0, "get_s": 0.0, "set_s": 0.0, "compute_s": 0.0}
+
+    def factors(self, W: np.ndarray) -> np.ndarray:
+        """Per-postsynaptic-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
+        w = W[self.post, self.pre] / self.scale
+        sums = np.bincount(self.post, weights=w, minlength=self.n_post)
+        f = np.ones(self.n_post)
+        over = sums > self.total
+        f[over] = self.total / sums[over]
+        return f
+
+    def apply(self, conn) -> None:
+        """Read ``conn.weights``, rescale the rows of neurons over ``total``, write back if any."""
+        st = self.stats
+        t0 = time.perf_counter()
+        W = np.array(conn.weights.get(), dtype=float)
+        t1 = time.perf_counter()
+        f = self.factors(W)
+        over = f != 1.0
+        t2 = time.perf_counter()
+        st["applied"] += 1
+        st["values_read"] += W.size
+        st["get_s"] += t1 - t0
+        st["compute_s"] += t2 - t1
+        if over.any():
+            st["rescaled"] += 1
+            st["neuron_rescales"] += int(over.sum())
+            st["min_factor"] = min(st["min_factor"], float(f.min()))
+            conn.weights.set(W * f[:, np.newaxis])
+            st["values_written"] += W.size
+            st["set_s"] += time.perf_counter() - t2
+
+    def summary(self, dt: float) -> dict:
+        """JSON-ready description and counts."""
+        return {"rule": self.rule, "where": "host (Var.get / Var.set between chunks of the run)",
+                "total_mV": self.total * 1e3, "interval_s": self.interval,
+                "interval_steps": self.interval / dt, "n_scheduled": int(self.steps.size),
+                "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
+
+
+def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
+                        t_start: float = 0.0) -> dict:
+    """``{projection: HostNormalisation}`` for the learning projections with a normalisation in ``phase``.
+
+    Parameters
+    ----------
+    rules : dict of str to LearningRulePlan
+        :func:`learning_rule_plans` of the phase (their ``scale``).
+    synapses : dict of str to (i, j)
+    n_steps : int
+        Steps of the phase.
+    t_start : float
+        Brian2 network time at the phase start (:func:`phase_start_time`).
+    """
+    ph = _resolve_phase(model, phase)
+    out = {}
+    for name in ph.plastic:
+        norm = model.normalisation_of(name)
+        if norm is None:
+            continue
+        if name not in rules:
+            raise ValueError(f"projection {name!r}: a normalisation needs a learning projection (see "
+                             f"check_lava_learning)")
+        i, j = (np.asarray(a, dtype=np.int64) for a in synapses[name])
+        out[name] = HostNormalisation(
+            projection=name, rule=norm.name, total=float(norm.total), interval=float(norm.interval),
+            steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval), pre=i, post=j,
+            scale=rules[name].scale, n_post=model.populations[model.projections[name].target].size)
     return out
 
 
@@ -697,10 +957,16 @@ class LavaLearningNetwork(_LavaRuntime):
     bound_events : dict
         Per learning projection (``bounds`` ``"clip"`` or ``"brian2"``):
         ``clipped``, ``coincident``, ``order_sensitive``.
+    normalisers : dict of str to HostNormalisation
+        Normalisations done by the host during the first segment: :meth:`run`
+        runs it in chunks that end after each scheduled step and applies them
+        in between (``Var.get``, rescale, ``Var.set``).
+    normalisation_time : float
+        Wall time of those host operations (s; included in ``run_times[0]``).
     """
 
     def __init__(self, plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
-                 links, gains, vths, bounds):
+                 links, gains, vths, bounds, normalisers=None):
         self.plan = plan
         self.segments = segments
         self.rules = rules
@@ -714,6 +980,8 @@ class LavaLearningNetwork(_LavaRuntime):
         self._gains = gains
         self._vths = vths
         self.bounds = bounds
+        self.normalisers: dict = dict(normalisers or {})
+        self.normalisation_time = 0.0
         self.learned: dict = {}
         self.bound_events: dict = {}
         self._executable = None
@@ -750,7 +1018,10 @@ class LavaLearningNetwork(_LavaRuntime):
                 self._switch(k)
                 self.switch_time += time.perf_counter() - t0
             t0 = time.perf_counter()
-            self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
+            if k == 0 and self.normalisers:
+                self._run_normalised(seg.n_steps)
+            else:
+                self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
             self.run_times.append(time.perf_counter() - t0)
             if k == 0:
                 t0 = time.perf_counter()
@@ -767,6 +1038,32 @@ class LavaLearningNetwork(_LavaRuntime):
         out = {name: s.read() for name, s in self.sinks.items()}
         self.read_time += time.perf_counter() - t0
         return out
+
+    def _run_normalised(self, n_steps: int):
+        """Run the plastic segment in chunks; after each scheduled step the host normalises.
+
+        Lava step ``s + 1`` is Brian2 step ``s`` (its learning included: with
+        ``t_epoch = 1`` the weight update of a step is done when the step
+        returns), so a normalisation after Brian2 step ``s`` comes after
+        ``s + 1`` Lava steps, before step ``s + 2`` -- Brian2's ``when="end"``.
+        """
+        from lava.magma.core.run_conditions import RunSteps
+        at = {}
+        for name, nz in self.normalisers.items():
+            for s in nz.steps:
+                if 0 <= s < n_steps:
+                    at.setdefault(int(s), []).append(name)
+        done = 0
+        for s in sorted(at):
+            if s + 1 > done:
+                self._anchor().run(condition=RunSteps(num_steps=s + 1 - done, blocking=True))
+                done = s + 1
+            t0 = time.perf_counter()
+            for name in at[s]:
+                self.normalisers[name].apply(self.learning[name])
+            self.normalisation_time += time.perf_counter() - t0
+        if done < n_steps:
+            self._anchor().run(condition=RunSteps(num_steps=n_steps - done, blocking=True))
 
     def _switch(self, k: int):
         """Set the Vars that differ between segment ``k - 1`` and ``k``."""
@@ -808,7 +1105,8 @@ def _synapse_mask(shape, synapses, name) -> np.ndarray:
 
 
 def build_learning_network(model, weights: dict, segments, synapses: dict, initial_state: dict | None = None,
-                           recent_spikes: dict | None = None, bounds: str = "clip") -> LavaLearningNetwork:
+                           recent_spikes: dict | None = None, bounds: str = "clip",
+                           phase_start: float = 0.0) -> LavaLearningNetwork:
     """Build one Lava network that runs a plastic phase and then the phases after it.
 
     Parameters
@@ -829,6 +1127,10 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
         Spikes of populations and sources before the start (``t < 0``): they
         fill the delay buffers and the initial learning traces.
     bounds : {"clip", "brian2", "none"}
+    phase_start : float
+        Brian2 network time at the start of the plastic phase (s,
+        :func:`phase_start_time`); it fixes the steps at which a
+        ``SynapticNormalisation`` runs (:func:`normalisation_steps`).
 
     Returns
     -------
@@ -849,7 +1151,9 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
     presynaptic spikes (through its delay) and the postsynaptic
     back-propagated spikes and learns as in Brian2; a later segment that
     unblocks it sets its weights to the learned ones times its gain and opens
-    the gate.
+    the gate.  A learning projection with a ``SynapticNormalisation`` in the
+    plastic phase gets a :class:`HostNormalisation` (the host rescales its
+    ``LearningDense`` weights between chunks of the run).
     """
     if bounds not in BOUNDS:
         raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
@@ -945,8 +1249,9 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
         conn.a_out.connect(neurons[pr.target].a_in)
     links = _link_components(plan, neurons, ((model.projections[n].source, model.projections[n].target)
                                              for n in projs))
+    normalisers = host_normalisations(model, ph0, rules, synapses, segments[0].n_steps, phase_start)
     return LavaLearningNetwork(plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
-                               links, {n: gains[n] for n in projs}, vths, bounds)
+                               links, {n: gains[n] for n in projs}, vths, bounds, normalisers)
 
 
 # ---------------------------------------------------------------------------
@@ -1069,12 +1374,17 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         projection: ``correlation`` and ``change_correlation`` with Brian2's
         weights after the phase, ``mean_abs_diff_mV``, ``max_abs_diff_mV``,
         ``relative_mean_abs_diff``, bound counts; ``bound_events``
-        unless ``bounds="none"``); ``spikes`` (agreement during ``phase``, see
+        unless ``bounds="none"``); ``normalisation`` (per projection with a
+        host-side ``SynapticNormalisation``: :meth:`HostNormalisation.summary`,
+        ``phase_start_s`` and the largest summed weight per neuron at the
+        start and after the phase, Lava and Brian2); ``spikes`` (agreement during ``phase``, see
         :func:`neuromem.export.lava.compare_spikes`); ``recall_overlap``
         (Lava, ``then``), ``recall_overlap_brian2`` (Brian2's spikes on the
         step grid), ``recall_overlap_brian2_results`` (``results.json``),
         ``recall_overlap_difference``, ``recall`` (full metrics, pattern
-        identity and spike agreement during ``then``); ``wall_time_s``;
+        identity and spike agreement during ``then``); ``wall_time_s``
+        (``lava_host_normalisation``: the host's reads, rescaling and writes,
+        part of ``lava_run``);
         ``issues``; ``trace_history`` (phases the initial traces come from);
         ``output`` and ``weights_output``.
 
@@ -1120,9 +1430,10 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         dur = next(p["duration"] for p in rf["phases"] if p["name"] == then)
         segments.append(_Segment(model.protocol.phase(then), int(round(dur / dt)),
                                  {s: (sp[s].i, sp[s].t) for s in model.sources if s in sp}))
+    t_start = phase_start_time(rf, model, phase)
     t0 = time.perf_counter()
     net = build_learning_network(model, frozen.matrices, segments, frozen.synapses, frozen.initial_state,
-                                 history, bounds)
+                                 history, bounds, t_start)
     build_time = time.perf_counter() - t0
     try:
         rasters = net.run()
@@ -1141,6 +1452,14 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         weights[name] = _weight_agreement(learned[name], brian_after[name], frozen.weights[name], rp.w_bounds)
         if name in net.bound_events:
             weights[name]["bound_events"] = net.bound_events[name]
+    normalisation = {}
+    for name, nz in net.normalisers.items():
+        i, j = (np.asarray(a, dtype=np.int64) for a in frozen.synapses[name])
+        n_post = nz.n_post
+        normalisation[name] = {**nz.summary(dt), "phase_start_s": t_start, "max_summed_weight_mV": {
+            "start": float(np.bincount(j, weights=frozen.weights[name], minlength=n_post).max() * 1e3),
+            "lava": float(np.bincount(j, weights=learned[name], minlength=n_post).max() * 1e3),
+            "brian2": float(np.bincount(j, weights=brian_after[name], minlength=n_post).max() * 1e3)}}
 
     def on_grid(rec):
         for s in rec.spikes.values():
@@ -1197,11 +1516,13 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
                          "delay_steps": _delay_steps(model.projections[name].delay, dt)}
                   for name, rp in net.rules.items()},
         "weights": weights,
+        "normalisation": normalisation,
         "spikes": spikes,
         "recall": recall,
         "wall_time_s": {
             "lava_build": build_time, "lava_compile": net.compile_time,
             "lava_run": {s.phase.name: t for s, t in zip(segments, net.run_times)},
+            "lava_host_normalisation": net.normalisation_time,
             "lava_switch": net.switch_time, "lava_read": net.read_time, "lava_stop": stop_time,
             "lava_total": total,
             "brian2": {s.phase.name: float(wall_b.get(s.phase.name, float("nan"))) for s in segments},
