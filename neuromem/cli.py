@@ -6,6 +6,10 @@
                        [--target auto|cython|numpy] [--no-figures] [--quiet]
     neuromem validate MODEL [--set key.path=value ...]
     neuromem info
+    neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
+    neuromem export lava RUN_DIR [--phase P] [--mode float|fixed] [--refractory ignore|emulate]
+                         [--headroom H] [--out DIR] [--frozen] [--then PHASE] [--bounds clip|brian2|none]
+    neuromem export nir RUN_DIR [--phase P] [--out FILE]
 
 Every subcommand is one function decorated with :func:`subcommand`: it
 receives its own :class:`argparse.ArgumentParser`, adds its arguments and
@@ -31,7 +35,8 @@ from typing import Callable
 
 from neuromem.spec import ModelError
 
-__all__ = ["main", "subcommand", "build_parser", "add_model_arguments", "load_from_args", "SUBCOMMANDS"]
+__all__ = ["main", "subcommand", "build_parser", "add_model_arguments", "add_refractory_argument",
+           "load_from_args", "SUBCOMMANDS"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,27 @@ def load_from_args(args: argparse.Namespace):
     from neuromem.spec.loader import load_model
 
     return load_model(args.model, overrides=args.overrides)
+
+
+def add_refractory_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--refractory {ignore,emulate}`` (Lava fixed point only; default ``None`` = not given)."""
+    p.add_argument("--refractory", choices=["ignore", "emulate"], default=None,
+                   help="lava, --mode fixed only: Loihi 2's bit-accurate LIF has no refractory period; "
+                        "ignore it (default: the standard neuron model) or emulate it (neuromem's "
+                        "fixed-point LIFRefractory model: same integer arithmetic, v frozen like Brian2; "
+                        "on a chip this needs a microcoded neuron)")
+
+
+def _refractory_from_args(args) -> str | None:
+    """``args.refractory`` resolved (``"ignore"`` when not given in fixed mode, ``"exact"`` in float
+    mode); ``None`` after printing an error when ``--refractory`` is given without ``--mode fixed``."""
+    if args.mode != "fixed":
+        if args.refractory is not None:
+            print(f"error: --refractory {args.refractory} applies to --mode fixed only (floating point "
+                  f"reproduces refractoriness exactly with LIFRefractory)", file=sys.stderr)
+            return None
+        return "exact"
+    return args.refractory or "ignore"
 
 
 # ---------------------------------------------------------------- subcommands
@@ -224,17 +250,22 @@ def _setup_check(p: argparse.ArgumentParser):
     p.add_argument("--backend", choices=["lava"], default="lava", help="target backend (default lava)")
     p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
     p.add_argument("--phase", default=None, help="check one phase only (default: the whole model)")
+    add_refractory_argument(p)
 
     def run(args) -> int:
         from neuromem.export.lava import check_lava
 
+        refractory = _refractory_from_args(args)
+        if refractory is None:
+            return 2
         m = load_from_args(args)
-        issues = check_lava(m, phase=args.phase, mode=args.mode)
+        issues = check_lava(m, phase=args.phase, mode=args.mode, refractory=refractory)
         for issue in issues:
             print(issue)
         errors = [i for i in issues if i.severity == "error"]
+        fmt = args.mode if args.mode == "float" else f"{args.mode}, refractory {refractory}"
         print(f"{m.name}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s) for "
-              f"{args.backend} ({args.mode})")
+              f"{args.backend} ({fmt})")
         return 1 if errors else 0
 
     return run
@@ -248,9 +279,14 @@ def _setup_export(p: argparse.ArgumentParser):
                    help="phase to export; lava: a plastic phase (e.g. sleep) runs with learning on Lava "
                         "(LearningDense), then the recall phase that follows it, unless --frozen")
     p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
+    add_refractory_argument(p)
+    p.add_argument("--headroom", type=float, default=None, metavar="H",
+                   help="lava, --mode fixed only: Loihi's 24-bit v spans v_reset +- H (v_th - v_reset) "
+                        "(default 8; smaller: finer resolution, but strong inhibition saturates v)")
     p.add_argument("--out", default=None,
                    help="lava: folder for lava_results.json (lava_<phase>_results.json with learning) "
-                        "(default RUN_DIR); nir: output file (default RUN_DIR/model.nir)")
+                        "(default RUN_DIR; a second export there replaces it: give each phase/mode/"
+                        "refractory its own --out to keep several); nir: output file (default RUN_DIR/model.nir)")
     p.add_argument("--frozen", action="store_true",
                    help="lava: run a plastic phase with its weights frozen at the phase start (no learning)")
     p.add_argument("--then", default="auto", metavar="PHASE",
@@ -270,17 +306,50 @@ def _setup_export(p: argparse.ArgumentParser):
                 from neuromem.export.lava_learning import run_is_plastic
 
                 if not args.frozen and run_is_plastic(args.run_dir, args.phase):
+                    for opt in ("refractory", "headroom"):
+                        if getattr(args, opt) is not None:
+                            print(f"error: --{opt} {getattr(args, opt)} applies to frozen fixed-point exports "
+                                  f"only; phase {args.phase!r} is plastic and learns on Lava in floating "
+                                  f"point (add --frozen --mode fixed to run it with frozen weights in fixed "
+                                  f"point)", file=sys.stderr)
+                            return 2
                     return _export_lava_learning(args)
-                from neuromem.export.lava import run_lava
+                refractory = _refractory_from_args(args)
+                if refractory is None:
+                    return 2
+                if args.headroom is not None and args.mode != "fixed":
+                    print("error: --headroom applies to --mode fixed only", file=sys.stderr)
+                    return 2
+                if args.headroom is not None and not args.headroom >= 1:
+                    print(f"error: --headroom must be >= 1, got {args.headroom:g}", file=sys.stderr)
+                    return 2
+                from neuromem.export.lava import DEFAULT_HEADROOM, run_lava
 
-                res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out)
+                dest = Path(args.out or args.run_dir) / "lava_results.json"
+                before = _previous_lava_results(dest)
+                res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out,
+                               refractory="ignore" if refractory == "exact" else refractory,
+                               headroom=DEFAULT_HEADROOM if args.headroom is None else args.headroom)
                 a = res["agreement"]
-                print(f"lava {res['mode']} {res['phase']}: recall overlap {res['recall_overlap']:.3f} "
-                      f"(brian2 {res['recall_overlap_brian2']:.3f}); identical spikes "
-                      f"{a['identical_spike_fraction']:.3f}, pattern identity {a['pattern_identity']}, "
+
+                def fmt(x, spec=".3f"):
+                    return "n/a" if x is None else format(x, spec)
+
+                variant = f"refractory {res['refractory']}"
+                if res["quantisation"]:
+                    variant += f", headroom {res['quantisation']['headroom']:g}"
+                print(f"lava {res['mode']} ({variant}) {res['phase']}: recall overlap "
+                      f"{fmt(res['recall_overlap'])} (brian2 {fmt(res['recall_overlap_brian2'])}); identical "
+                      f"spikes {a['identical_spike_fraction']:.3f}, pattern identity {fmt(a['pattern_identity'])}, "
                       f"rate error {a['rate_relative_error']:+.3f}")
-                print(f"results: {Path(args.out or args.run_dir) / 'lava_results.json'}")
+                if before is not None:
+                    print(f"replaced the previous {dest.name} there ({before}); use --out DIR to keep several")
+                print(f"results: {res['output']}")
             else:
+                for opt in ("refractory", "headroom"):
+                    if getattr(args, opt) is not None:
+                        print(f"error: --{opt} applies to `export lava` only", file=sys.stderr)
+                        return 2
                 from neuromem.export.nir import export_nir
 
                 out = args.out or str(Path(args.run_dir) / "model.nir")
@@ -292,6 +361,19 @@ def _setup_export(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _previous_lava_results(path) -> str | None:
+    """``"phase P, mode M, refractory R"`` of an existing ``lava_results.json``, else ``None``."""
+    import json
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        return f"phase {old.get('phase')}, mode {old.get('mode')}, refractory {old.get('refractory')}"
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
 
 
 def _export_lava_learning(args) -> int:

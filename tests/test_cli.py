@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from neuromem import cli
+from neuromem._compat import lava311
 from neuromem.experiment import run_experiment, summary_lines
 from neuromem.spec.loader import loads_model
 
@@ -302,3 +303,105 @@ def test_export_nir_from_a_run_folder(tiny, tmp_path, capsys):
 
     graph = nir.read(str(nir_file))
     assert "ctx_e" in graph.nodes
+
+
+# ---------------------------------------------------------------- lava: --refractory
+
+
+def test_check_lava_refractory_option(tiny, capsys):
+    # tiny: 5 ms refractory = 10 steps at dt = 0.5 ms
+    assert cli.main(["check", str(tiny), "--backend", "lava", "--mode", "fixed"]) == 0
+    out = capsys.readouterr().out
+    assert "'ctx_e'" in out and "is ignored in fixed point" in out
+    assert "tiny: 0 error(s), 1 warning(s) for lava (fixed, refractory ignore)" in out
+    assert cli.main(["check", str(tiny), "--mode", "fixed", "--refractory", "emulate"]) == 0
+    out = capsys.readouterr().out
+    assert "is emulated by neuromem's fixed-point LIFRefractory model" in out and "is ignored" not in out
+    assert "(fixed, refractory emulate)" in out
+    # floating point is exact: the option is refused rather than silently meaningless
+    assert cli.main(["check", str(tiny), "--refractory", "emulate"]) == 2
+    cap = capsys.readouterr()
+    assert "--refractory emulate applies to --mode fixed only" in cap.err and cap.out == ""
+    assert cli.main(["check", str(tiny), "--mode", "fixed", "--refractory", "sometimes"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder of the tiny model (2 memories; Brian2, numpy target)."""
+    model = loads_model(TINY)
+    _, _, folder = run_experiment(model, seed=1, overrides=["protocol.n_memories=2"],
+                                  out_dir=tmp_path_factory.mktemp("tiny_run"), figures=False, progress=False,
+                                  log=None, backend_options={"target": "numpy"})
+    return Path(folder)
+
+
+def test_export_lava_refractory_refused_where_it_does_not_apply(tiny_run, tmp_path, capsys):
+    had_lava = "lava" in sys.modules
+    # "encode" is plastic: it would learn on Lava (floating point only)
+    assert cli.main(["export", "lava", str(tiny_run), "--phase", "encode", "--refractory", "emulate",
+                     "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "--refractory emulate applies to frozen fixed-point exports only" in err and "'encode'" in err
+    # a frozen float export
+    assert cli.main(["export", "lava", str(tiny_run), "--phase", "recall_half_cue", "--refractory", "ignore",
+                     "--out", str(tmp_path / "b")]) == 2
+    assert "--refractory ignore applies to --mode fixed only" in capsys.readouterr().err
+    assert cli.main(["export", "lava", str(tiny_run), "--phase", "recall_half_cue", "--headroom", "4",
+                     "--out", str(tmp_path / "b")]) == 2
+    assert "--headroom applies to --mode fixed only" in capsys.readouterr().err
+    assert cli.main(["export", "lava", str(tiny_run), "--phase", "recall_half_cue", "--mode", "fixed",
+                     "--headroom", "0.5", "--out", str(tmp_path / "b")]) == 2
+    assert "--headroom must be >= 1, got 0.5" in capsys.readouterr().err
+    assert cli.main(["export", "nir", str(tiny_run), "--refractory", "emulate",
+                     "--out", str(tmp_path / "c.nir")]) == 2
+    assert "--refractory applies to `export lava` only" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert not (tmp_path / "c.nir").exists()
+    assert ("lava" in sys.modules) == had_lava
+
+
+def _neuromem(*argv, timeout=300) -> subprocess.CompletedProcess:
+    """``python -m neuromem ARGV`` in a fresh interpreter (Lava spawns processes)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "neuromem", *map(str, argv)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.lava
+@pytest.mark.skipif(lava311._find_target_source() is None, reason="lava-nc is not installed")
+def test_export_lava_fixed_refractory_emulate_and_results_record_it(tiny_run, tmp_path):
+    phase = ["--phase", "recall_half_cue"]
+    runs = {}
+    for label, extra in (("emulate", ["--mode", "fixed", "--refractory", "emulate"]),
+                         ("ignore", ["--mode", "fixed"])):   # ignore: the default
+        r = _neuromem("export", "lava", tiny_run, *phase, *extra, "--out", tmp_path / label)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"lava fixed (refractory {label}, headroom 8) recall_half_cue:" in r.stdout
+        path = tmp_path / label / "lava_results.json"
+        assert r.stdout.strip().splitlines()[-1] == f"results: {path}"
+        runs[label] = json.loads(path.read_text())
+    for label, res in runs.items():
+        assert (res["mode"], res["refractory"], res["phase"]) == ("fixed", label, "recall_half_cue")
+        assert res["quantisation"]["refractory"] == label and res["quantisation"]["headroom"] == 8.0
+        q = res["quantisation"]["populations"]["ctx_e"]
+        assert q["refractory_ignored_steps"] == (0 if label == "emulate" else 9)
+    # the emulated refractory period is what keeps fixed point close to Brian2 here
+    em, ig = runs["emulate"]["agreement"], runs["ignore"]["agreement"]
+    assert abs(em["rate_relative_error"]) < 0.05 and em["pattern_identity"] == 1.0
+    assert ig["rate_relative_error"] > em["rate_relative_error"] + 0.05
+
+    # two exports into one folder: the second replaces the first, and says so
+    assert _neuromem("export", "lava", tiny_run, *phase, "--out", tmp_path / "same").returncode == 0
+    r = _neuromem("export", "lava", tiny_run, *phase, "--mode", "fixed", "--refractory", "emulate",
+                  "--out", tmp_path / "same")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ("replaced the previous lava_results.json there (phase recall_half_cue, mode float, "
+            "refractory exact); use --out DIR to keep several") in r.stdout
+    res = json.loads((tmp_path / "same" / "lava_results.json").read_text())
+    assert (res["mode"], res["refractory"]) == ("fixed", "emulate")
+    # --headroom reaches the plan
+    r = _neuromem("export", "lava", tiny_run, *phase, "--mode", "fixed", "--headroom", "4", "--out", tmp_path / "h4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "lava fixed (refractory ignore, headroom 4) recall_half_cue:" in r.stdout
+    q = json.loads((tmp_path / "h4" / "lava_results.json").read_text())["quantisation"]
+    assert q["headroom"] == 4.0 and q["populations"]["ctx_e"]["vth"] == 2 ** 15

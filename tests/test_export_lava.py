@@ -220,6 +220,30 @@ def test_fixed_point_quantisation():
     assert info["mixed_sign"] and (mixed % 2 == 0).all()
 
 
+def test_fixed_point_headroom():
+    from neuromem.export.lava import DEFAULT_HEADROOM, plan_lava
+    m = tiny_model()
+    w = {k: np.full((m.populations[p.target].size, m.nodes()[p.source].size), 0.001)
+         for k, p in m.projections.items()}
+    plan = plan_lava(m, w, "recall", "fixed")
+    assert DEFAULT_HEADROOM == 8.0
+    for name, p in plan.populations.items():
+        assert p.vth == 2 ** 14                      # 2**17 / 8
+        q = plan.quantisation["populations"][name]
+        assert q["headroom"] == 8.0 and q["v_range_mV"] == pytest.approx([-65 - 8 * 15, -65 + 8 * 15])
+    assert plan.quantisation["headroom"] == 8.0
+    # per population (others keep the default); the scale follows vth, weights follow the scale
+    per = plan_lava(m, w, "recall", "fixed", headroom={"E": 4})
+    assert (per.populations["E"].vth, per.populations["I"].vth) == (2 ** 15, 2 ** 14)
+    assert per.populations["E"].scale == pytest.approx(2 * plan.populations["E"].scale)
+    assert per.quantisation["headroom"] == {"E": 4}
+    assert per.quantisation["populations"]["E"]["v_range_mV"] == pytest.approx([-125, -5])
+    with pytest.raises(ValueError, match="unknown population"):
+        plan_lava(m, w, "recall", "fixed", headroom={"X": 4})
+    with pytest.raises(ValueError, match="headroom must be >= 1"):
+        plan_lava(m, w, "recall", "fixed", headroom=0.5)
+
+
 def test_load_frozen_network_reads_and_regenerates_weights(run_dir):
     from neuromem.export.lava import load_frozen_network
     from neuromem.io import load_weights
@@ -309,11 +333,32 @@ def test_lava_fixed_point_rates_close(lava_results):
     q = r["quantisation"]
     assert q["weight_relative_error_mean"] < 0.02 and q["decay_tau_relative_error_max"] < 0.005
     assert set(q["populations"]) == {"E", "I"}
-    # with refractoriness emulated in fixed point only quantisation is left
+    # with refractoriness emulated in fixed point only quantisation is left.  This small network
+    # is sensitive: in float, weights jittered by 0.2% (12 draws) lose 1.0-1.9% of the spikes, the
+    # quantised bias alone (< 2e-4 relative) 2.8%; fixed point at headroom 3-16 gives -1.1 to -2.9%
     em = res["emulate"]["agreement"]
     print(json.dumps({k: em[k] for k in ("identical_spike_fraction", "rate_relative_error")}))
-    assert abs(em["rate_relative_error"]) < 0.02 and em["pattern_identity"] == 1.0
+    assert abs(em["rate_relative_error"]) < 0.03 and em["pattern_identity"] == 1.0
     assert "emulated" in res["emulate"]["issues"][0]["message"]
+
+
+@pytest.mark.lava
+@needs_lava
+def test_lava_results_record_mode_and_refractory(lava_results):
+    """One file name per folder (lava_results.json): each says which variant it holds."""
+    res, out = lava_results
+    for label, mode, refractory in (("float", "float", "exact"), ("fixed", "fixed", "ignore"),
+                                    ("emulate", "fixed", "emulate")):
+        written = json.loads((out / f"x{label}" / "lava_results.json").read_text())
+        assert (written["mode"], written["refractory"], written["phase"]) == (mode, refractory, "recall")
+        assert written["output"] == str(out / f"x{label}" / "lava_results.json")
+        if mode == "fixed":
+            q = written["quantisation"]
+            assert q["refractory"] == refractory and q["headroom"] == 8.0
+            # E: 1 ms = 2 steps, frozen for 1 step after the reset step in Brian2
+            assert q["populations"]["E"]["refractory_ignored_steps"] == (1 if refractory == "ignore" else 0)
+        else:
+            assert written["quantisation"] is None
 
 
 @pytest.mark.lava
@@ -409,3 +454,42 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
     assert snap["identical_spike_fraction"] == 1.0 and snap["rate_relative_error"] == 0.0
     # starting from rest instead is visibly different (the state matters)
     assert rest["identical_spike_fraction"] < 0.5
+
+
+@pytest.mark.lava
+@needs_lava
+def test_fixed_point_headroom_keeps_deep_inhibition():
+    """Inhibition drives v to about -150 mV (85 mV below v_reset), then a constant drive makes
+    the cell fire.  Loihi's v saturates at v_reset - headroom (v_th - v_reset): with headroom 4
+    (-125 mV) the cell starts its climb from too high and fires 7 steps early; the default (8,
+    -185 mV) keeps the float (= Brian2) spike times."""
+    res = _run_python("""
+        import json
+        import numpy as np
+        from neuromem.export.lava import build_lava_network
+        from neuromem.spec import (Connector, LIFPopulation, Model, Phase, Projection, Protocol,
+                                   SpikeSource, WeightInit)
+        dt = 0.5e-3
+        E = LIFPopulation(name="E", size=2, kind="excitatory", tau_m=0.02, tau_syn=0.005, v_rest=-0.070,
+                          v_reset=-0.065, v_th=-0.050, refractory=2e-3)
+        proj = {"inh": Projection("inh", "inh", "E", Connector("all_to_all"), WeightInit("constant", value=0.008),
+                                  sign="inhibitory"),
+                "exc": Projection("exc", "exc", "E", Connector("all_to_all"), WeightInit("constant", value=0.003))}
+        m = Model(name="deep-inhibition", dt=dt, populations={"E": E},
+                  sources={"inh": SpikeSource("inh", 1), "exc": SpikeSource("exc", 1)}, projections=proj,
+                  rules={}, protocol=Protocol(n_memories=1, pattern_population="E", coding_level=0.5,
+                                              phases=(Phase("p", "recall", duration=0.2),)))
+        k = np.arange(400)   # inhibitory spike every step for 100 ms, then an excitatory one every step
+        inputs = {"inh": (np.zeros(200, int), k[:200] * dt), "exc": (np.zeros(200, int), k[200:] * dt)}
+        mats = {"inh": np.full((2, 1), 0.008), "exc": np.full((2, 1), 0.003)}
+        out = {}
+        for label, kw in (("float", dict(mode="float")), ("default", dict(mode="fixed", refractory="emulate")),
+                          ("h4", dict(mode="fixed", refractory="emulate", headroom=4))):
+            with build_lava_network(m, mats, "p", inputs=inputs, n_steps=400, **kw) as net:
+                out[label] = np.nonzero(net.run()["E"][0])[0].tolist()
+        print(json.dumps(out))
+        """)
+    ref, default, h4 = res["float"], res["default"], res["h4"]
+    assert len(ref) >= 3 and ref[0] > 250                 # silent while inhibited, then regular firing
+    assert len(default) == len(ref) and max(abs(a - b) for a, b in zip(default, ref)) <= 1
+    assert h4[0] <= ref[0] - 4                            # saturated at -125 mV: fires early

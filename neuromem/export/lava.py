@@ -66,7 +66,7 @@ __all__ = [
     "DEFAULT_PHASE", "MODES", "ExportIssue", "LavaExportError", "check_lava", "exact_coefficients",
     "exported_parts", "weight_matrices", "load_frozen_network", "FrozenNetwork", "plan_lava",
     "LavaPlan", "PopulationPlan", "ProjectionPlan", "build_lava_network", "LavaNetwork", "run_lava",
-    "compare_spikes", "phase_gain",
+    "compare_spikes", "phase_gain", "DEFAULT_HEADROOM",
 ]
 
 DEFAULT_PHASE = "recall_lesioned_after_sleep"
@@ -74,6 +74,14 @@ DEFAULT_PHASE = "recall_lesioned_after_sleep"
 
 MODES = ("float", "fixed")
 REFRACTORY = ("ignore", "emulate")
+
+DEFAULT_HEADROOM = 8.0
+"""Fixed point: Loihi's 24-bit ``v`` spans ``v_reset ± DEFAULT_HEADROOM (v_th - v_reset)``.
+
+Inhibition drives ``v`` far below ``v_reset`` (cls: ``ctx_e`` to -150 mV, ``hpc_e`` to
+-245 mV in the recall phases); Loihi saturates ``v`` there, which makes the cells less
+hyperpolarised and raises every rate (headroom 4: +2 to +4 %, 8: within 0.7 %).  A
+larger headroom costs resolution (8: about 70 000 units per mV for 15 mV thresholds)."""
 _TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
 
 # Loihi 2 limits (lava-nc 0.10 bit-accurate process models)
@@ -545,7 +553,23 @@ def _quantise_weights(target: np.ndarray) -> tuple[np.ndarray, int, dict]:
     }
 
 
-def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: float = 4.0,
+def _headrooms(model, pops, headroom) -> dict:
+    """``{population: headroom}`` from a number or a per-population dict (others: the default)."""
+    if isinstance(headroom, dict):
+        unknown = sorted(set(headroom) - set(model.populations))
+        if unknown:
+            raise ValueError(f"headroom given for unknown population(s) {unknown}; "
+                             f"populations: {sorted(model.populations)}")
+        out = {name: float(headroom.get(name, DEFAULT_HEADROOM)) for name in pops}
+    else:
+        out = {name: float(headroom) for name in pops}
+    for name, h in out.items():
+        if not h >= 1.0:
+            raise ValueError(f"headroom must be >= 1, got {h!r} for population {name!r}")
+    return out
+
+
+def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom=DEFAULT_HEADROOM,
               refractory: str = "ignore", carry_in=()) -> LavaPlan:
     """Compute every Lava parameter for a frozen network.
 
@@ -560,12 +584,15 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
         Leaves out what the phase silences or blocks; multiplies weights by
         the phase's transmission gains.
     mode : {"float", "fixed"}
-    headroom : float, optional
+    headroom : float or dict of str to float, optional
         Fixed mode only: Loihi's 24-bit ``v`` spans ``±headroom`` times the
         threshold distance ``v_th - v_reset`` around ``v_reset`` (values
         beyond saturate; ``u`` wraps beyond the same range).  The threshold
         is then ``vth = 2**17 / headroom`` (17 bit), i.e. the per-population
         voltage scale is ``vth * 2**6 / (v_th - v_reset)`` units per volt.
+        A dict gives it per population (others: :data:`DEFAULT_HEADROOM`).
+        Too small a headroom lets strong inhibition saturate ``v`` (cells
+        then fire more than in Brian2); too large a one costs resolution.
     refractory : {"ignore", "emulate"}
         Fixed mode only.  ``"ignore"``: Loihi 2's standard bit-accurate LIF,
         which has no refractory period.  ``"emulate"``: a neuromem process
@@ -603,8 +630,7 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
     ph = _resolve_phase(model, phase)
     pops, sources, projs = exported_parts(model, ph)
     dt = model.dt
-    if not headroom >= 1.0:
-        raise ValueError(f"headroom must be >= 1, got {headroom!r}")
+    headrooms = _headrooms(model, pops, headroom)
     pplans, quant_pops = {}, {}
     for name in pops:
         pop = model.populations[name]
@@ -626,7 +652,8 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
         tau_m_eff = -dt / math.log(a_m) if 0 < a_m < 1 else math.inf
         kappa = exact_coefficients(tau_m_eff, tau_s_eff, dt)["kappa"] if math.isfinite(tau_m_eff) and \
             math.isfinite(tau_s_eff) else c["kappa"]
-        vth = int(min(VTH_MAX, round(2 ** 17 / headroom)))
+        h = headrooms[name]
+        vth = int(min(VTH_MAX, round(2 ** 17 / h)))
         scale = vth * 2 ** SHIFT / gap
         bias = (1.0 - a_m) * (pop.v_rest - pop.v_reset) * scale
         mant, exp = _split_bias(bias)
@@ -643,7 +670,8 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
             "tau_m_ms": pop.tau_m * 1e3, "tau_m_effective_ms": tau_m_eff * 1e3,
             "tau_m_relative_error": tau_m_eff / pop.tau_m - 1.0,
             "bias_relative_error": (mant * 2.0 ** exp - bias) / bias if bias else 0.0,
-            "v_range_mV": [(pop.v_reset - headroom * gap) * 1e3, (pop.v_reset + headroom * gap) * 1e3],
+            "headroom": h,
+            "v_range_mV": [(pop.v_reset - h * gap) * 1e3, (pop.v_reset + h * gap) * 1e3],
             "refractory_ignored_steps": 0 if refractory == "emulate" else max(0, n_ref - 1),
         }
     jplans, quant_projs = {}, {}
@@ -672,7 +700,7 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom: f
     if mode == "fixed":
         rel = [q["relative_error_mean"] for q in quant_projs.values()]
         quant = {
-            "headroom": headroom,
+            "headroom": dict(headroom) if isinstance(headroom, dict) else float(headroom),
             "refractory": refractory,
             "populations": quant_pops,
             "projections": quant_projs,
@@ -844,7 +872,7 @@ def _input_matrix(size: int, spikes, n_steps: int, dt: float) -> np.ndarray:
 
 def build_lava_network(model, weights: dict, phase=None, mode: str = "float", inputs: dict | None = None,
                        n_steps: int | None = None, initial_state: dict | None = None,
-                       recent_spikes: dict | None = None, headroom: float = 4.0,
+                       recent_spikes: dict | None = None, headroom=DEFAULT_HEADROOM,
                        refractory: str = "ignore") -> LavaNetwork:
     """Build the Lava processes of a frozen network.
 
@@ -880,7 +908,7 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
         Spikes of populations and sources before the phase start (``t < 0``,
         relative to it) that are still travelling along delayed projections
         at the start (only the last ``delay`` steps matter).
-    headroom : float, optional
+    headroom : float or dict, optional
         Fixed mode voltage range, see :func:`plan_lava`.
     refractory : {"ignore", "emulate"}
         Fixed mode refractoriness, see :func:`plan_lava`.
@@ -1364,7 +1392,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
-             headroom: float = 4.0, refractory: str = "ignore") -> dict:
+             headroom=DEFAULT_HEADROOM, refractory: str = "ignore") -> dict:
     """Run one phase of a Brian2 run folder on Lava and compare.
 
     Reads ``model.toml``, the weights at the start of the phase (see
@@ -1383,8 +1411,9 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
     out : str or Path, optional
         Folder for ``lava_results.json`` (default ``run_dir``).  The file is
         written atomically (temporary file, then rename).
-    headroom : float, optional
-        Fixed mode voltage range (see :func:`plan_lava`).
+    headroom : float or dict, optional
+        Fixed mode voltage range (see :func:`plan_lava`; default
+        :data:`DEFAULT_HEADROOM`).
     refractory : {"ignore", "emulate"}
         Fixed mode refractoriness (see :func:`plan_lava`).
 
