@@ -2,14 +2,15 @@
 
 A reduced run (5 memories, 20 s of sleep per arm, seed 1) is simulated once per
 test module and the measured figures are asserted.  Measured on that reduced
-protocol for seeds 1 and 3: cortex-alone recall after sleep 0.874 and 0.521,
-after blocked sleep 0 and 0.
+protocol for seeds 1 / 2 / 3: cortex-alone recall after sleep 0.859 / 0.903 / 0.866,
+after blocked sleep 0 / 0 / 0; intact recall after encoding 0.995 / 0.993 / 0.990.
 
 Targets the model does not reach yet are marked ``xfail(strict=True)`` with the
 measured shortfall in the reason: real assertions with the real thresholds,
 reported as failing expectations; they turn into failures the day the model
 reaches them (the marker must then be removed).  The default size, 10
-memories, does not consolidate fully in 40 s of sleep (last test).
+memories (slow tests), recalls with the hippocampus but does not consolidate
+fully in 40 s of sleep.
 """
 
 from pathlib import Path
@@ -96,18 +97,27 @@ def test_hippocampal_recall_survives_sleep(reduced):
     assert m["recall_intact_after_sleep"] >= 0.8
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 0.59 / 0.72 / 0.32 for seeds 1/2/3 at 10 memories and "
-                   "40 s of sleep (false alarms < 0.04: memory-specific but incomplete; memories whose "
-                   "replays reinstate cortex weakly stay unconsolidated)")
-def test_target_lesioned_recall_after_sleep_default_size():
+@pytest.fixture(scope="module")
+def default_size():
+    """The default model (10 memories, 40 s of sleep), seed 1: encode, recall, sleep, lesioned recall."""
     from neuromem.backends.brian2 import Brian2Options, simulate
 
-    model = load_model(MODEL)
-    run = simulate(model, seed=1, options=Brian2Options(progress=False),
-                   phases=["encode", "sleep", "recall_lesioned_after_sleep"])
-    m = compute_metrics(run)
-    assert m["recall_lesioned_after_sleep"] >= 0.8
+    run = simulate(load_model(MODEL), seed=1, options=Brian2Options(progress=False),
+                   phases=["encode", "recall_intact_after_encoding", "sleep", "recall_lesioned_after_sleep"])
+    return compute_metrics(run)
+
+
+@pytest.mark.slow
+def test_target_intact_recall_default_size(default_size):
+    assert default_size["recall_intact_after_encoding"] >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0.71 / 0.73 / 0.72 for seeds 1/2/3 at 10 memories and "
+                   "40 s of sleep (false alarms <= 0.013, every memory 0.6-0.9: memory-specific but "
+                   "incomplete; cells in two or three patterns complete in 66 % / 40 % of recalls)")
+def test_target_lesioned_recall_after_sleep_default_size(default_size):
+    assert default_size["recall_lesioned_after_sleep"] >= 0.8
 
 
 def test_same_seed_same_metrics():

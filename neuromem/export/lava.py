@@ -302,8 +302,9 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                     issues.append(ExportIssue(
                         "warning", "plasticity",
                         f"projection {name!r}: rule {rname!r} ({rtype}) has no Loihi 2 learning-rule "
-                        f"counterpart (pair STDP and Vogels iSTDP map onto Loihi2FLearningRule, see "
-                        f"neuromem.export.lava_learning); frozen weights export fine"))
+                        f"counterpart (pair STDP and Vogels iSTDP map onto Loihi2FLearningRule; "
+                        f"neuromem.export.lava_learning runs a synaptic normalisation on the host between "
+                        f"chunks of the run); frozen weights export fine"))
             elif name in ph.plastic:
                 if learnable:
                     issues.append(ExportIssue(
@@ -316,7 +317,9 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                     issues.append(ExportIssue(
                         "error", "plasticity",
                         f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} "
-                        f"({rtype}); only pair STDP and Vogels iSTDP map onto Loihi 2 learning rules"))
+                        f"({rtype}); a frozen export cannot learn: run the phase with "
+                        f"neuromem.export.lava_learning (pair STDP and Vogels iSTDP on chip, a synaptic "
+                        f"normalisation on the host)"))
     issues.sort(key=lambda i: i.severity != "error")
     return issues
 
