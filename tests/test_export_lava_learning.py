@@ -336,6 +336,7 @@ def test_normalisation_schedule_is_brian2s(before, duration, interval):
 def test_host_normalisation_is_brian2s_operation():
     """HostNormalisation.factors on Lava weights (sign * gain * kappa * w) is Brian2's normaliser on w."""
     from neuromem.export.lava_learning import HostNormalisation
+    from neuromem.spec import SynapticNormalisation
 
     rng = np.random.default_rng(0)
     n_pre, n_post = 7, 5
@@ -346,7 +347,8 @@ def test_host_normalisation_is_brian2s_operation():
     w = rng.uniform(0, 3e-3, i.size)
     total = float(np.median(np.bincount(j, weights=w, minlength=n_post)))   # some neurons over, some not
     for scale in (0.02, -0.013):                       # excitatory, inhibitory (negative Lava weights)
-        nz = HostNormalisation("p", "norm", total, 0.01, np.arange(3), i, j, scale, n_post)
+        nz = HostNormalisation("p", SynapticNormalisation("norm", total, 0.01), np.arange(3), i, j, scale,
+                               n_post)
         W = np.zeros((n_post, n_pre))
         W[j, i] = w * scale
         f = nz.factors(W)

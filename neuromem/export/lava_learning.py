@@ -184,6 +184,7 @@ from neuromem.export.lava import (
     _link_components, _origin_phase, _pearson, _resolve_phase, _spike_recorder, _steps_before, _to_spikes,
     _write_json_atomic, check_lava, compare_spikes, load_frozen_network, phase_gain, plan_lava,
 )
+from neuromem.spec import SynapticNormalisation
 
 __all__ = [
     "BOUNDS", "FAST_TAU", "LearningRulePlan", "check_lava_learning", "learning_rule_plans",
@@ -274,7 +275,6 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
     if bounds not in BOUNDS:
         raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
     _check_mode(mode)
-    from neuromem.spec import SynapticNormalisation
 
     ph = _resolve_phase(model, phase)
     if ph is None:
@@ -599,11 +599,11 @@ class HostNormalisation:
 
     Attributes
     ----------
-    projection, rule : str
-    total : float
-        Maximum summed weight per postsynaptic neuron (V).
-    interval : float
-        Seconds between normalisations.
+    projection : str
+    norm : SynapticNormalisation
+        The model's rule (name, ``total`` in V, ``interval`` in s; its
+        :meth:`~neuromem.spec.SynapticNormalisation.factors` is the arithmetic
+        the Brian2 backend uses too).
     steps : ndarray of int
         Phase-relative steps after which it runs (:func:`normalisation_steps`).
     pre, post : ndarray of int
@@ -620,9 +620,7 @@ class HostNormalisation:
     """
 
     projection: str
-    rule: str
-    total: float
-    interval: float
+    norm: SynapticNormalisation
     steps: np.ndarray
     pre: np.ndarray
     post: np.ndarray
@@ -636,12 +634,7 @@ class HostNormalisation:
 
     def factors(self, W: np.ndarray) -> np.ndarray:
         """Per-postsynaptic-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
-        w = W[self.post, self.pre] / self.scale
-        sums = np.bincount(self.post, weights=w, minlength=self.n_post)
-        f = np.ones(self.n_post)
-        over = sums > self.total
-        f[over] = self.total / sums[over]
-        return f
+        return self.norm.factors(W[self.post, self.pre] / self.scale, self.post, self.n_post)
 
     def apply(self, conn) -> None:
         """Read ``conn.weights``, rescale the rows of neurons over ``total``, write back if any."""
@@ -666,9 +659,9 @@ class HostNormalisation:
 
     def summary(self, dt: float) -> dict:
         """JSON-ready description and counts."""
-        return {"rule": self.rule, "where": "host (Var.get / Var.set between chunks of the run)",
-                "total_mV": self.total * 1e3, "interval_s": self.interval,
-                "interval_steps": self.interval / dt, "n_scheduled": int(self.steps.size),
+        return {"rule": self.norm.name, "where": "host (Var.get / Var.set between chunks of the run)",
+                "total_mV": self.norm.total * 1e3, "interval_s": self.norm.interval,
+                "interval_steps": self.norm.interval / dt, "n_scheduled": int(self.steps.size),
                 "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
 
 
@@ -697,8 +690,7 @@ def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
                              f"check_lava_learning)")
         i, j = (np.asarray(a, dtype=np.int64) for a in synapses[name])
         out[name] = HostNormalisation(
-            projection=name, rule=norm.name, total=float(norm.total), interval=float(norm.interval),
-            steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval), pre=i, post=j,
+            projection=name, norm=norm, steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval), pre=i, post=j,
             scale=rules[name].scale, n_post=model.populations[model.projections[name].target].size)
     return out
 

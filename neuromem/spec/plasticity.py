@@ -143,5 +143,34 @@ class SynapticNormalisation:
         require(self.total > 0, "total", "must be > 0")
         require(self.interval > 0, "interval", "must be > 0")
 
+    def factors(self, w, post, n_post: int):
+        """Per-neuron factors of one normalisation (1 where the sum is within ``total``).
+
+        The one implementation of the arithmetic, shared by every backend so
+        that they rescale bit for bit alike.
+
+        Parameters
+        ----------
+        w : ndarray
+            Weights of the projection's synapses (V).
+        post : ndarray of int
+            Postsynaptic neuron of each synapse (the sums follow this order).
+        n_post : int
+            Size of the target population.
+
+        Returns
+        -------
+        ndarray
+            ``f_j = total / S_j`` where ``S_j > total``, else 1; the new
+            weights are ``w * f[post]``.
+        """
+        import numpy as np
+
+        sums = np.bincount(post, weights=w, minlength=n_post)
+        f = np.ones(n_post)
+        over = sums > self.total
+        f[over] = self.total / sums[over]
+        return f
+
 
 RULE_TYPES = {"pair_stdp": PairSTDP, "vogels_istdp": VogelsISTDP, "normalisation": SynapticNormalisation}

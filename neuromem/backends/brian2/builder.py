@@ -159,16 +159,12 @@ def _normaliser(syn, post, n_post, norm):
     would, which keeps a 500k-synapse projection cheap.  Runtime mode only.
     """
     post = np.asarray(post)
-    total = norm.total
     w_var = syn.variables["w"]
 
     def normalise():
         w = w_var.get_value()
-        sums = np.bincount(post, weights=w, minlength=n_post)
-        scale = np.ones(n_post)
-        over = sums > total
-        scale[over] = total / sums[over]
-        if over.any():
+        scale = norm.factors(w, post, n_post)
+        if (scale != 1.0).any():
             w *= scale[post]
 
     return b2.NetworkOperation(normalise, dt=norm.interval * b2.second, when="end",
