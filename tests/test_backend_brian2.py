@@ -18,6 +18,7 @@ Timing conventions of the backend that the analytic references follow:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -26,7 +27,7 @@ import tomli_w
 
 import neuromem.backends.brian2.simulator as simulator
 from neuromem.backends.brian2 import Brian2Options, Builder, simulate
-from neuromem.spec import ModelError
+from neuromem.spec import ModelError, SynapticNormalisation
 from neuromem.spec.loader import loads_model
 from neuromem.stimulus import phase_inputs as real_phase_inputs
 
@@ -435,16 +436,18 @@ def test_seed_fixes_the_run():
 # ---------------------------------------------------------------- (h) normalisation
 
 
-def norm_model(interval, total="2.2 mV", with_norm=True, plastic=True):
+def norm_model(interval, total="2.2 mV", with_norm=True, plastic=True, direction=None, weight=None):
     rules = {"stdp": {"type": "pair_stdp", "window": "asymmetric", "tau_pre": "20 ms",
                       "tau_post": "20 ms", "a_plus": "0.5 mV", "a_minus": "0 mV", "w_max": "5 mV"},
              "norm": {"type": "normalisation", "total": total, "interval": interval}}
+    if direction:
+        rules["norm"]["direction"] = direction
     plasticity = ["stdp", "norm"] if with_norm else ["stdp"]
     return make_model(
         {"post": lif(size=2, tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")},
         {"pre": {"size": 4}, "drive": {"size": 2}},
         {"drive_post": proj("drive", "post", "500 mV", "one_to_one"),
-         "pp": proj("pre", "post", "0.5 mV", plasticity=plasticity)},
+         "pp": {**proj("pre", "post", "0.5 mV", plasticity=plasticity), **({"weight": weight} if weight else {})}},
         [phase("p", "60 ms", plastic={"pp": 1.0} if plastic else {})], rules=rules)
 
 
@@ -479,6 +482,45 @@ def test_normalisation_only_in_plastic_phases(inject):
     j = run.synapses["pp"][1]
     for post in (0, 1):
         assert run.phase("p").weights["pp"][j == post].sum() == pytest.approx(1 * MV, rel=1e-12)
+
+
+def test_outgoing_normalisation_caps_summed_outgoing_weight(inject):
+    """direction = "outgoing" sums each presynaptic neuron's synapses (here 2 each), not each postsynaptic one's (4)."""
+    inject({"p": {}})
+    uniform = {"kind": "uniform", "low": "0.1 mV", "high": "1 mV"}
+    run = simulate(norm_model("10 ms", total="0.8 mV", direction="outgoing", weight=uniform), 0, OPTS)
+    i, j = run.synapses["pp"]
+    w0, w = run.initial_weights["pp"], run.phase("p").weights["pp"]
+    out0 = np.bincount(i, weights=w0, minlength=4)
+    assert (out0 > 0.8 * MV).any() and (out0 < 0.8 * MV).any()  # some presynaptic neurons over, some under
+    expect = np.where(out0[i] > 0.8 * MV, w0 * 0.8 * MV / out0[i], w0)
+    np.testing.assert_allclose(w, expect, rtol=1e-12)
+    np.testing.assert_allclose(np.bincount(i, weights=w, minlength=4), np.minimum(out0, 0.8 * MV), rtol=1e-12)
+    incoming = simulate(norm_model("10 ms", total="0.8 mV", weight=uniform), 0, OPTS)
+    assert not np.allclose(incoming.phase("p").weights["pp"], w)
+
+
+def test_incoming_then_outgoing_normalisation_in_list_order(inject):
+    """Two caps on one projection run on the same steps, in the order of its plasticity list."""
+    inject({"p": {}})
+    uniform = {"kind": "uniform", "low": "0.1 mV", "high": "1 mV"}
+    model = norm_model("10 ms", total="1.3 mV", weight=uniform)
+    rules = dict(model.rules)
+    rules["out"] = SynapticNormalisation("out", 0.6 * MV, 10e-3, "outgoing")
+    projs = dict(model.projections)
+    projs["pp"] = dataclasses.replace(projs["pp"], plasticity=("stdp", "norm", "out"))
+    model = dataclasses.replace(model, rules=rules, projections=projs)
+    run = simulate(model, 0, OPTS)
+    i, j = run.synapses["pp"]
+    w = run.initial_weights["pp"].copy()
+    for _ in range(6):                                  # t = 0, 10, ..., 50 ms: incoming, then outgoing
+        w *= model.rules["norm"].factors(w, j, 2)[j]
+        w *= rules["out"].factors(w, i, 4)[i]
+    np.testing.assert_allclose(run.phase("p").weights["pp"], w, rtol=1e-12)
+    assert (np.bincount(i, weights=w, minlength=4) <= 0.6 * MV * (1 + 1e-12)).all()
+    swapped = dataclasses.replace(model, projections={**projs, "pp": dataclasses.replace(
+        projs["pp"], plasticity=("stdp", "out", "norm"))})
+    assert not np.allclose(simulate(swapped, 0, OPTS).phase("p").weights["pp"], w, rtol=1e-9)
 
 
 # ---------------------------------------------------------------- (i) builder registry

@@ -333,8 +333,10 @@ def test_normalisation_schedule_is_brian2s(before, duration, interval):
     assert normalisation_steps(t0, n_steps, dt, interval).tolist() == brian
 
 
-def test_host_normalisation_is_brian2s_operation():
-    """HostNormalisation.factors on Lava weights (sign * gain * kappa * w) is Brian2's normaliser on w."""
+@pytest.mark.parametrize("direction", ["incoming", "outgoing"])
+def test_host_normalisation_is_brian2s_operation(direction):
+    """HostNormalisation.factors on Lava weights (sign * gain * kappa * w) is Brian2's normaliser on w,
+    for sums over each postsynaptic neuron's inputs (rows) and each presynaptic neuron's outputs (columns)."""
     from neuromem.export.lava_learning import HostNormalisation
     from neuromem.spec import SynapticNormalisation
 
@@ -345,18 +347,36 @@ def test_host_normalisation_is_brian2s_operation():
     order = rng.permutation(i.size)
     i, j = i[order], j[order]
     w = rng.uniform(0, 3e-3, i.size)
-    total = float(np.median(np.bincount(j, weights=w, minlength=n_post)))   # some neurons over, some not
+    own, n_own = (j, n_post) if direction == "incoming" else (i, n_pre)
+    total = float(np.median(np.bincount(own, weights=w, minlength=n_own)))   # some neurons over, some not
     for scale in (0.02, -0.013):                       # excitatory, inhibitory (negative Lava weights)
-        nz = HostNormalisation("p", SynapticNormalisation("norm", total, 0.01), np.arange(3), i, j, scale,
-                               n_post)
+        nz = HostNormalisation("p", SynapticNormalisation("norm", total, 0.01, direction), np.arange(3), i, j,
+                               scale, n_own)
         W = np.zeros((n_post, n_pre))
         W[j, i] = w * scale
         f = nz.factors(W)
-        sums = np.bincount(j, weights=w, minlength=n_post)
+        assert f.shape == (n_own,)
+        sums = np.bincount(own, weights=w, minlength=n_own)
         expect = np.where(sums > total, total / np.where(sums > 0, sums, 1), 1.0)
         np.testing.assert_allclose(f, expect, rtol=1e-15)   # W / scale is w to rounding
         assert (f < 1).any() and (f == 1).any()       # scales down only the neurons over the total
-        np.testing.assert_allclose((W * f[:, None])[j, i] / scale, w * expect[j], rtol=1e-15)
+
+        class _Var:                                    # stands in for a LearningDense's weights Var
+            def __init__(self, v):
+                self.v = v
+
+            def get(self):
+                return self.v
+
+            def set(self, v):
+                self.v = v
+
+        conn = type("Conn", (), {})()
+        conn.weights = _Var(W.copy())
+        nz.apply(conn)
+        np.testing.assert_allclose(conn.weights.v[j, i] / scale, w * expect[own], rtol=1e-15)
+        new_sums = np.bincount(own, weights=conn.weights.v[j, i] / scale, minlength=n_own)
+        assert (new_sums <= total * (1 + 1e-12)).all()
 
 
 # ---------------------------------------------------------------- on Lava
@@ -517,6 +537,9 @@ def test_blocked_plastic_projection_learns_then_transmits(blocked_results):
 
 
 NORM = ['projections.ee.plasticity=["stdp", "norm"]', 'rules.norm.total="50 mV"', 'rules.norm.interval="7 ms"']
+# "open" adds an outgoing cap after the incoming one (both every 7 ms: same steps, in list order)
+OUT_NORM = ['rules.norm_out.type=normalisation', 'rules.norm_out.total=52 mV', 'rules.norm_out.interval=7 ms',
+            'rules.norm_out.direction=outgoing', 'projections.ee.plasticity=["stdp", "norm", "norm_out"]']
 
 
 @pytest.fixture(scope="module")
@@ -528,7 +551,7 @@ def norm_results(model_file, tmp_path_factory):
     the default (Loihi-style) clipping without the recall."""
     from neuromem.experiment import run_experiment
     folders = {}
-    for key, extra in (("open", []), ("blocked", ['protocol.phases.sleep.block=["ee"]',
+    for key, extra in (("open", OUT_NORM), ("blocked", ['protocol.phases.sleep.block=["ee"]',
                                                   'protocol.phases.recall.gain={ ee = 1.5 }'])):
         _, _, folder = run_experiment(str(model_file), seed=1, overrides=NORM + extra,
                                       out_dir=tmp_path_factory.mktemp(f"norm_{key}"), figures=False,
@@ -558,7 +581,14 @@ def test_normalisation_on_the_host_equals_brian2(norm_results, key):
 
     res, folders = norm_results
     res = res[key]
-    nz = res["normalisation"]["ee"]
+    assert list(res["normalisation"]["ee"]) == (["norm", "norm_out"] if key == "open" else ["norm"])
+    nz = res["normalisation"]["ee"]["norm"]
+    if key == "open":                                  # the outgoing cap, applied after the incoming one
+        out = res["normalisation"]["ee"]["norm_out"]
+        assert out["direction"] == "outgoing" and out["applied"] == 72 and out["rescaled"] > 0
+        assert out["max_summed_weight_mV"]["lava"] == pytest.approx(out["max_summed_weight_mV"]["brian2"],
+                                                                     rel=1e-12)
+        assert out["max_summed_weight_mV"]["brian2"] <= 52 * (1 + 1e-12)
     assert res["rules"]["ee"]["blocked"] is (key == "blocked")
     assert nz["rule"] == "norm" and nz["total_mV"] == pytest.approx(50.0)
     assert nz["phase_start_s"] == pytest.approx(0.3) and nz["first_step"] == 2
@@ -577,7 +607,7 @@ def test_normalisation_on_the_host_equals_brian2(norm_results, key):
     assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 100
     assert res["recall_overlap"] == pytest.approx(res["recall_overlap_brian2"])
     assert res["wall_time_s"]["lava_host_normalisation"] > 0
-    assert [i["feature"] for i in res["issues"]] == ["normalisation"]
+    assert [i["feature"] for i in res["issues"]] == ["normalisation"] * (2 if key == "open" else 1)
 
 
 @pytest.mark.lava
@@ -587,7 +617,7 @@ def test_normalisation_composes_with_loihi_style_clipping(norm_results):
     order-sensitive same-step pairs differ from Brian2; the rescaling spreads such a
     difference over the neuron's inputs but keeps it small."""
     res = norm_results[0]["clip"]
-    nz, w = res["normalisation"]["ee"], res["weights"]["ee"]
+    nz, w = res["normalisation"]["ee"]["norm"], res["weights"]["ee"]
     assert nz["rescaled"] > 20 and w["bound_events"]["clipped"] > 100
     assert w["correlation"] > 0.9999
     if w["bound_events"]["order_sensitive"] == 0:

@@ -1,5 +1,7 @@
 """Model files: loading, round trip, overrides and error messages."""
 
+from pathlib import Path
+
 import pytest
 
 from neuromem.spec import (
@@ -331,3 +333,26 @@ def test_phase_gain_loads_round_trips_and_is_validated(model_file):
         load_model(model_file, overrides=["protocol.phases.sleep.gain={ nope = 0.5 }"])
     with pytest.raises(ModelError, match=r"gain\.ctx_ee.*>= 0"):
         load_model(model_file, overrides=["protocol.phases.sleep.gain={ ctx_ee = -1.0 }"])
+
+
+def test_normalisation_direction():
+    cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
+    m = load_model(cls, overrides=["rules.ctx_norm.direction=incoming"])
+    assert m.rules["ctx_norm"].direction == "incoming"
+    with pytest.raises(ModelError) as e:
+        load_model(cls, overrides=["rules.ctx_norm.direction=sideways"])
+    assert "rules.ctx_norm.direction" in str(e.value) and "incoming" in str(e.value) and "cls.toml" in str(e.value)
+
+
+def test_one_normalisation_per_direction():
+    """An incoming and an outgoing cap may share a projection; two of one direction are refused."""
+    cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
+    second = ["rules.cap2.type=normalisation", "rules.cap2.total=300 mV", "rules.cap2.interval=10 ms"]
+    both = ["rules.cap2.direction=outgoing", 'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]']
+    m = load_model(cls, overrides=second + both)
+    assert [r.name for r in m.normalisations_of("ctx_ee")] == ["ctx_norm", "cap2"]
+    assert {r.direction for r in m.normalisations_of("ctx_ee")} == {"incoming", "outgoing"}
+    with pytest.raises(ModelError) as e:
+        load_model(cls, overrides=second + [f"rules.cap2.direction={m.rules['ctx_norm'].direction}",
+                                            'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]'])
+    assert "projections.ctx_ee.plasticity" in str(e.value) and "per direction" in str(e.value)

@@ -295,8 +295,6 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
             rule = model.rules[rname]
             rtype = type(rule).__name__
             if isinstance(rule, SynapticNormalisation):
-                if rule is not model.normalisation_of(name) or any(n == name for n, _, _ in norms):
-                    continue  # Brian2 applies only a projection's first normalisation rule
                 norms.append((name, rname, rule))
             elif isinstance(rule, timing):
                 kinds.append(rname)
@@ -591,11 +589,12 @@ class HostNormalisation:
     writes them back.  :class:`LavaLearningNetwork` does exactly that with
     ``Var.get`` / ``Var.set`` on the ``LearningDense``'s ``weights`` after
     each step of :attr:`steps`; :meth:`apply` is Brian2's operation (for each
-    postsynaptic neuron ``j`` with ``S_j = sum_i w_ij > total``: ``w_ij *=
-    total / S_j``; only ever scales down; no clipping -- the next update of the
-    synapse clips, in Brian2 and with every ``bounds`` option) on Brian2's
-    weights ``w = W_lava / scale``, independent of the transmission gain
-    (blocked or not) and of the learning rate.
+    owning neuron ``n`` -- the postsynaptic neuron for an incoming rule, the
+    presynaptic one for an outgoing rule -- with ``S_n = sum of its synapses'
+    w > total``: ``w *= total / S_n``; only ever scales down; no clipping --
+    the next update of the synapse clips, in Brian2 and with every ``bounds``
+    option) on Brian2's weights ``w = W_lava / scale``, independent of the
+    transmission gain (blocked or not) and of the learning rate.
 
     Attributes
     ----------
@@ -611,7 +610,9 @@ class HostNormalisation:
         ``bincount``).
     scale : float
         Lava weight per volt (the learning plan's ``scale``).
-    n_post : int
+    n_owner : int
+        Size of the population whose neurons own the sums (target for an
+        incoming rule, source for an outgoing one).
     stats : dict
         Filled by :meth:`apply`: ``applied`` (operations), ``rescaled``
         (operations that scaled some neuron down), ``neuron_rescales``
@@ -625,7 +626,7 @@ class HostNormalisation:
     pre: np.ndarray
     post: np.ndarray
     scale: float
-    n_post: int
+    n_owner: int
     stats: dict = None
 
     def __post_init__(self):
@@ -633,11 +634,12 @@ class HostNormalisation:
                       "values_read": 0, "values_written": 0, "get_s": 0.0, "set_s": 0.0, "compute_s": 0.0}
 
     def factors(self, W: np.ndarray) -> np.ndarray:
-        """Per-postsynaptic-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
-        return self.norm.factors(W[self.post, self.pre] / self.scale, self.post, self.n_post)
+        """Per-owning-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
+        return self.norm.factors(W[self.post, self.pre] / self.scale, self.norm.owners(self.pre, self.post),
+                                 self.n_owner)
 
     def apply(self, conn) -> None:
-        """Read ``conn.weights``, rescale the rows of neurons over ``total``, write back if any."""
+        """Read ``conn.weights``, rescale the rows (incoming) or columns (outgoing) of neurons over ``total``, write back if any."""
         st = self.stats
         t0 = time.perf_counter()
         W = np.array(conn.weights.get(), dtype=float)
@@ -653,7 +655,7 @@ class HostNormalisation:
             st["rescaled"] += 1
             st["neuron_rescales"] += int(over.sum())
             st["min_factor"] = min(st["min_factor"], float(f.min()))
-            conn.weights.set(W * f[:, np.newaxis])
+            conn.weights.set(W * (f[:, np.newaxis] if self.norm.direction == "incoming" else f[np.newaxis, :]))
             st["values_written"] += W.size
             st["set_s"] += time.perf_counter() - t2
 
@@ -661,13 +663,17 @@ class HostNormalisation:
         """JSON-ready description and counts."""
         return {"rule": self.norm.name, "where": "host (Var.get / Var.set between chunks of the run)",
                 "total_mV": self.norm.total * 1e3, "interval_s": self.norm.interval,
+                "direction": self.norm.direction,
                 "interval_steps": self.norm.interval / dt, "n_scheduled": int(self.steps.size),
                 "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
 
 
 def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
-                        t_start: float = 0.0) -> dict:
-    """``{projection: HostNormalisation}`` for the learning projections with a normalisation in ``phase``.
+                        t_start: float = 0.0) -> list:
+    """A :class:`HostNormalisation` per normalisation rule of the learning projections plastic in ``phase``.
+
+    In Brian2's order: projections in the phase's ``plastic`` order, each
+    projection's rules in its ``plasticity`` order.
 
     Parameters
     ----------
@@ -680,18 +686,19 @@ def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
         Brian2 network time at the phase start (:func:`phase_start_time`).
     """
     ph = _resolve_phase(model, phase)
-    out = {}
+    out = []
     for name in ph.plastic:
-        norm = model.normalisation_of(name)
-        if norm is None:
-            continue
-        if name not in rules:
+        norms = model.normalisations_of(name)
+        if norms and name not in rules:
             raise ValueError(f"projection {name!r}: a normalisation needs a learning projection (see "
                              f"check_lava_learning)")
         i, j = (np.asarray(a, dtype=np.int64) for a in synapses[name])
-        out[name] = HostNormalisation(
+        out.extend(HostNormalisation(
             projection=name, norm=norm, steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval), pre=i, post=j,
-            scale=rules[name].scale, n_post=model.populations[model.projections[name].target].size)
+            scale=rules[name].scale,
+            n_owner=model.nodes()[model.projections[name].target if norm.direction == "incoming"
+                                  else model.projections[name].source].size)
+            for norm in norms)
     return out
 
 
@@ -949,10 +956,11 @@ class LavaLearningNetwork(_LavaRuntime):
     bound_events : dict
         Per learning projection (``bounds`` ``"clip"`` or ``"brian2"``):
         ``clipped``, ``coincident``, ``order_sensitive``.
-    normalisers : dict of str to HostNormalisation
+    normalisers : list of HostNormalisation
         Normalisations done by the host during the first segment: :meth:`run`
         runs it in chunks that end after each scheduled step and applies them
-        in between (``Var.get``, rescale, ``Var.set``).
+        in between (``Var.get``, rescale, ``Var.set``), in list order where
+        several fall on one step (Brian2's order).
     normalisation_time : float
         Wall time of those host operations (s; included in ``run_times[0]``).
     """
@@ -972,7 +980,7 @@ class LavaLearningNetwork(_LavaRuntime):
         self._gains = gains
         self._vths = vths
         self.bounds = bounds
-        self.normalisers: dict = dict(normalisers or {})
+        self.normalisers: list = list(normalisers or ())
         self.normalisation_time = 0.0
         self.learned: dict = {}
         self.bound_events: dict = {}
@@ -1041,18 +1049,18 @@ class LavaLearningNetwork(_LavaRuntime):
         """
         from lava.magma.core.run_conditions import RunSteps
         at = {}
-        for name, nz in self.normalisers.items():
+        for nz in self.normalisers:
             for s in nz.steps:
                 if 0 <= s < n_steps:
-                    at.setdefault(int(s), []).append(name)
+                    at.setdefault(int(s), []).append(nz)
         done = 0
         for s in sorted(at):
             if s + 1 > done:
                 self._anchor().run(condition=RunSteps(num_steps=s + 1 - done, blocking=True))
                 done = s + 1
             t0 = time.perf_counter()
-            for name in at[s]:
-                self.normalisers[name].apply(self.learning[name])
+            for nz in at[s]:
+                nz.apply(self.learning[nz.projection])
             self.normalisation_time += time.perf_counter() - t0
         if done < n_steps:
             self._anchor().run(condition=RunSteps(num_steps=n_steps - done, blocking=True))
@@ -1445,13 +1453,15 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         if name in net.bound_events:
             weights[name]["bound_events"] = net.bound_events[name]
     normalisation = {}
-    for name, nz in net.normalisers.items():
+    for nz in net.normalisers:
+        name = nz.projection
         i, j = (np.asarray(a, dtype=np.int64) for a in frozen.synapses[name])
-        n_post = nz.n_post
-        normalisation[name] = {**nz.summary(dt), "phase_start_s": t_start, "max_summed_weight_mV": {
-            "start": float(np.bincount(j, weights=frozen.weights[name], minlength=n_post).max() * 1e3),
-            "lava": float(np.bincount(j, weights=learned[name], minlength=n_post).max() * 1e3),
-            "brian2": float(np.bincount(j, weights=brian_after[name], minlength=n_post).max() * 1e3)}}
+        own, n_own = nz.norm.owners(i, j), nz.n_owner
+        normalisation.setdefault(name, {})[nz.norm.name] = {
+            **nz.summary(dt), "phase_start_s": t_start, "max_summed_weight_mV": {
+            "start": float(np.bincount(own, weights=frozen.weights[name], minlength=n_own).max() * 1e3),
+            "lava": float(np.bincount(own, weights=learned[name], minlength=n_own).max() * 1e3),
+            "brian2": float(np.bincount(own, weights=brian_after[name], minlength=n_own).max() * 1e3)}}
 
     def on_grid(rec):
         for s in rec.spikes.values():

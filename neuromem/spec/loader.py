@@ -81,7 +81,7 @@ _RULES = {
     "vogels_istdp": {
         "type": _F(STR), "tau": _F(TIME), "eta": _F(VOLTAGE), "rho0": _F(RATE), "w_max": _F(VOLTAGE),
     },
-    "normalisation": {"type": _F(STR), "total": _F(VOLTAGE), "interval": _F(TIME)},
+    "normalisation": {"type": _F(STR), "total": _F(VOLTAGE), "interval": _F(TIME), "direction": _opt(STR)},
 }
 assert set(_RULES) == set(RULE_TYPES)
 _PROJECTION = {

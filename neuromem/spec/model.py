@@ -76,6 +76,9 @@ class Model:
                     require(pr.sign == "inhibitory", f"{key}.plasticity",
                             f"rule {rname!r} (vogels_istdp) applies to inhibitory projections")
             require(timing <= 1, f"{key}.plasticity", "at most one spike-timing rule per projection")
+            dirs = [self.rules[r].direction for r in pr.plasticity if isinstance(self.rules[r], SynapticNormalisation)]
+            require(len(dirs) == len(set(dirs)), f"{key}.plasticity",
+                    "at most one normalisation per direction (incoming, outgoing) per projection")
         pp = self.protocol.pattern_population
         require(pp in self.populations, "protocol.pattern_population", f"{pp!r} is not a defined population")
         n_pat = self.populations[pp].size
@@ -119,11 +122,10 @@ class Model:
     def rules_of(self, projection: str) -> list:
         return [self.rules[r] for r in self.projections[projection].plasticity]
 
-    def normalisation_of(self, projection: str) -> SynapticNormalisation | None:
-        for r in self.rules_of(projection):
-            if isinstance(r, SynapticNormalisation):
-                return r
-        return None
+    def normalisations_of(self, projection: str) -> tuple:
+        """The projection's :class:`SynapticNormalisation` rules, in the order they are applied
+        (the order of its ``plasticity`` list; at most one per direction)."""
+        return tuple(r for r in self.rules_of(projection) if isinstance(r, SynapticNormalisation))
 
     def exportable_issues(self) -> list[str]:
         """Features that LIF + Dense neuromorphic targets cannot represent."""

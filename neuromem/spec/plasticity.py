@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from neuromem.spec.errors import require
 
 WINDOWS = ("asymmetric", "symmetric")
+DIRECTIONS = ("incoming", "outgoing")
 
 
 @dataclass(frozen=True)
@@ -119,31 +120,51 @@ class VogelsISTDP:
 
 @dataclass(frozen=True)
 class SynapticNormalisation:
-    r"""Multiplicative normalisation of each neuron's total incoming weight.
+    r"""Multiplicative normalisation of each neuron's total incoming or outgoing weight.
 
-    Every ``interval`` seconds, for each postsynaptic neuron ``j`` of the
-    projection with :math:`S_j = \sum_i w_{ij} > \text{total}`:
-    :math:`w_{ij} \leftarrow w_{ij}\,\text{total}/S_j` (only ever scales down).
-    It acts only during phases in which the projection is plastic.
+    Every ``interval`` seconds, for each neuron ``n`` that owns synapses
+    (``direction = "incoming"``: the postsynaptic neuron, sums over its input
+    synapses; ``"outgoing"``: the presynaptic neuron, sums over its output
+    synapses) with :math:`S_n = \sum_{s \in n} w_s > \text{total}`:
+    :math:`w_s \leftarrow w_s\,\text{total}/S_n` for its synapses ``s``
+    (only ever scales down).  It acts only during phases in which the
+    projection is plastic.
+
+    An incoming cap (Lazar et al. 2009; Zenke et al. 2015's heterosynaptic
+    term) makes a neuron's inputs compete, so a neuron that belongs to two
+    stored assemblies gets half the input from each.  An outgoing cap
+    (a presynaptic resource limit, as in Fiete et al. 2010, who cap both)
+    makes a neuron's outputs compete instead, which spreads that cost over
+    all the neuron's targets.
 
     Attributes
     ----------
     name : str
     total : float
-        Maximum summed incoming weight per neuron (V).
+        Maximum summed weight per neuron (V).
     interval : float
         How often normalisation is applied (s).
+    direction : {"incoming", "outgoing"}
+        Whose synapses are summed: each postsynaptic neuron's (incoming) or
+        each presynaptic neuron's (outgoing).
     """
 
     name: str
     total: float
     interval: float
+    direction: str = "incoming"
 
     def __post_init__(self):
         require(self.total > 0, "total", "must be > 0")
         require(self.interval > 0, "interval", "must be > 0")
+        require(self.direction in DIRECTIONS, "direction",
+                f"must be one of {DIRECTIONS}, got {self.direction!r}")
 
-    def factors(self, w, post, n_post: int):
+    def owners(self, pre, post):
+        """The neuron each synapse's weight is summed for: ``post`` (incoming) or ``pre`` (outgoing)."""
+        return post if self.direction == "incoming" else pre
+
+    def factors(self, w, owner, n_owner: int):
         """Per-neuron factors of one normalisation (1 where the sum is within ``total``).
 
         The one implementation of the arithmetic, shared by every backend so
@@ -153,21 +174,23 @@ class SynapticNormalisation:
         ----------
         w : ndarray
             Weights of the projection's synapses (V).
-        post : ndarray of int
-            Postsynaptic neuron of each synapse (the sums follow this order).
-        n_post : int
-            Size of the target population.
+        owner : ndarray of int
+            The neuron each synapse is summed for (:meth:`owners`; the sums
+            follow this order).
+        n_owner : int
+            Size of the owners' population (target for incoming, source for
+            outgoing).
 
         Returns
         -------
         ndarray
-            ``f_j = total / S_j`` where ``S_j > total``, else 1; the new
-            weights are ``w * f[post]``.
+            ``f_n = total / S_n`` where ``S_n > total``, else 1; the new
+            weights are ``w * f[owner]``.
         """
         import numpy as np
 
-        sums = np.bincount(post, weights=w, minlength=n_post)
-        f = np.ones(n_post)
+        sums = np.bincount(owner, weights=w, minlength=n_owner)
+        f = np.ones(n_owner)
         over = sums > self.total
         f[over] = self.total / sums[over]
         return f

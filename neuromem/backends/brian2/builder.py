@@ -150,25 +150,26 @@ def _istdp_code(rule: VogelsISTDP):
 _RULE_CODE = {PairSTDP: _stdp_code, VogelsISTDP: _istdp_code}
 
 
-def _normaliser(syn, post, n_post, norm):
+def _normaliser(syn, owner, n_owner, norm, order=0):
     """Periodic multiplicative normalisation (see :class:`~neuromem.spec.SynapticNormalisation`).
 
+    ``owner`` is the neuron each synapse is summed for (``norm.owners(i, j)``).
     Runs every ``norm.interval`` at the end of the time step, after all
     plasticity updates.  The per-neuron sums are computed only at that
     interval (numpy ``bincount``), not every step as a Brian2 summed variable
     would, which keeps a 500k-synapse projection cheap.  Runtime mode only.
     """
-    post = np.asarray(post)
+    owner = np.asarray(owner)
     w_var = syn.variables["w"]
 
     def normalise():
         w = w_var.get_value()
-        scale = norm.factors(w, post, n_post)
+        scale = norm.factors(w, owner, n_owner)
         if (scale != 1.0).any():
-            w *= scale[post]
+            w *= scale[owner]
 
-    return b2.NetworkOperation(normalise, dt=norm.interval * b2.second, when="end",
-                               name=f"{syn.name}_normalisation")
+    return b2.NetworkOperation(normalise, dt=norm.interval * b2.second, when="end", order=order,
+                               name=f"{syn.name}_normalisation_{norm.direction}")
 
 
 @Builder.register(Projection)
@@ -194,7 +195,6 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
         syn_model += rmodel
         on_pre += "\n" + pre
         on_post = post
-    norm = model.normalisation_of(proj.name)
     kwargs = {"on_post": on_post} if on_post else {}
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
@@ -205,9 +205,12 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
         syn.lr = 0.0
     if proj.delay > 0:
         syn.delay = proj.delay * b2.second
-    if norm is not None:
-        op = _normaliser(syn, j, model.populations[proj.target].size, norm)
-        net.extra.append(op)
-        net.normalisers[proj.name] = [op]
+    ops = []
+    for k, norm in enumerate(model.normalisations_of(proj.name)):   # applied in list order, same step
+        owner_pop = proj.target if norm.direction == "incoming" else proj.source
+        ops.append(_normaliser(syn, norm.owners(i, j), model.nodes()[owner_pop].size, norm, order=k))
+    if ops:
+        net.extra.extend(ops)
+        net.normalisers[proj.name] = ops
     net.synapses[proj.name] = syn
     return syn
