@@ -337,8 +337,9 @@ def test_phase_gain_loads_round_trips_and_is_validated(model_file):
 
 def test_normalisation_direction():
     cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
-    m = load_model(cls, overrides=["rules.ctx_norm.direction=incoming"])
-    assert m.rules["ctx_norm"].direction == "incoming"
+    m = load_model(cls)
+    assert m.rules["ctx_norm"].direction == "outgoing" and m.rules["ctx_incap"].direction == "incoming"
+    assert m.normalisations_of("ctx_ee") == (m.rules["ctx_norm"], m.rules["ctx_incap"])
     with pytest.raises(ModelError) as e:
         load_model(cls, overrides=["rules.ctx_norm.direction=sideways"])
     assert "rules.ctx_norm.direction" in str(e.value) and "incoming" in str(e.value) and "cls.toml" in str(e.value)
@@ -348,11 +349,12 @@ def test_one_normalisation_per_direction():
     """An incoming and an outgoing cap may share a projection; two of one direction are refused."""
     cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
     second = ["rules.cap2.type=normalisation", "rules.cap2.total=300 mV", "rules.cap2.interval=10 ms"]
-    both = ["rules.cap2.direction=outgoing", 'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]']
+    both = ["rules.ctx_norm.direction=incoming", "rules.cap2.direction=outgoing",
+            'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]']
     m = load_model(cls, overrides=second + both)
     assert [r.name for r in m.normalisations_of("ctx_ee")] == ["ctx_norm", "cap2"]
     assert {r.direction for r in m.normalisations_of("ctx_ee")} == {"incoming", "outgoing"}
     with pytest.raises(ModelError) as e:
-        load_model(cls, overrides=second + [f"rules.cap2.direction={m.rules['ctx_norm'].direction}",
+        load_model(cls, overrides=second + ["rules.ctx_norm.direction=incoming", "rules.cap2.direction=incoming",
                                             'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]'])
     assert "projections.ctx_ee.plasticity" in str(e.value) and "per direction" in str(e.value)
