@@ -588,7 +588,7 @@ def test_normalisation_on_the_host_equals_brian2(norm_results, key):
         assert out["direction"] == "outgoing" and out["applied"] == 72 and out["rescaled"] > 0
         assert out["max_summed_weight_mV"]["lava"] == pytest.approx(out["max_summed_weight_mV"]["brian2"],
                                                                      rel=1e-12)
-        assert out["max_summed_weight_mV"]["brian2"] <= 52 * (1 + 1e-12)
+        # (not <= 52 mV: STDP steps after the last normalisation can push a sum over the cap)
     assert res["rules"]["ee"]["blocked"] is (key == "blocked")
     assert nz["rule"] == "norm" and nz["total_mV"] == pytest.approx(50.0)
     assert nz["phase_start_s"] == pytest.approx(0.3) and nz["first_step"] == 2
