@@ -192,3 +192,14 @@ def test_exportable_issues():
                             "i": _pop("i", kind="inhibitory", tau_syn_inh=0.01)})
     issues = m.exportable_issues()
     assert len(issues) == 2 and any("adaptation" in s for s in issues)
+
+
+def test_normalisation_owners_follow_the_direction():
+    import numpy as np
+    from neuromem.spec import Projection, SynapticNormalisation, Connector, WeightInit
+
+    proj = Projection("p", "a", "b", Connector("all_to_all"), WeightInit("constant", 1e-3))
+    pre, post = np.array([0, 0, 1]), np.array([2, 3, 2])
+    inc, out = (SynapticNormalisation("n", 1e-3, 1e-2, d) for d in ("incoming", "outgoing"))
+    assert inc.owner_node(proj) == "b" and out.owner_node(proj) == "a"
+    assert inc.owners(pre, post) is post and out.owners(pre, post) is pre

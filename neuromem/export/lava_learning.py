@@ -112,18 +112,19 @@ Brian2.
 
 Synaptic normalisation: on the host, not on chip
 ------------------------------------------------
-A :class:`~neuromem.spec.SynapticNormalisation` (cls' ``ctx_norm`` on
-``ctx_ee``: every 10 ms, each neuron whose summed incoming weight exceeds
-``total`` has all its incoming weights scaled down to that sum) has no Loihi 2
-learning-rule counterpart: a rule sees one synapse's traces, never the sum
-over a neuron's inputs.  On a real system the host (or a microcoded/embedded
+A :class:`~neuromem.spec.SynapticNormalisation` (cls: ``ctx_norm`` and
+``ctx_incap`` on ``ctx_ee``: every 10 ms, each neuron whose summed outgoing,
+resp. incoming, weight exceeds ``total`` has all those weights scaled down to
+that sum) has no Loihi 2 learning-rule counterpart: a rule sees one synapse's
+traces, never the sum over a neuron's synapses.  On a real system the host (or a microcoded/embedded
 Lakemont process) does it between epochs.  Here the host does it:
 :meth:`LavaLearningNetwork.run` runs the plastic phase in chunks that end
 after the steps at which Brian2's normaliser runs and, between chunks, for
 each such projection reads the ``LearningDense`` weights (``Var.get``),
-applies Brian2's operation to ``w = W / scale`` (the same ``bincount`` over the
-same synapses, the factor ``total / S_j`` for neurons with ``S_j > total``,
-nothing else touched) and writes the matrix back (``Var.set``) when a neuron
+applies Brian2's operation to ``w = W / scale``
+(:meth:`~neuromem.spec.SynapticNormalisation.factors` over the same synapses,
+the factor ``total / S_n`` for neurons with ``S_n > total``, nothing else
+touched; several rules on one projection in its ``plasticity`` order) and writes the matrix back (``Var.set``) when a neuron
 was over the total (:class:`HostNormalisation`).  It uses the Brian2 weight,
 so it is independent of the transmission gain (also for a blocked projection)
 and of the learning rate, as in Brian2.
@@ -689,15 +690,15 @@ def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
     out = []
     for name in ph.plastic:
         norms = model.normalisations_of(name)
-        if norms and name not in rules:
+        if not norms:
+            continue
+        if name not in rules:
             raise ValueError(f"projection {name!r}: a normalisation needs a learning projection (see "
                              f"check_lava_learning)")
         i, j = (np.asarray(a, dtype=np.int64) for a in synapses[name])
         out.extend(HostNormalisation(
             projection=name, norm=norm, steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval), pre=i, post=j,
-            scale=rules[name].scale,
-            n_owner=model.nodes()[model.projections[name].target if norm.direction == "incoming"
-                                  else model.projections[name].source].size)
+            scale=rules[name].scale, n_owner=model.nodes()[norm.owner_node(model.projections[name])].size)
             for norm in norms)
     return out
 

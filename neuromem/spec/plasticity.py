@@ -164,6 +164,10 @@ class SynapticNormalisation:
         """The neuron each synapse's weight is summed for: ``post`` (incoming) or ``pre`` (outgoing)."""
         return post if self.direction == "incoming" else pre
 
+    def owner_node(self, projection) -> str:
+        """The node whose neurons own the sums on ``projection``: its target (incoming) or source (outgoing)."""
+        return self.owners(projection.source, projection.target)
+
     def factors(self, w, owner, n_owner: int):
         """Per-neuron factors of one normalisation (1 where the sum is within ``total``).
 

@@ -207,8 +207,7 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
         syn.delay = proj.delay * b2.second
     ops = []
     for k, norm in enumerate(model.normalisations_of(proj.name)):   # applied in list order, same step
-        owner_pop = proj.target if norm.direction == "incoming" else proj.source
-        ops.append(_normaliser(syn, norm.owners(i, j), model.nodes()[owner_pop].size, norm, order=k))
+        ops.append(_normaliser(syn, norm.owners(i, j), model.nodes()[norm.owner_node(proj)].size, norm, order=k))
     if ops:
         net.extra.extend(ops)
         net.normalisers[proj.name] = ops
