@@ -7,13 +7,18 @@
 #   make bench       core benchmark
 #   make clean       remove .venv, caches and build outputs
 #
-# Extra pytest arguments: make test PYTEST_ARGS='-k lava -x'
+# Extra pytest arguments: make test PYTEST_ARGS='-k lava -x'; one process: make test PYTEST_WORKERS=0
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist).  Each test file runs in one process, so a
+# module's expensive fixture (a science run) is computed once; two processes
+# keep both cores busy while one of them compiles or runs a long simulation.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 # Cache directory for compiled (Cython) Brian2 code; used by the backend.
 NEUROMEM_CACHE_DIR ?= $(CURDIR)/.cache
 RUN_ENV := NEUROMEM_CACHE_DIR="$(NEUROMEM_CACHE_DIR)"
@@ -41,11 +46,11 @@ demo: venv
 
 # test: the whole suite, slow science runs included.
 test: venv
-	$(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # test-fast: skip tests marked `slow`.
 test-fast: venv
-	$(RUN_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # bench: time the core simulation loop.
 bench: venv
