@@ -566,3 +566,21 @@ def test_numpy_and_cython_targets_agree():
             np.testing.assert_array_equal(p.spikes[pop].t, q.spikes[pop].t)
         np.testing.assert_allclose(p.weights["ee"], q.weights["ee"], rtol=1e-12, atol=0)
     assert runs[0].phase("a").spikes["e"].t.size > 20
+
+
+def test_compile_args_reach_brian2_and_none_leaves_them():
+    import brian2 as b2
+
+    from neuromem.backends.brian2.simulator import FAST_COMPILE_ARGS, configure
+
+    saved = list(b2.prefs.codegen.cpp.extra_compile_args_gcc)
+    try:
+        configure(Brian2Options(target="cython", compile_args=("-w", "-O0")))
+        assert list(b2.prefs.codegen.cpp.extra_compile_args_gcc) == ["-w", "-O0"]
+        configure(Brian2Options(target="cython", compile_args=None))
+        assert list(b2.prefs.codegen.cpp.extra_compile_args_gcc) == ["-w", "-O0"]
+        configure(Brian2Options(target="cython"))
+        assert tuple(b2.prefs.codegen.cpp.extra_compile_args_gcc) == FAST_COMPILE_ARGS
+        assert "-O1" in FAST_COMPILE_ARGS and "-O3" not in FAST_COMPILE_ARGS
+    finally:
+        b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
