@@ -656,7 +656,8 @@ class HostNormalisation:
             st["rescaled"] += 1
             st["neuron_rescales"] += int(over.sum())
             st["min_factor"] = min(st["min_factor"], float(f.min()))
-            conn.weights.set(W * (f[:, np.newaxis] if self.norm.direction == "incoming" else f[np.newaxis, :]))
+            # W is (n_post, n_pre): the owners' factors along rows (incoming) or columns (outgoing)
+            conn.weights.set(W * self.norm.owners(f[np.newaxis, :], f[:, np.newaxis]))
             st["values_written"] += W.size
             st["set_s"] += time.perf_counter() - t2
 
@@ -1456,8 +1457,7 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
     normalisation = {}
     for nz in net.normalisers:
         name = nz.projection
-        i, j = (np.asarray(a, dtype=np.int64) for a in frozen.synapses[name])
-        own, n_own = nz.norm.owners(i, j), nz.n_owner
+        own, n_own = nz.norm.owners(nz.pre, nz.post), nz.n_owner
         normalisation.setdefault(name, {})[nz.norm.name] = {
             **nz.summary(dt), "phase_start_s": t_start, "max_summed_weight_mV": {
             "start": float(np.bincount(own, weights=frozen.weights[name], minlength=n_own).max() * 1e3),
