@@ -203,3 +203,22 @@ def test_normalisation_owners_follow_the_direction():
     inc, out = (SynapticNormalisation("n", 1e-3, 1e-2, d) for d in ("incoming", "outgoing"))
     assert inc.owner_node(proj) == "b" and out.owner_node(proj) == "a"
     assert inc.owners(pre, post) is post and out.owners(pre, post) is pre
+
+
+def test_protocol_origin_and_lineage_follow_start_from():
+    from neuromem.spec import Phase, Protocol, Stimulus
+
+    noise = (Stimulus(source="s", kind="noise", rate=1.0),)
+    phases = tuple(Phase(name=n, kind=k, duration=1.0, stimuli=noise, start_from=sf)
+                   for n, k, sf in [("enc", "encode", None), ("rec", "recall", None),
+                                    ("sleep", "sleep", "enc"), ("rec2", "recall", None),
+                                    ("sleep_b", "sleep", "enc"), ("rec3", "recall", None)])
+    proto = Protocol(n_memories=1, pattern_population="p", coding_level=0.1, phases=phases)
+    assert proto.origin("enc") is None
+    assert proto.origin("rec") == "enc"
+    assert proto.origin("sleep") == "enc"
+    assert proto.origin("rec2") == "sleep"
+    assert proto.lineage("rec3") == ("enc", "sleep_b", "rec3")
+    assert proto.lineage("rec2") == ("enc", "sleep", "rec2")
+    with pytest.raises(KeyError):
+        proto.origin("nope")

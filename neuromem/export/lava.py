@@ -1229,13 +1229,10 @@ def _start_snapshot(results: dict, model, phase: str) -> str | None:
 
 
 def _origin_phase(results: dict, model, phase: str) -> str | None:
-    """The phase whose final network state ``phase`` starts from (``None``: the initial state)."""
-    ph = model.protocol.phase(phase)
-    if ph.start_from is not None:
-        return ph.start_from
-    order = [p["name"] for p in results["phases"]]
-    k = order.index(phase)
-    return order[k - 1] if k > 0 else None
+    """The phase whose final network state ``phase`` starts from (``None``: the initial state).
+
+    ``results`` is unused: :meth:`neuromem.spec.Protocol.origin` is the one rule."""
+    return model.protocol.origin(phase)
 
 
 def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:

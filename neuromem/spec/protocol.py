@@ -193,3 +193,42 @@ class Protocol:
             if ph.name == name:
                 return ph
         raise KeyError(name)
+
+    def origin(self, name: str) -> str | None:
+        """The phase whose final network state phase ``name`` starts from.
+
+        This is the one rule of phase branching: a phase starts from the state
+        saved at the end of its ``start_from`` phase when it names one, and
+        otherwise from the end of the phase just before it in the protocol
+        (``None`` for the first phase: the initial state).
+
+        Raises
+        ------
+        KeyError
+            If no phase is called ``name``.
+        """
+        names = [p.name for p in self.phases]
+        k = names.index(name) if name in names else -1
+        if k < 0:
+            raise KeyError(name)
+        ph = self.phases[k]
+        if ph.start_from is not None:
+            return ph.start_from
+        return names[k - 1] if k > 0 else None
+
+    def lineage(self, name: str) -> tuple[str, ...]:
+        """The phases whose effects the network carries at the end of ``name``.
+
+        Follows :meth:`origin` back to the initial state.
+
+        Returns
+        -------
+        tuple of str
+            Phase names in simulated order, ending with ``name``.
+        """
+        chain = []
+        cur: str | None = name
+        while cur is not None:
+            chain.append(cur)
+            cur = self.origin(cur)
+        return tuple(reversed(chain))

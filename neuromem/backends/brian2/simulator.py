@@ -219,21 +219,10 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
 
 
 def _with_dependencies(proto, phases):
+    """Names of the phases to simulate so that ``phases`` run from the right state."""
     if phases is None:
         return {ph.name for ph in proto.phases}
-    wanted = set(phases)
-    order = [ph.name for ph in proto.phases]
-    # a phase needs everything before it on its branch
-    for name in list(phases):
-        idx = order.index(name)
-        chain = []
-        k = idx
-        while k >= 0:
-            ph = proto.phases[k]
-            chain.append(ph.name)
-            if ph.start_from is not None:
-                k = order.index(ph.start_from)
-            else:
-                k -= 1
-        wanted.update(chain)
+    wanted = set()
+    for name in phases:
+        wanted.update(proto.lineage(name))
     return wanted
