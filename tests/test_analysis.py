@@ -319,7 +319,9 @@ def test_compute_metrics():
     assert set(m["replay"]) == {"sleep"}
     assert m["replay"]["sleep"]["counts"] == [1, 0, 1]
     assert m["replay"]["sleep"]["assembly_sizes"] == [9, 9, 9]
-    assert m["replay"]["sleep"]["assembly_phase"] == "encode"
+    assert m["replay"]["sleep"]["assembly_phase"] == ["encode"] * 3
+    assert m["recall"]["recall"]["encoded_in"] == ["encode"] * 3
+    assert m["recall"]["recall"]["age"] == [1, 1, 1]
 
 
 def test_compute_metrics_flat_names_and_no_replay_population():
@@ -333,3 +335,102 @@ def test_compute_metrics_flat_names_and_no_replay_population():
     m = compute_metrics(run)
     assert m["recall_intact"] == pytest.approx(1.0)
     assert m["replay"] == {}
+
+
+# ------------------------------------------------------------ memories encoded over several rounds
+
+
+def two_round_run():
+    """encode_1 (memories 0, 1) -> sleep_1 -> encode_2 (memory 2) -> recall (all).
+
+    In sleep_1 CA3 assemblies 0 and 2 burst; memory 2 is not encoded yet on that
+    lineage, so only the burst of memory 0 is a replay.
+    """
+    import dataclasses
+    from neuromem.spec import compose
+
+    base = small_model()
+    enc, sleep, rec = (base.protocol.phase(n) for n in ("encode", "sleep", "recall"))
+    phases = compose.rounds(enc, sleep, [(0, 1), (2,)]) + (rec,)
+    model = compose.with_phases(base, phases)
+    pats, cues = make_patterns()
+
+    def enc_record(name, mems):
+        its = [Item(m, k * (ITEM + GAP), k * (ITEM + GAP) + ITEM) for k, m in enumerate(mems)]
+        ctx, ca3 = [], []
+        for it in its:
+            ctx.append(regular(np.flatnonzero(pats[it.memory]), it.t_on, it.t_off, 50))
+            ca3.append(regular(CA3_ASM[it.memory], it.t_on, it.t_off, 50))
+        d = len(mems) * (ITEM + GAP)
+        return PhaseRecord(name, "encode", d, {"ctx_e": spikes_of(N_CTX, *ctx), "ctx_i": spikes_of(10),
+                                               "ca3": spikes_of(N_CA3, *ca3), "cue": spikes_of(N_CTX, *ctx)},
+                           its, wall_time=0.1)
+
+    burst0 = (np.array(CA3_ASM[0], np.int32), np.full(9, 0.505))
+    burst2 = (np.array(CA3_ASM[2], np.int32), np.full(9, 1.205))
+    sleep_rec = PhaseRecord("sleep_1", "sleep", 2.0, {"ctx_e": spikes_of(N_CTX), "ctx_i": spikes_of(10),
+                                                     "ca3": spikes_of(N_CA3, burst0, burst2),
+                                                     "cue": spikes_of(N_CTX)}, [], wall_time=0.1)
+    rec_rec = recall_phase(pats, cues, "perfect")
+    return Run(model=model, seed=7, patterns=pats, cues=cues, synapses={}, initial_weights={},
+               phases=[enc_record("encode_1", (0, 1)), sleep_rec, enc_record("encode_2", (2,)), rec_rec])
+
+
+def test_rounds_build_a_chain_of_phases():
+    from neuromem.spec import compose
+
+    run = two_round_run()
+    proto = run.model.protocol
+    assert [p.name for p in proto.phases] == ["encode_1", "sleep_1", "encode_2", "recall"]
+    assert proto.phase("encode_1").stimuli[0].memories == (0, 1)
+    assert proto.phase("encode_2").stimuli[0].memories == (2,)
+    assert all(p.start_from is None for p in proto.phases)
+    # a second arm on a branch, with its sleeps changed
+    arm = compose.rounds(proto.phase("encode_1"), proto.phase("sleep_1"), [(0,), (1,), (2,)],
+                         encode_name="b_encode_{r}", sleep_name="b_sleep_{r}", start_from="encode_1",
+                         sleep_changes={"silence": ("ca3",), "duration": 1.0})
+    assert [p.name for p in arm] == ["b_encode_1", "b_sleep_1", "b_encode_2", "b_sleep_2", "b_encode_3"]
+    assert arm[0].start_from == "encode_1" and arm[2].start_from is None
+    assert arm[1].silence == ("ca3",) and arm[1].duration == 1.0
+    model = compose.with_phases(run.model, proto.phases + arm)
+    assert model.protocol.lineage("b_encode_3")[:2] == ("encode_1", "b_encode_1")
+
+
+def test_rounds_refuse_what_does_not_fit():
+    from neuromem.spec import ModelError, compose
+
+    base = small_model()
+    enc, sleep = base.protocol.phase("encode"), base.protocol.phase("sleep")
+    with pytest.raises(ModelError, match="memory 5 is outside"):
+        compose.with_phases(base, compose.rounds(enc, sleep, [(0,), (5,)]))
+    with pytest.raises(ModelError, match="memory_sets"):
+        compose.rounds(enc, sleep, [])
+    with pytest.raises(ModelError, match="start_from"):
+        compose.with_phases(base, compose.rounds(enc, sleep, [(0,)], start_from="nope"))
+
+
+def test_memory_ages_and_encoding_phases_follow_the_lineage():
+    from neuromem.analysis import encoding_phases, group_items, memory_ages
+
+    proto = two_round_run().model.protocol
+    assert encoding_phases(proto, "recall") == {0: "encode_1", 1: "encode_1", 2: "encode_2"}
+    assert memory_ages(proto, "recall") == {0: 1, 1: 1, 2: 0}
+    # seen from the sleep, memory 2 is not encoded yet
+    assert memory_ages(proto, "sleep_1") == {0: 0, 1: 0, 2: None}
+    g = group_items([0.2, 0.4, 0.9], [0, 1, 2], memory_ages(proto, "recall"))
+    assert list(g) == [0, 1]
+    assert g[1]["mean"] == pytest.approx(0.3) and g[1]["memories"] == [0, 1]
+    assert g[0]["values"] == [0.9]
+
+
+def test_assemblies_come_from_every_encode_phase():
+    run = two_round_run()
+    m = compute_metrics(run)
+    s = m["replay"]["sleep_1"]
+    assert s["assembly_phase"] == ["encode_1", "encode_1", "encode_2"]
+    assert s["assembly_sizes"] == [9, 9, 9]
+    # memory 2's burst comes before its encoding: not a replay of it
+    assert s["counts"] == [1, 0, 0]
+    r = m["recall"]["recall"]
+    assert r["encoded_in"] == ["encode_1", "encode_1", "encode_2"]
+    assert r["age"] == [1, 1, 0]

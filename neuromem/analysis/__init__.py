@@ -11,9 +11,11 @@ from neuromem.analysis.activity import (
     population_rates, find_assemblies, detect_replay, replay_summary,
 )
 from neuromem.analysis.summary import compute_metrics, replay_analysis
+from neuromem.analysis.memories import presented_memories, encoding_phases, memory_ages, group_items
 
 __all__ = [
     "recall_overlap", "winner", "recall_phase_metrics", "cue_mask",
     "population_rates", "find_assemblies", "detect_replay", "replay_summary",
     "compute_metrics", "replay_analysis",
+    "presented_memories", "encoding_phases", "memory_ages", "group_items",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuromem.analysis.activity import detect_replay, find_assemblies, population_rates, replay_summary
+from neuromem.analysis.memories import encoding_phases, memory_ages
 from neuromem.analysis.recall import recall_phase_metrics
 
 __all__ = ["compute_metrics", "replay_analysis", "RESERVED_KEYS"]
@@ -17,8 +18,14 @@ flat as ``<name>_overlap`` instead."""
 def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **detect) -> tuple:
     """Assemblies of the replay population and replay events of sleep phases.
 
-    Assemblies are found (:func:`find_assemblies`) in the first phase of kind
-    ``"encode"`` in ``run.model.protocol.replay_population``.
+    Each memory's assembly is found (:func:`find_assemblies`) in the phase of
+    kind ``"encode"`` that presented it, so protocols that encode their
+    memories over several rounds are covered.  A sleep phase is scored against
+    the assemblies of the encode phases on its own lineage
+    (:meth:`neuromem.spec.Protocol.lineage`): a memory's row comes from the
+    latest such phase that presented it (the assembly the network carries
+    into that sleep).  In every encode phase a neuron's selectivity is judged
+    against the other memories presented in that phase.
 
     Parameters
     ----------
@@ -31,23 +38,44 @@ def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **det
     Returns
     -------
     assemblies : ndarray of bool, shape (n_memories, N), or None
-        ``None`` when the protocol has no replay population or no encode phase.
-    source : str or None
-        Name of the phase the assemblies come from.
+        Over all encode phases of the run (latest presentation wins); ``None``
+        when the protocol has no replay population or no encode phase.
+    sources : list of (str or None)
+        Per memory, the encode phase its row of ``assemblies`` comes from
+        (``None``: never presented); ``None`` instead of a list when
+        ``assemblies`` is ``None``.
     events : dict of str to list of dict
         Replay events per phase of kind ``"sleep"`` (empty without assemblies).
     """
     proto = run.model.protocol
     pop = proto.replay_population
-    enc = next((p for p in run.phases if p.kind == "encode"), None)
-    if pop is None or enc is None or pop not in enc.spikes:
+    encodes = [p for p in run.phases if p.kind == "encode" and pop is not None and pop in p.spikes]
+    if pop is None or not encodes:
         return None, None, {}
-    asm = find_assemblies(enc, pop, proto.n_memories, min_rate=min_rate, selectivity=selectivity)
+    per_phase = {}
+    for enc in encodes:
+        asm = find_assemblies(enc, pop, proto.n_memories, min_rate=min_rate, selectivity=selectivity)
+        per_phase[enc.name] = (asm, {it.memory for it in enc.items})
+
+    def combine(names):
+        asm = np.zeros((proto.n_memories, encodes[0].spikes[pop].n), dtype=bool)
+        src = [None] * proto.n_memories
+        for name in names:
+            if name not in per_phase:
+                continue
+            rows, presented = per_phase[name]
+            for m in presented:
+                asm[m] = rows[m]
+                src[m] = name
+        return asm, src
+
+    assemblies, sources = combine([p.name for p in run.phases])
     events = {}
     for ph in run.phases:
         if ph.kind == "sleep" and pop in ph.spikes:
+            asm, _ = combine(proto.lineage(ph.name)[:-1])
             events[ph.name] = detect_replay(ph.spikes[pop], asm, duration=ph.duration, **detect)
-    return asm, enc.name, events
+    return assemblies, sources, events
 
 
 def compute_metrics(run, recall_window=(0.02, None), min_rate: float = 5.0) -> dict:
@@ -77,13 +105,27 @@ def compute_metrics(run, recall_window=(0.02, None), min_rate: float = 5.0) -> d
         ``replay``
             ``{phase: replay_summary(...)}`` for phases of kind ``"sleep"``
             (empty without a replay population or an encode phase); each
-            summary also has ``assembly_sizes`` and ``assembly_phase``.
+            summary also has ``assembly_sizes`` and ``assembly_phase`` (per
+            memory: the encode phase its assembly comes from, ``None`` if
+            never presented; see :func:`replay_analysis`).
+
+        Each recall phase's entry also has, per item, ``encoded_in`` (the
+        encode phase that first presented the memory on the recall phase's
+        lineage) and ``age`` (sleep phases since then), from
+        :mod:`neuromem.analysis.memories`; ``None`` for a memory not encoded
+        on that lineage.
     """
     model = run.model
+    names = {p.name for p in model.protocol.phases}
     out = {"recall": {}}
     for ph in run.phases:
         if ph.kind == "recall":
             m = recall_phase_metrics(ph, run, window=recall_window, min_rate=min_rate)
+            if ph.name in names:
+                enc = encoding_phases(model.protocol, ph.name)
+                ages = memory_ages(model.protocol, ph.name)
+                m["encoded_in"] = [enc[k] for k in m["memory"]]
+                m["age"] = [ages[k] for k in m["memory"]]
             out["recall"][ph.name] = m
     rates = population_rates(run)
     out["rate_exc_hz"] = {p: r for p, r in rates.items() if model.populations[p].kind == "excitatory"}
@@ -93,7 +135,7 @@ def compute_metrics(run, recall_window=(0.02, None), min_rate: float = 5.0) -> d
     for name, evs in events.items():
         s = replay_summary(evs, model.protocol.n_memories, run.phase(name).duration)
         s["assembly_sizes"] = [int(x) for x in asm.sum(1)]
-        s["assembly_phase"] = source
+        s["assembly_phase"] = list(source)
         out["replay"][name] = s
     for name, m in out["recall"].items():
         key = f"{name}_overlap" if name in RESERVED_KEYS else name

@@ -27,9 +27,10 @@ from neuromem.spec.neurons import LIFPopulation, SpikeSource, Adaptation
 from neuromem.spec.projections import Connector, WeightInit, Projection
 from neuromem.spec.plasticity import PairSTDP, VogelsISTDP, SynapticNormalisation, RULE_TYPES
 from neuromem.spec.protocol import Stimulus, Phase, Protocol
+from neuromem.spec import compose
 
 __all__ = [
     "Model", "ModelError", "LIFPopulation", "SpikeSource", "Adaptation",
     "Connector", "WeightInit", "Projection", "PairSTDP", "VogelsISTDP",
-    "SynapticNormalisation", "RULE_TYPES", "Stimulus", "Phase", "Protocol",
+    "SynapticNormalisation", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "compose",
 ]
