@@ -85,7 +85,7 @@ def phase_inputs(phase, model, patterns: np.ndarray, cues: dict, rng: np.random.
     for name, src in model.sources.items():
         inputs[name] = (np.zeros(0, np.int32), np.zeros(0))
     # chunk the rate matrix to bound memory on long phases
-    chunk = max(1, int(2_000_000 // max(1, max(s.size for s in model.sources.values()))))
+    chunk = max(1, int(2_000_000 // max((s.size for s in model.sources.values()), default=1)))
     for st in phase.stimuli:
         n = model.sources[st.source].size
         if st.kind == "patterns":

@@ -66,7 +66,7 @@ def make_model(populations, sources, projections, phases, rules=None, dt="0.1 ms
 
 
 def phase(name, duration="100 ms", **kw):
-    return {"name": name, "kind": kw.pop("kind", "test"), "duration": duration, **kw}
+    return {"name": name, "kind": kw.pop("kind", "wake"), "duration": duration, **kw}
 
 
 def train(times, index=0):

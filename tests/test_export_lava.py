@@ -472,16 +472,16 @@ def test_fixed_point_headroom_keeps_deep_inhibition():
         dt = 0.5e-3
         E = LIFPopulation(name="E", size=2, kind="excitatory", tau_m=0.02, tau_syn=0.005, v_rest=-0.070,
                           v_reset=-0.065, v_th=-0.050, refractory=2e-3)
-        proj = {"inh": Projection("inh", "inh", "E", Connector("all_to_all"), WeightInit("constant", value=0.008),
-                                  sign="inhibitory"),
-                "exc": Projection("exc", "exc", "E", Connector("all_to_all"), WeightInit("constant", value=0.003))}
+        proj = {"inh_e": Projection("inh_e", "inh", "E", Connector("all_to_all"),
+                                    WeightInit("constant", value=0.008), sign="inhibitory"),
+                "exc_e": Projection("exc_e", "exc", "E", Connector("all_to_all"), WeightInit("constant", value=0.003))}
         m = Model(name="deep-inhibition", dt=dt, populations={"E": E},
                   sources={"inh": SpikeSource("inh", 1), "exc": SpikeSource("exc", 1)}, projections=proj,
                   rules={}, protocol=Protocol(n_memories=1, pattern_population="E", coding_level=0.5,
                                               phases=(Phase("p", "recall", duration=0.2),)))
         k = np.arange(400)   # inhibitory spike every step for 100 ms, then an excitatory one every step
         inputs = {"inh": (np.zeros(200, int), k[:200] * dt), "exc": (np.zeros(200, int), k[200:] * dt)}
-        mats = {"inh": np.full((2, 1), 0.008), "exc": np.full((2, 1), 0.003)}
+        mats = {"inh_e": np.full((2, 1), 0.008), "exc_e": np.full((2, 1), 0.003)}
         out = {}
         for label, kw in (("float", dict(mode="float")), ("default", dict(mode="fixed", refractory="emulate")),
                           ("h4", dict(mode="fixed", refractory="emulate", headroom=4))):

@@ -358,3 +358,125 @@ def test_one_normalisation_per_direction():
         load_model(cls, overrides=second + ["rules.ctx_norm.direction=incoming", "rules.cap2.direction=incoming",
                                             'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]'])
     assert "projections.ctx_ee.plasticity" in str(e.value) and "per direction" in str(e.value)
+
+
+# --- pre-flight validation (issue 13): what would fail or mean nothing at run time ---------------
+
+PREFLIGHT = [
+    # names no backend can use, or that collide with its own objects
+    ('[populations.ctx_i]', '[populations.ctx-i]', "populations.ctx-i", "ASCII letters"),
+    ('[populations.ctx_i]', '[populations._ctx_i]', "populations._ctx_i", "starting with a letter"),
+    ('[populations.ctx_i]', '[populations.class]', "populations.class", "Python keyword"),
+    ('[populations.ctx_i]', '[populations."ctx_ï"]', "populations.ctx_ï", "ASCII letters"),
+    ('[sources.ctx_in]', '[sources.spikemon_ctx_e]', "sources.spikemon_ctx_e", "reserved"),
+    ('[projections.ctx_ee]', '[projections.ctx_i]', "projections.ctx_i", "already used by populations.ctx_i"),
+    ('[projections.ctx_ee]', '[projections.ctx_in]', "projections.ctx_in", "already used by sources.ctx_in"),
+    ('[projections.ctx_ee]', '[projections.in_e_pre]', "projections.in_e_pre", "objects generated for them"),
+    ('[projections.ctx_ee]', '[projections.ctx_e_stateupdater]', "projections.ctx_e_stateupdater",
+     "objects generated for them"),
+    # phase kinds from the declared set
+    ('kind = "sleep"', 'kind = "Sleep"', "protocol.phases[1].kind", "allowed: encode, sleep, recall, wake"),
+    # time step against time constants, delays, rates
+    ('dt = "0.5 ms"', 'dt = "6 ms"', "dt", "populations.ctx_e.tau_syn"),
+    ('tau_syn_inh = "10 ms"', 'tau_syn_inh = "0.2 ms"', "dt", "tau_syn_inh"),
+    ('delay = "1 ms"', 'delay = "1.2 ms"', "projections.ctx_ee.delay", "whole number of time steps"),
+    ('rate = "5 Hz"', 'rate = "2001 Hz"', "protocol.phases[1].stimuli[0].rate", "at most once per time step"),
+    ('rate_down = "0 Hz"', 'rate_down = "3 kHz"', "protocol.phases[1].stimuli[0].rate_down", "> 1"),
+    # numbers: overflow, non-ASCII digits, 64-bit integers, 32-bit sizes
+    ('tau_m = "20 ms"', 'tau_m = "1e1000000 ms"', "populations.ctx_e.tau_m", "not a finite time"),
+    ('tau_m = "20 ms"', 'tau_m = "２０ ms"', "populations.ctx_e.tau_m", "ASCII digits"),
+    ('tau_m = "20 ms"', 'tau_m = "٢٠ ms"', "populations.ctx_e.tau_m", "ASCII digits"),
+    ('size = 25', 'size = 99999999999999999999999', "populations.ctx_i.size", "out of range"),
+    ('size = 25', 'size = 3000000000', "populations.ctx_i.size", "32-bit"),
+    ('coding_level = 0.1', 'coding_level = 1' + '0' * 400, "protocol.coding_level", "finite"),
+    # nesting depth, in the file (too deep for the TOML parser itself) and in a value it can read
+    ('n_memories = 3', 'n_memories = 3\nx = ' + '[' * 1000 + ']' * 1000, "protocol.x", "nested too deeply"),
+    ('n_memories = 3', 'n_memories = 3\nx = ' + '[' * 40 + ']' * 40, "protocol.x" + "[0]" * 15, "levels deep"),
+    ('b = "0.5 mV" }', 'b = "0.5 mV", q = ' + '{a=' * 900 + '1' + '}' * 900 + ' }',
+     "populations.ctx_e.adaptation", "nested too deeply"),
+]
+
+
+@pytest.mark.parametrize("old, new, key, fragment", PREFLIGHT,
+                         ids=[f"{i}-{m[2][:40]}" for i, m in enumerate(PREFLIGHT)])
+def test_preflight_refusals_name_file_and_key(tmp_path, old, new, key, fragment):
+    assert MODEL.count(old) >= 1, old
+    path = tmp_path / "broken.toml"
+    path.write_text(MODEL.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        load_model(path)
+    msg = str(exc.value)
+    assert exc.value.file == str(path) and msg.startswith(f"{path}: {key}: "), msg
+    assert exc.value.key == key, msg
+    assert fragment in msg, msg
+
+
+@pytest.mark.parametrize("override, key, fragment", [
+    ("dt=1e1000000 s", "dt", "not a finite time"),
+    ("dt=1e-1000000 s", "dt", "> 0"),
+    ("protocol.phases.²=x", "--set protocol.phases.²=x", "ASCII digits"),
+    ("protocol.phases.٣.kind=recall", "--set protocol.phases.٣.kind=recall", "no element named '٣'"),
+    ("protocol.phases.１.duration=1 s", "--set protocol.phases.１.duration=1 s", "ASCII digits"),
+    ("protocol.phases.1.kind=Recall", "protocol.phases[1].kind", "allowed: encode, sleep, recall, wake"),
+    ("protocol.n_memories=" + "[" * 2000 + "]" * 2000, "--set protocol.n_memories=" + "[" * 2000 + "]" * 2000,
+     "nested more than"),
+    ("protocol.n_memories=" + "[" * 30 + "]" * 30, "protocol.n_memories" + "[0]" * 15, "levels deep"),
+    ("protocol.n_memories=99999999999999999999", "protocol.n_memories", "out of range"),
+    ("projections.ctx_ee.delay=0.75 ms", "projections.ctx_ee.delay", "whole number"),
+    ("populations.ctx_e.tau_m=0.1 ms", "dt", "tau_m"),
+])
+def test_preflight_overrides(model_file, override, key, fragment):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=[override])
+    assert exc.value.file == str(model_file)
+    assert exc.value.key == key, str(exc.value)
+    assert fragment in str(exc.value)
+
+
+def test_ascii_digit_index_still_works(model_file):
+    m = load_model(model_file, overrides=["protocol.phases.1.duration=3 s", "protocol.phases.-0.kind=wake"])
+    assert m.protocol.phases[1].duration == 3.0 and m.protocol.phases[0].kind == "wake"
+
+
+def test_recall_item_must_outlast_the_scoring_skip(model_file):
+    from neuromem.analysis.recall import recall_phase_metrics
+    from neuromem.analysis.summary import compute_metrics
+    import inspect
+    from neuromem.spec.protocol import RECALL_WINDOW_SKIP
+
+    # one constant: the loader's bound is the analysis' default window start
+    assert inspect.signature(recall_phase_metrics).parameters["window"].default[0] == RECALL_WINDOW_SKIP
+    assert inspect.signature(compute_metrics).parameters["recall_window"].default[0] == RECALL_WINDOW_SKIP
+    for item in ("20 ms", "15 ms"):
+        with pytest.raises(ModelError) as exc:
+            load_model(model_file, overrides=["protocol.phases.encode.kind=recall",
+                                              f"protocol.phases.encode.stimuli.0.item={item}"])
+        assert exc.value.key == "protocol.phases[0].stimuli[0].item" and "skips the first 20 ms" in str(exc.value)
+    m = load_model(model_file, overrides=["protocol.phases.encode.kind=recall",
+                                          "protocol.phases.encode.stimuli.0.item=21 ms"])
+    assert m.protocol.phases[0].stimuli[0].item == 0.021
+    # an encode phase may present short items
+    assert load_model(model_file, overrides=["protocol.phases.encode.stimuli.0.item=10 ms"])
+
+
+def test_model_without_sources_loads_and_makes_inputs():
+    import numpy as np
+    from neuromem.stimulus import phase_inputs
+
+    head = MODEL.split("[sources.ctx_in]")[0].replace(
+        'adaptation = { tau_w = "100 ms", b = "0.5 mV" }\n', "")
+    text = head + """
+[protocol]
+n_memories = 3
+pattern_population = "ctx_e"
+coding_level = 0.1
+[[protocol.phases]]
+name = "rest"
+kind = "wake"
+duration = "100 ms"
+"""
+    m = loads_model(text, file="nosources.toml")
+    assert m.sources == {} and m.projections == {}
+    inputs, items, fraction = phase_inputs(m.protocol.phases[0], m, np.zeros((3, 100), bool), {},
+                                           np.random.default_rng(0))
+    assert inputs == {} and items == [] and fraction == 1.0

@@ -1,5 +1,6 @@
 """The backend-neutral spec: import hygiene, units and dataclass validation."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -153,14 +154,14 @@ def test_valid_model():
     (lambda: Stimulus("s", "patterns", 100.0), "item"),
     (lambda: Stimulus("s", "noise", -1.0), "rate"),
     (lambda: Stimulus("s", "noise", 1.0, up=0.1), "down"),
-    (lambda: Phase("p", "x", duration=0.0), "duration"),
-    (lambda: Phase("p", "x", plastic={"ee": 0.0}), "plastic.ee"),
-    (lambda: Protocol(0, "e", 0.1, (Phase("p", "x", duration=1.0),)), "n_memories"),
-    (lambda: Protocol(1, "e", 1.0, (Phase("p", "x", duration=1.0),)), "coding_level"),
+    (lambda: Phase("p", "wake", duration=0.0), "duration"),
+    (lambda: Phase("p", "wake", plastic={"ee": 0.0}), "plastic.ee"),
+    (lambda: Protocol(0, "e", 0.1, (Phase("p", "wake", duration=1.0),)), "n_memories"),
+    (lambda: Protocol(1, "e", 1.0, (Phase("p", "wake", duration=1.0),)), "coding_level"),
     (lambda: Protocol(1, "e", 0.1, ()), "phases"),
-    (lambda: Protocol(1, "e", 0.1, (Phase("p", "x", duration=1.0), Phase("p", "y", duration=1.0))),
+    (lambda: Protocol(1, "e", 0.1, (Phase("p", "wake", duration=1.0), Phase("p", "wake", duration=1.0))),
      "phases[1].name"),
-    (lambda: Protocol(1, "e", 0.1, (Phase("p", "x", duration=1.0, start_from="q"),)), "phases[0].start_from"),
+    (lambda: Protocol(1, "e", 0.1, (Phase("p", "wake", duration=1.0, start_from="q"),)), "phases[0].start_from"),
 ])
 def test_dataclass_validation(make, key):
     with pytest.raises(ModelError) as exc:
@@ -180,10 +181,10 @@ def test_model_cross_references():
                                             plasticity=("nope",))})
     assert exc.value.key == "projections.x.plasticity"
     with pytest.raises(ModelError) as exc:
-        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "x"),)))
+        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "wake"),)))
     assert exc.value.key == "protocol.phases[0].duration"
     with pytest.raises(ModelError) as exc:
-        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "x", duration=1.0, silence=("z",)),)))
+        _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "wake", duration=1.0, silence=("z",)),)))
     assert exc.value.key == "protocol.phases[0].silence"
 
 
@@ -222,3 +223,65 @@ def test_protocol_origin_and_lineage_follow_start_from():
     assert proto.lineage("rec2") == ("enc", "sleep", "rec2")
     with pytest.raises(KeyError):
         proto.origin("nope")
+
+
+# --- pre-flight checks on models built in Python (issue 13) ---------------------------------------
+
+def test_phase_kind_from_declared_set():
+    from neuromem.spec.protocol import PHASE_KINDS
+
+    assert PHASE_KINDS == ("encode", "sleep", "recall", "wake")
+    for k in PHASE_KINDS:
+        assert Phase("p", k, duration=1.0).kind == k
+    with pytest.raises(ModelError) as exc:
+        Phase("p", "Recall", duration=1.0)
+    assert exc.value.key == "kind" and "allowed: encode, sleep, recall, wake" in str(exc.value)
+
+
+def test_recall_items_longer_than_the_scoring_skip():
+    short = Stimulus("inp", "patterns", 100.0, item=0.02)
+    with pytest.raises(ModelError) as exc:
+        Phase("r", "recall", stimuli=(short,))
+    assert exc.value.key == "stimuli[0].item"
+    assert Phase("e", "encode", stimuli=(short,)).kind == "encode"     # only recall phases are scored
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda m: dict(projections={**m.projections, "i": Projection("i", "e", "e", Connector("all_to_all"),
+                                                                  WeightInit(value=0.001))}), "projections.i"),
+    (lambda m: dict(populations={**m.populations, "e-2": _pop("e-2")}), "populations.e-2"),
+    (lambda m: dict(populations={**m.populations, "statemon_e": _pop("statemon_e")}), "populations.statemon_e"),
+    (lambda m: dict(sources={"ee_post": SpikeSource("ee_post", 10)}), "sources.ee_post"),
+    (lambda m: dict(dt=0.03), "dt"),
+    (lambda m: dict(projections={**m.projections, "ie": dataclasses.replace(m.projections["ie"], delay=0.0007)}),
+     "projections.ie.delay"),
+])
+def test_model_preflight(change, key):
+    m = _model()
+    kw = change(m)
+    if "sources" in kw:   # the phase's stimulus needs its source
+        kw["sources"] = {**m.sources, **kw["sources"]}
+    with pytest.raises(ModelError) as exc:
+        _model(**kw)
+    assert exc.value.key == key, str(exc.value)
+
+
+def test_rate_times_dt_at_most_one():
+    ok = Phase("enc", "encode", stimuli=(Stimulus("inp", "patterns", 2000.0, item=0.1),))
+    assert _model(protocol=Protocol(3, "e", 0.2, (ok,))).dt == 0.0005          # 2000 Hz x 0.5 ms = 1
+    bad = Phase("enc", "encode", stimuli=(Stimulus("inp", "patterns", 100.0, background=2100.0, item=0.1),))
+    with pytest.raises(ModelError) as exc:
+        _model(protocol=Protocol(3, "e", 0.2, (bad,)))
+    assert exc.value.key == "protocol.phases[0].stimuli[0].background"
+
+
+def test_delay_multiple_of_dt_tolerates_rounding():
+    m = _model(dt=1e-4, projections={"ee": Projection("ee", "e", "e", Connector("all_to_all"),
+                                                      WeightInit(value=0.001), delay=1.3e-3, plasticity=("stdp",))})
+    assert m.projections["ee"].delay == 1.3e-3                   # 12.999999999999998 steps
+
+
+def test_sizes_are_32_bit():
+    with pytest.raises(ModelError) as exc:
+        SpikeSource("s", 2**31)
+    assert exc.value.key == "size" and "32-bit" in str(exc.value)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuromem.spec.protocol import RECALL_WINDOW_SKIP
+
 __all__ = ["recall_overlap", "winner", "recall_phase_metrics", "cue_mask"]
 
 
@@ -144,7 +146,7 @@ def cue_mask(run, fraction: float) -> np.ndarray:
     raise KeyError(f"no cues recorded for fraction {fraction!r} (have {sorted(run.cues)})")
 
 
-def recall_phase_metrics(phase, run, window=(0.02, None), min_rate: float = 5.0) -> dict:
+def recall_phase_metrics(phase, run, window=(RECALL_WINDOW_SKIP, None), min_rate: float = 5.0) -> dict:
     """Recall scores for every item of a phase.
 
     Parameters
@@ -157,7 +159,9 @@ def recall_phase_metrics(phase, run, window=(0.02, None), min_rate: float = 5.0)
         Recall window relative to each item's onset: spikes in
         ``[t_on + window[0], t_on + window[1])`` are counted; ``None`` as the
         end means the item's offset ``t_off``.  The default skips the first
-        20 ms, when only the cue has had time to act.
+        20 ms (:data:`neuromem.spec.protocol.RECALL_WINDOW_SKIP`, which the
+        model loader also checks recall items against), when only the cue has
+        had time to act.
     min_rate : float, optional
         Activity threshold (Hz) for hit and false-alarm rates.
 

@@ -7,6 +7,7 @@ import numpy as np
 from neuromem.analysis.activity import detect_replay, find_assemblies, population_rates, replay_summary
 from neuromem.analysis.memories import encoding_phases, memory_ages
 from neuromem.analysis.recall import recall_phase_metrics
+from neuromem.spec.protocol import RECALL_WINDOW_SKIP
 
 __all__ = ["compute_metrics", "replay_analysis", "RESERVED_KEYS"]
 
@@ -78,7 +79,7 @@ def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **det
     return assemblies, sources, events
 
 
-def compute_metrics(run, recall_window=(0.02, None), min_rate: float = 5.0) -> dict:
+def compute_metrics(run, recall_window=(RECALL_WINDOW_SKIP, None), min_rate: float = 5.0) -> dict:
     """All metrics of a run, JSON-serialisable.
 
     Parameters

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 
 try:
@@ -46,6 +47,12 @@ TIME, VOLTAGE, RATE = "time", "voltage", "rate"
 INT, FLOAT, BOOL, STR = "int", "float", "bool", "str"
 STRS, INTS, TABLE, TABLES = "strs", "ints", "table", "tables"
 _QUANTITIES = (TIME, VOLTAGE, RATE)
+
+MAX_DEPTH = 16
+"""Deepest nesting of tables and arrays accepted in a model file (the format needs 6)."""
+
+_INT_LIMIT = 2**63
+"""Integers must lie in [-2**63, 2**63), TOML's range."""
 
 
 @dataclass(frozen=True)
@@ -161,13 +168,19 @@ def _convert(v, t: str, key: str):
     if t == INT:
         if not _is_int(v):
             raise ModelError(f"expected an integer, got {_what(v)}", key=key)
+        if not -_INT_LIMIT <= v < _INT_LIMIT:
+            raise ModelError(f"integer {v} is out of range (64-bit)", key=key)
         return v
     if t == FLOAT:
         if not _is_number(v):
             raise ModelError(f"expected a number, got {_what(v)}", key=key)
-        if not math.isfinite(v):
+        try:
+            x = float(v)
+        except OverflowError:
+            x = math.inf
+        if not math.isfinite(x):
             raise ModelError(f"expected a finite number, got {v!r}", key=key)
-        return float(v)
+        return x
     if t == BOOL:
         if not isinstance(v, bool):
             raise ModelError(f"expected true or false, got {_what(v)}", key=key)
@@ -313,17 +326,22 @@ def _model(raw: dict) -> Model:
 # ---------------------------------------------------------------------------
 
 
-def _parse_value(text: str):
+def _parse_value(text: str, override: str):
     """A TOML value (``6``, ``0.2``, ``"20 s"``, ``true``, ``[1, 2]``), else the bare string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ModelError(f"the value is nested more than {MAX_DEPTH} levels deep", key=f"--set {override}") from None
+
+
+_INDEX = re.compile(r"-?[0-9]+")
 
 
 def _index(lst: list, seg: str, where: str, override: str) -> int:
     """Resolve a path segment into a list: an index, or the ``name`` of a table element."""
-    if seg.lstrip("-").isdigit():
+    if _INDEX.fullmatch(seg):   # ASCII digits only: int() would also read "٣" or "３"
         i = int(seg)
         if not 0 <= i <= len(lst):
             raise ModelError(f"index {i} is out of range: {where} has {len(lst)} elements",
@@ -334,7 +352,8 @@ def _index(lst: list, seg: str, where: str, override: str) -> int:
         if isinstance(x, dict) and x.get("name") == seg:
             return i
     known = ", ".join(repr(n) for n in names if n is not None) or "none named"
-    raise ModelError(f"{where} has no element named {seg!r} (elements: {known})", key=f"--set {override}")
+    hint = "; indices are written with ASCII digits 0-9" if any(c.isdigit() for c in seg) else ""
+    raise ModelError(f"{where} has no element named {seg!r} (elements: {known}){hint}", key=f"--set {override}")
 
 
 def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
@@ -385,7 +404,7 @@ def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
             if isinstance(node, dict):
                 canon = f"{canon}.{seg}" if canon else seg
                 if last:
-                    node[seg] = _parse_value(value.strip())
+                    node[seg] = _parse_value(value.strip(), text.strip())
                 else:
                     if seg not in node:
                         node[seg] = {}
@@ -399,15 +418,74 @@ def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
                 canon = f"{canon}[{i}]"
                 if last:
                     if i == len(node):
-                        node.append(_parse_value(value.strip()))
+                        node.append(_parse_value(value.strip(), text.strip()))
                     else:
-                        node[i] = _parse_value(value.strip())
+                        node[i] = _parse_value(value.strip(), text.strip())
                 else:
                     node = node[i]
             else:
                 raise ModelError(f"{canon} is {_what(node)}, not a table", key=f"--set {text.strip()}")
         origins.append((canon, text.strip()))
     return origins
+
+
+def _deep_value(text: str, limit: int = MAX_DEPTH) -> tuple[str | None, int]:
+    """Key path and line of the first value in TOML ``text`` nested deeper than ``limit``.
+
+    A small scanner (strings and comments skipped, brackets counted) for text
+    too deep for the TOML parser itself; the key is ``table.key`` as written.
+    """
+    depth, line, table, key, start = 0, 1, "", "", 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            if depth == 0:
+                start = i + 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif c in "\"'":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else c
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\\" and quote[0] == '"':
+                    i += 1
+                elif text[i] == "\n":
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif c == "=" and depth == 0:
+            key = text[start:i].strip()
+        elif c in "[{":
+            if depth == 0 and text[start:i].strip() == "":       # a table header [a.b] / [[a.b]]
+                end = text.find("\n", i)
+                table = text[i:end if end >= 0 else n].split("#")[0].strip().strip("[]").strip()
+                i = end if end >= 0 else n
+                continue
+            depth += 1
+            if depth > limit:
+                return ".".join(p for p in (table, key) if p) or None, line
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return ".".join(p for p in (table, key) if p) or None, line
+
+
+def _check_depth(raw: dict, limit: int = MAX_DEPTH) -> None:
+    """Refuse tables and arrays nested more than ``limit`` levels deep (iteratively, no recursion)."""
+    stack = [(raw, "", 0)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > limit:
+            raise ModelError(f"nested more than {limit} levels deep (tables and arrays)", key=key or None)
+        if isinstance(node, dict):
+            stack.extend((v, _join(key, str(k)), depth + 1) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(node))
 
 
 def _parent(key: str) -> str:
@@ -466,8 +544,13 @@ def loads_model(text: str, file: str = "<string>", overrides=()) -> Model:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ModelError(f"TOML syntax error: {e}", file=file) from None
+    except RecursionError:
+        key, line = _deep_value(text)
+        raise ModelError(f"arrays or inline tables nested too deeply (line {line}; more than {MAX_DEPTH} "
+                         "levels are refused)", key=key, file=file) from None
     try:
         origins = apply_overrides(raw, overrides)
+        _check_depth(raw)
     except ModelError as e:
         raise e.within(None, file) from None
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from neuromem.spec.errors import ModelError, require
+from neuromem.spec.names import check_names
 from neuromem.spec.neurons import LIFPopulation, SpikeSource
 from neuromem.spec.plasticity import PairSTDP, SynapticNormalisation, VogelsISTDP
 from neuromem.spec.projections import Projection
@@ -32,7 +34,12 @@ class Model:
 
     Cross-references are checked on construction: projections name defined
     populations, their sign obeys Dale's law, named rules exist, phases name
-    defined projections and populations.
+    defined projections and populations.  So is what would fail or mean
+    nothing at run time: names a backend cannot use or that collide
+    (:mod:`neuromem.spec.names`), ``dt`` longer than a population's time
+    constant, delays that are not whole multiples of ``dt`` (relative
+    tolerance 1e-9), stimulus rates with ``rate * dt > 1`` and phases of
+    infinite length.
     """
 
     name: str
@@ -49,6 +56,8 @@ class Model:
         require(self.dt > 0, "dt", "must be > 0")
         both = set(self.populations) & set(self.sources)
         require(not both, "sources", f"names also used by populations: {sorted(both)}")
+        check_names(self.populations, self.sources, self.projections)
+        self._check_time_step()
         nodes = {**self.sources, **self.populations}
         for name, pr in self.projections.items():
             key = f"projections.{name}"
@@ -68,6 +77,10 @@ class Model:
                         f"{pr.connector.indegree} exceeds the {n_avail} available presynaptic neurons")
             require(pr.delay < 1e-9 or pr.delay >= self.dt - 1e-12, f"{key}.delay",
                     "must be 0 or at least one time step")
+            steps = pr.delay / self.dt
+            require(math.isfinite(steps) and abs(steps - round(steps)) <= 1e-9 * max(1.0, steps), f"{key}.delay",
+                    f"{pr.delay * 1e3:g} ms is not a whole number of time steps (dt = {self.dt * 1e3:g} ms; "
+                    f"{steps:.6g} steps): delays would be rounded")
             timing = 0
             for rname in pr.plasticity:
                 require(rname in self.rules, f"{key}.plasticity", f"unknown rule {rname!r}")
@@ -90,11 +103,18 @@ class Model:
         for i, ph in enumerate(self.protocol.phases):
             key = f"protocol.phases[{i}]"
             try:
-                ph.length(self.protocol.n_memories)
+                length = ph.length(self.protocol.n_memories)
             except ModelError as e:
                 raise e.within(key) from None
+            require(math.isfinite(length), f"{key}.duration", f"the phase lasts {length} s, not a finite time")
             for j, st in enumerate(ph.stimuli):
                 skey = f"{key}.stimuli[{j}]"
+                for f in ("rate", "background", "rate_down"):
+                    r = getattr(st, f)
+                    require(r * self.dt <= 1.0 + 1e-9, f"{skey}.{f}",
+                            f"{r:g} Hz x dt ({self.dt * 1e3:g} ms) = {r * self.dt:g} > 1: a spike source "
+                            f"fires at most once per time step, so rates above 1/dt = {1 / self.dt:g} Hz "
+                            "cannot be produced")
                 require(st.source in self.sources, f"{skey}.source", f"{st.source!r} is not a defined spike source")
                 if st.kind == "patterns":
                     require(self.sources[st.source].size == n_pat, f"{skey}.source",
@@ -114,6 +134,19 @@ class Model:
                 require(proj in self.projections, f"{key}.block", f"{proj!r} is not a defined projection")
             for proj in ph.gain:
                 require(proj in self.projections, f"{key}.gain", f"{proj!r} is not a defined projection")
+
+    def _check_time_step(self) -> None:
+        """Refuse a time step longer than a neuron time constant (the dynamics would mean nothing)."""
+        for name, pop in self.populations.items():
+            taus = [("tau_m", pop.tau_m), ("tau_syn", pop.tau_syn)]
+            if pop.tau_syn_inh is not None:
+                taus.append(("tau_syn_inh", pop.tau_syn_inh))
+            if pop.adaptation is not None:
+                taus.append(("adaptation.tau_w", pop.adaptation.tau_w))
+            for f, tau in taus:
+                require(self.dt <= tau, "dt",
+                        f"dt = {self.dt * 1e3:g} ms is longer than populations.{name}.{f} = {tau * 1e3:g} ms; "
+                        "the time step must not exceed any population's time constant")
 
     def nodes(self) -> dict:
         """All populations and sources by name."""

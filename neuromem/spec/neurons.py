@@ -8,6 +8,9 @@ from neuromem.spec.errors import require
 
 KINDS = ("excitatory", "inhibitory")
 
+MAX_SIZE = 2**31 - 1
+"""Largest population or source size: neuron indices are 32-bit integers."""
+
 
 @dataclass(frozen=True)
 class Adaptation:
@@ -81,6 +84,7 @@ class LIFPopulation:
 
     def __post_init__(self):
         require(isinstance(self.size, int) and self.size > 0, "size", f"must be a positive integer, got {self.size!r}")
+        require(self.size <= MAX_SIZE, "size", f"{self.size} exceeds {MAX_SIZE} (neuron indices are 32-bit)")
         require(self.kind in KINDS, "kind", f"must be one of {KINDS}, got {self.kind!r}")
         for f in ("tau_m", "tau_syn"):
             require(getattr(self, f) > 0, f, "must be > 0")
@@ -119,3 +123,4 @@ class SpikeSource:
 
     def __post_init__(self):
         require(isinstance(self.size, int) and self.size > 0, "size", f"must be a positive integer, got {self.size!r}")
+        require(self.size <= MAX_SIZE, "size", f"{self.size} exceeds {MAX_SIZE} (neuron indices are 32-bit)")

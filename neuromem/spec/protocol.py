@@ -17,6 +17,18 @@ from neuromem.spec.errors import ModelError, require
 
 STIMULUS_KINDS = ("patterns", "noise")
 
+PHASE_KINDS = ("encode", "sleep", "recall", "wake")
+"""The phase kinds: what the analysis computes for a phase depends on its kind
+(``"recall"``: recall overlap per item; ``"sleep"``: replay events;
+``"encode"``: the replay population's assemblies; ``"wake"``: awake rest,
+rates only)."""
+
+RECALL_WINDOW_SKIP = 0.02
+"""Seconds at the start of each recall item that recall scoring skips (only the
+cue has acted then): the start of the default recall window of
+:func:`neuromem.analysis.recall.recall_phase_metrics`.  A recall phase's items
+must be longer than this."""
+
 
 @dataclass(frozen=True)
 class Stimulus:
@@ -90,9 +102,11 @@ class Phase:
     ----------
     name : str
         Unique name; recall phases' names are the metric keys in results.
-    kind : str
-        Free label (``"encode"``, ``"sleep"``, ``"recall"``, ...).  Recall
-        overlap metrics are computed for phases of kind ``"recall"``.
+    kind : {"encode", "sleep", "recall", "wake"}
+        One of :data:`PHASE_KINDS`.  Recall overlap metrics are computed for
+        phases of kind ``"recall"`` (whose patterns items must be longer than
+        :data:`RECALL_WINDOW_SKIP`), replay events for ``"sleep"``, the replay
+        population's assemblies from ``"encode"``; ``"wake"`` is awake rest.
     duration : float or None
         Seconds; when ``None`` it is implied by the phase's patterns stimulus.
     stimuli : tuple of Stimulus
@@ -127,6 +141,13 @@ class Phase:
     record_state: tuple[str, ...] = ()
 
     def __post_init__(self):
+        require(self.kind in PHASE_KINDS, "kind",
+                f"unknown phase kind {self.kind!r}; allowed: {', '.join(PHASE_KINDS)}")
+        if self.kind == "recall":
+            for j, st in enumerate(self.stimuli):
+                require(st.kind != "patterns" or st.item > RECALL_WINDOW_SKIP, f"stimuli[{j}].item",
+                        f"a recall item of {st.item * 1e3:g} ms leaves nothing to score: recall scoring "
+                        f"skips the first {RECALL_WINDOW_SKIP * 1e3:g} ms of each item, so items must be longer")
         if self.duration is not None:
             require(self.duration > 0, "duration", "must be > 0")
         for proj, g in self.gain.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 from neuromem.spec.errors import ModelError
 
@@ -41,8 +41,9 @@ DIMENSIONS: dict[str, str] = {"time": "20 ms", "voltage": "-70 mV", "rate": "200
 
 _ARTICLE = {"time": "a time", "voltage": "a voltage", "rate": "a rate"}
 
+# ASCII digits only: ``\d`` would also accept Arabic-Indic or full-width digits.
 _QUANTITY = re.compile(
-    r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[^\s\d.+-][^\s]*)?\s*$"
+    r"^\s*(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(?P<unit>[^\s0-9.+-][^\s]*)?\s*$"
 )
 
 
@@ -73,7 +74,9 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     ------
     ModelError
         If ``value`` is a bare number or not a string, the unit is unknown,
-        the unit's dimension is not ``dimension``, or the number is not finite.
+        the unit's dimension is not ``dimension``, the number has a digit
+        other than ASCII ``0``-``9`` (full-width, Arabic-Indic, ...), or the
+        number is not finite (``"1e999 s"``, ``"1e1000000 s"``).
 
     Examples
     --------
@@ -88,6 +91,8 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     if not isinstance(value, str):
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
     m = _QUANTITY.match(value)
+    if m is None and any(c.isdigit() and not c.isascii() for c in value):
+        raise ModelError(f"only ASCII digits 0-9 are accepted in numbers, got {value!r}", key=key)
     if m is None:
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
     unit = m.group("unit")
@@ -101,10 +106,9 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
         raise ModelError(f"expected {want} (dimension {dimension}), got {_ARTICLE[got_dim]} "
                          f"(dimension {got_dim}): {value!r}", key=key)
     try:
-        number = Decimal(m.group("num")).scaleb(power)
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
-        raise ModelError(f"cannot read the number in {value!r}", key=key) from None
-    out = float(number)
+        out = float(Decimal(m.group("num")).scaleb(power))
+    except (DecimalException, OverflowError, ValueError):  # exponent beyond the decimal context
+        raise ModelError(f"{value!r} is not a finite {dimension} (the number is out of range)", key=key) from None
     if not math.isfinite(out):
         raise ModelError(f"{value!r} is not a finite {dimension}", key=key)
     return out
