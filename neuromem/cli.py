@@ -4,7 +4,7 @@
 
     neuromem run MODEL [--seed N] [--out DIR] [--set key.path=value ...]
                        [--target auto|cython|numpy] [--no-figures] [--quiet]
-    neuromem validate MODEL [--set key.path=value ...]
+    neuromem validate MODEL [--set key.path=value ...] [--force]
     neuromem info
     neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
     neuromem export lava RUN_DIR [--phase P] [--mode float|fixed] [--refractory ignore|emulate]
@@ -36,7 +36,7 @@ from typing import Callable
 from neuromem.spec import ModelError
 
 __all__ = ["main", "subcommand", "build_parser", "add_model_arguments", "add_refractory_argument",
-           "load_from_args", "SUBCOMMANDS"]
+           "add_force_argument", "check_resources", "load_from_args", "SUBCOMMANDS"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,48 @@ def load_from_args(args: argparse.Namespace):
     return load_model(args.model, overrides=args.overrides)
 
 
+def add_force_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--force``: go on although the model's estimated memory exceeds what is available."""
+    p.add_argument("--force", action="store_true",
+                   help="go on even if the estimated memory (printed by validate) exceeds the memory available")
+
+
+def check_resources(model, args: argparse.Namespace) -> list[str]:
+    """Refuse a model whose estimated memory exceeds what this machine has available.
+
+    Parameters
+    ----------
+    model : neuromem.spec.Model
+    args : argparse.Namespace
+        ``args.model`` (named in the error) and ``args.force`` (warn on
+        stderr instead of refusing).
+
+    Returns
+    -------
+    list of str
+        The estimate, formatted (:func:`neuromem.spec.resources.format_resources`).
+
+    Raises
+    ------
+    neuromem.spec.ModelError
+        When the estimate exceeds the available memory and ``--force`` is not
+        given (exit status 2, nothing run).
+    """
+    from neuromem.spec.resources import available_memory, estimate_resources, format_bytes, format_resources
+
+    est = estimate_resources(model)
+    avail = available_memory()
+    lines = format_resources(est, avail)
+    if avail is not None and est["total_bytes"] > avail:
+        what = (f"needs an estimated {format_bytes(est['total_bytes'])} of memory but "
+                f"{format_bytes(avail)} is available")
+        if not getattr(args, "force", False):
+            raise ModelError(f"{what}; refused before anything runs (--force to try anyway)\n  "
+                             + "\n  ".join(lines), file=args.model)
+        print(f"warning: {args.model}: {what}; going on (--force)", file=sys.stderr)
+    return lines
+
+
 def add_refractory_argument(p: argparse.ArgumentParser) -> None:
     """Add ``--refractory {ignore,emulate}`` (Lava fixed point only; default ``None`` = not given)."""
     p.add_argument("--refractory", choices=["ignore", "emulate"], default=None,
@@ -141,11 +183,13 @@ def _setup_run(p: argparse.ArgumentParser):
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the run folder (default runs)")
     p.add_argument("--target", choices=("auto", "cython", "numpy"), default="auto",
                    help="Brian2 code generation target (default auto: Cython if it compiles, else numpy)")
+    add_force_argument(p)
     p.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw figures")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars, phase log or summary; print only the results line")
 
     def run(args) -> int:
+        check_resources(load_from_args(args), args)
         from neuromem.backends.brian2 import Brian2Options
         from neuromem.experiment import run_experiment, summary_lines
 
@@ -166,11 +210,15 @@ def _setup_run(p: argparse.ArgumentParser):
 @subcommand("validate", help="check a model file (with overrides) and summarise it")
 def _setup_validate(p: argparse.ArgumentParser):
     add_model_arguments(p)
+    add_force_argument(p)
 
     def run(args) -> int:
         m = load_from_args(args)
+        lines = check_resources(m, args)
         print(f"OK: {m.name}: {len(m.populations)} populations, {len(m.projections)} projections, "
               f"{len(m.protocol.phases)} phases, n_memories={m.protocol.n_memories}")
+        for line in lines:
+            print(line)
         return 0
 
     return run

@@ -480,3 +480,63 @@ duration = "100 ms"
     inputs, items, fraction = phase_inputs(m.protocol.phases[0], m, np.zeros((3, 100), bool), {},
                                            np.random.default_rng(0))
     assert inputs == {} and items == [] and fraction == 1.0
+
+
+# --- resource estimate, and validate/run refusing what cannot fit ----------------------------------
+
+def test_estimate_resources_counts(model_file):
+    from neuromem.spec.resources import estimate_resources, format_resources
+
+    m = load_model(model_file)
+    est = estimate_resources(m)
+    # in_e one_to_one 100, ctx_ee fixed_probability 0.2 over 100 x 99 pairs
+    assert est["synapses"] == pytest.approx(100 + 0.2 * 100 * 99)
+    assert est["neurons"] == 125
+    # encode: 3 items x 300 ms; sleep 2 s; dt 0.5 ms
+    assert est["steps"] == 900 / 0.5 + 2000 / 0.5 and est["simulated_s"] == pytest.approx(2.9)
+    parts = ("synapse_bytes", "neuron_bytes", "monitor_bytes", "pattern_bytes", "baseline_bytes")
+    assert est["total_bytes"] >= sum(est[k] for k in parts) + max(est["draw_bytes"], est["input_bytes"]) - 1
+    assert est["total_bytes"] < 300 * 2**20
+    text = "\n".join(format_resources(est, 8 * 2**30))
+    assert "of 8.0 GiB available" in text and "125 neurons, 2,080 synapses, 5,800 time steps" in text
+    # scaling: all-to-all of 200 000 neurons, a billion memories
+    big = estimate_resources(load_model(model_file, overrides=[
+        "populations.ctx_e.size=200000", "sources.ctx_in.size=200000",
+        "projections.ctx_ee.connector={kind = \"all_to_all\"}"]))
+    assert big["synapses"] == pytest.approx(200000 + 200000 * 199999)
+    assert big["total_bytes"] > 200000 * 199999 * 40
+    many = estimate_resources(load_model(model_file, overrides=["protocol.n_memories=1000000000"]))
+    assert many["pattern_bytes"] >= 1e9 * 100 and many["steps"] >= 1e9 * 0.3 / 0.0005
+
+
+def test_available_memory_is_a_positive_count():
+    from neuromem.spec.resources import available_memory
+
+    avail = available_memory()
+    assert avail is None or (isinstance(avail, int) and avail > 0)
+
+
+def test_validate_prints_estimate_and_refuses_what_cannot_fit(model_file, tmp_path, capsys, monkeypatch):
+    from neuromem import cli
+    from neuromem.spec import resources
+
+    assert cli.main(["validate", str(model_file)]) == 0
+    out = capsys.readouterr().out
+    assert "estimated memory:" in out and "time steps" in out
+    for argv in (["validate", str(model_file), "--set", "protocol.n_memories=1000000000"],
+                 ["validate", str(model_file), "--set", "populations.ctx_e.size=200000",
+                  "--set", "sources.ctx_in.size=200000",
+                  "--set", "projections.ctx_ee.connector={kind = \"all_to_all\"}"],
+                 ["run", str(model_file), "--set", "protocol.n_memories=1000000000", "--out", str(tmp_path / "o")]):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {model_file}: needs an estimated ") and "--force" in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()          # refused before anything ran or was written
+    # --force goes on with a warning; a machine with less memory refuses the small model too
+    monkeypatch.setattr(resources, "available_memory", lambda: 1024)
+    assert cli.main(["validate", str(model_file)]) == 2
+    assert cli.main(["validate", str(model_file), "--force"]) == 0
+    assert "warning:" in capsys.readouterr().err
+    monkeypatch.setattr(resources, "available_memory", lambda: None)   # unknown: never refuse
+    assert cli.main(["validate", str(model_file), "--set", "protocol.n_memories=1000000000"]) == 0
