@@ -4,6 +4,7 @@
 #   make demo        run the CLS demo model into ./runs
 #   make test        full test suite (including slow science runs)
 #   make test-fast   test suite without tests marked `slow`
+#   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
 #   make bench       core benchmark
 #   make clean       remove .venv, caches and build outputs
 #
@@ -23,7 +24,7 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 NEUROMEM_CACHE_DIR ?= $(CURDIR)/.cache
 RUN_ENV := NEUROMEM_CACHE_DIR="$(NEUROMEM_CACHE_DIR)"
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast notebook bench clean
 
 # venv: create .venv and install everything; re-installs only when pyproject.toml changes.
 venv: $(STAMP)
@@ -51,6 +52,15 @@ test: venv
 # test-fast: skip tests marked `slow`.
 test-fast: venv
 	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+
+# notebook: JupyterLab on notebooks/ (installs the `notebook` extra once; re-installs when pyproject.toml changes).
+NOTEBOOK_STAMP := $(VENV)/.notebook-installed
+$(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install -e '.[notebook]'
+	touch $@
+
+notebook: venv $(NOTEBOOK_STAMP)
+	$(RUN_ENV) $(BIN)/jupyter lab notebooks/
 
 # bench: time the core simulation loop.
 bench: venv
