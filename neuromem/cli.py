@@ -9,7 +9,9 @@
     neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
     neuromem export lava RUN_DIR [--phase P] [--mode float|fixed] [--refractory ignore|emulate]
                          [--headroom H] [--out DIR] [--frozen] [--then PHASE] [--bounds clip|brian2|none]
+                         [--from-rest]
     neuromem export nir RUN_DIR [--phase P] [--out FILE]
+    neuromem verify RUN_DIR
 
 Every subcommand is one function decorated with :func:`subcommand`: it
 receives its own :class:`argparse.ArgumentParser`, adds its arguments and
@@ -18,10 +20,13 @@ subcommand means adding one such function here (or in a module imported
 here); :func:`main` needs no change.  Shared argument groups are helpers
 (:func:`add_model_arguments`, :func:`load_from_args`).
 
-Exit status: 0 on success, 2 for a usage error or an invalid model (a
-:class:`~neuromem.spec.ModelError`, printed as ``error: <message>`` on
-stderr; nothing is written then), 1 for other failures reported by a
-handler.
+Exit status: 0 on success, 2 for a usage error, an invalid model (a
+:class:`~neuromem.spec.ModelError`), a broken run folder or unusable output
+folder (a :class:`~neuromem.io.RunFolderError`), each printed as one line
+``error: <message>`` on stderr (nothing is written then), 1 for other
+failures reported by a handler, 130 when interrupted (SIGINT) and 143 when
+terminated (SIGTERM, handled like SIGINT: nothing half-written is left that
+looks finished).
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as _md
 import platform
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -156,13 +164,13 @@ def add_refractory_argument(p: argparse.ArgumentParser) -> None:
     """Add ``--refractory {ignore,emulate}`` (Lava fixed point only; default ``None`` = not given)."""
     p.add_argument("--refractory", choices=["ignore", "emulate"], default=None,
                    help="lava, --mode fixed only: Loihi 2's bit-accurate LIF has no refractory period; "
-                        "ignore it (default: the standard neuron model) or emulate it (neuromem's "
-                        "fixed-point LIFRefractory model: same integer arithmetic, v frozen like Brian2; "
-                        "on a chip this needs a microcoded neuron)")
+                        "emulate it (default: neuromem's fixed-point LIFRefractory model, same integer "
+                        "arithmetic, v frozen like Brian2; on a chip this needs a microcoded neuron) or "
+                        "ignore it (Loihi 2's stock LIF: neurons fire again at once and rates run away)")
 
 
 def _refractory_from_args(args) -> str | None:
-    """``args.refractory`` resolved (``"ignore"`` when not given in fixed mode, ``"exact"`` in float
+    """``args.refractory`` resolved (``"emulate"`` when not given in fixed mode, ``"exact"`` in float
     mode); ``None`` after printing an error when ``--refractory`` is given without ``--mode fixed``."""
     if args.mode != "fixed":
         if args.refractory is not None:
@@ -170,7 +178,7 @@ def _refractory_from_args(args) -> str | None:
                   f"reproduces refractoriness exactly with LIFRefractory)", file=sys.stderr)
             return None
         return "exact"
-    return args.refractory or "ignore"
+    return args.refractory or "emulate"
 
 
 # ---------------------------------------------------------------- subcommands
@@ -193,6 +201,7 @@ def _setup_run(p: argparse.ArgumentParser):
         from neuromem.backends.brian2 import Brian2Options
         from neuromem.experiment import run_experiment, summary_lines
 
+        _prepare_out(args)
         options = Brian2Options(target=args.target, progress=not args.quiet)
         _, metrics, folder = run_experiment(
             args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
@@ -205,6 +214,22 @@ def _setup_run(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _prepare_out(args) -> None:
+    """Before anything is simulated: refuse an unusable ``--out`` and clean its stale partial folders.
+
+    Raises
+    ------
+    neuromem.io.OutDirError
+        If ``args.out`` is a file, under a file, or not writable (exit status 2).
+    """
+    from neuromem.io import check_out_dir, clean_stale_partials
+
+    if getattr(args, "resume", None) is not None:   # finished next to the resumed folder, not in --out
+        return
+    check_out_dir(args.out)
+    clean_stale_partials(args.out, log=lambda line: print(line, file=sys.stderr))
 
 
 @subcommand("validate", help="check a model file (with overrides) and summarise it")
@@ -343,15 +368,29 @@ def _setup_export(p: argparse.ArgumentParser):
     p.add_argument("--bounds", choices=["clip", "brian2", "none"], default="clip",
                    help="lava, learning: weight bounds: clip once per step (Loihi-style saturation, default), "
                         "brian2 (clip after each pre/post update, as Brian2), none (Lava's LearningDense)")
+    p.add_argument("--from-rest", action="store_true",
+                   help="lava: start the phase from rest (v = v_rest, I = 0, nothing in flight) instead of "
+                        "Brian2's recorded start state initial/<phase>.npz; without this flag a run folder "
+                        "lacking that file is refused (from rest, spikes are not expected to match Brian2's)")
 
     def run(args) -> int:
         from pathlib import Path
 
         from neuromem.export.lava import LavaExportError
+        from neuromem.io import check_run_folder
 
         try:
             if args.target == "lava":
+                # every file the export reads is checked first: a broken run folder is refused at once,
+                # naming the file, before anything slow (or Lava) starts
+                then = [] if args.then.lower() in ("auto", "none") else [args.then]
+                check_run_folder(args.run_dir, [args.phase, *then])
                 from neuromem.export.lava_learning import run_is_plastic
+
+                if args.from_rest:
+                    print(f"warning: --from-rest: Lava starts phase {args.phase!r} from rest, not from Brian2's "
+                          f"recorded start state; spikes are not expected to match Brian2's (recorded as "
+                          f"\"from_rest\": true in the results)", file=sys.stderr)
 
                 if not args.frozen and run_is_plastic(args.run_dir, args.phase):
                     for opt in ("refractory", "headroom"):
@@ -377,8 +416,10 @@ def _setup_export(p: argparse.ArgumentParser):
                 before = _previous_lava_results(dest)
                 res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out,
                                refractory="ignore" if refractory == "exact" else refractory,
-                               headroom=DEFAULT_HEADROOM if args.headroom is None else args.headroom)
+                               headroom=DEFAULT_HEADROOM if args.headroom is None else args.headroom,
+                               from_rest=args.from_rest)
                 a = res["agreement"]
+                warn_rates(a["by_population"], f"lava {res['mode']} {res['phase']}")
 
                 def fmt(x, spec=".3f"):
                     return "n/a" if x is None else format(x, spec)
@@ -398,6 +439,10 @@ def _setup_export(p: argparse.ArgumentParser):
                     if getattr(args, opt) is not None:
                         print(f"error: --{opt} applies to `export lava` only", file=sys.stderr)
                         return 2
+                if args.from_rest:
+                    print("error: --from-rest applies to `export lava` only", file=sys.stderr)
+                    return 2
+                check_run_folder(args.run_dir, [args.phase])
                 from neuromem.export.nir import export_nir
 
                 out = args.out or str(Path(args.run_dir) / "model.nir")
@@ -409,6 +454,40 @@ def _setup_export(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+RATE_TOLERANCE = 0.03
+"""Largest relative difference of an exported population's rate from Brian2's without a warning."""
+
+
+def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE) -> list[str]:
+    """Print ``warning: ...`` on stderr for each population whose rate differs from Brian2's too much.
+
+    Parameters
+    ----------
+    by_population : dict
+        ``agreement["by_population"]`` of an export
+        (:func:`neuromem.export.lava.compare_spikes`): ``rate_hz``,
+        ``rate_reference_hz`` and ``rate_relative_error`` per population.
+    what : str
+        What ran, for the message (e.g. ``"lava fixed recall"``).
+    tolerance : float, optional
+        Relative difference allowed (default :data:`RATE_TOLERANCE`, 3 %).
+
+    Returns
+    -------
+    list of str
+        The lines printed.
+    """
+    lines = []
+    for pop, d in by_population.items():
+        err = d.get("rate_relative_error")
+        if err is not None and abs(err) > tolerance:
+            lines.append(f"warning: {what}: {pop} fires at {d['rate_hz']:.3g} Hz, Brian2 at "
+                         f"{d['rate_reference_hz']:.3g} Hz ({err:+.1%}; more than the {tolerance:.0%} target)")
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
 
 
 def _previous_lava_results(path) -> str | None:
@@ -430,7 +509,10 @@ def _export_lava_learning(args) -> int:
 
     then = None if args.then.lower() == "none" else args.then
     res = run_lava_learning(args.run_dir, phase=args.phase, then=then, mode=args.mode, bounds=args.bounds,
-                            out=args.out)
+                            out=args.out, from_rest=args.from_rest)
+    warn_rates(res["spikes"]["by_population"], f"lava {res['mode']} {res['phase']} (learning)")
+    if res["recall"] is not None:
+        warn_rates(res["recall"]["spikes"]["by_population"], f"lava {res['mode']} {res['then']}")
 
     def fmt(x, spec=".3f"):
         return "n/a" if x is None else format(x, spec)
@@ -449,6 +531,29 @@ def _export_lava_learning(args) -> int:
     print(f"results: {res['output']}")
     print(f"learned weights: {res['weights_output']}")
     return 0
+
+
+@subcommand("verify", help="check a run folder against the checksums recorded in its results.json")
+def _setup_verify(p: argparse.ArgumentParser):
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
+
+    def run(args) -> int:
+        from neuromem.io import verify_run
+
+        v = verify_run(args.run_dir)
+        if v["ok"]:
+            note = f" (not recorded: export outputs {', '.join(v['exports'])})" if v["exports"] else ""
+            print(f"ok {v['files']} files{note}")
+            return 0
+        for kind in ("missing", "changed", "extra"):
+            for f in v[kind]:
+                print(f"{kind}: {f}", file=sys.stderr)
+        counts = ", ".join(f"{len(v[k])} {k}" for k in ("missing", "changed", "extra") if v[k])
+        print(f"error: {args.run_dir}: does not match the checksums in results.json ({counts} of "
+              f"{v['files']} recorded files)", file=sys.stderr)
+        return 2
+
+    return run
 
 
 @subcommand("info", help="print versions and the available backends")
@@ -493,6 +598,8 @@ def main(argv=None) -> int:
         The exit status (usage errors and ``--help`` return argparse's status
         instead of raising :class:`SystemExit`).
     """
+    from neuromem.io import RunFolderError
+
     parser, handlers = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -501,14 +608,47 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    terminated: list = []
     try:
-        return int(handlers[args.command](args) or 0)
-    except ModelError as e:
+        with _sigterm_as_interrupt(terminated):
+            return int(handlers[args.command](args) or 0)
+    except (ModelError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if terminated:
+            print("terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print("interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _sigterm_as_interrupt(received: list):
+    """While active (main thread only), SIGTERM raises :class:`KeyboardInterrupt` like SIGINT.
+
+    Job schedulers stop jobs with SIGTERM; turning it into the interrupt makes
+    every ``except BaseException`` / ``finally`` clean-up run (a run folder
+    being written is removed, Lava is shut down).
+
+    Parameters
+    ----------
+    received : list
+        The signal number is appended to it when SIGTERM arrives.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

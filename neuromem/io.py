@@ -33,6 +33,10 @@ import os
 import platform
 import re
 import shutil
+import tempfile
+import zlib
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +45,9 @@ from neuromem.records import Item, PhaseRecord, Spikes
 
 __all__ = [
     "write_run", "read_run", "RunFolder", "load_spikes", "load_weights", "load_synapses",
-    "load_patterns", "load_state", "load_phase", "safe_name", "versions", "git_info",
+    "load_patterns", "load_state", "load_phase", "safe_name", "versions",
+    "RunFolderError", "UnknownPhaseError", "check_run_folder", "verify_run", "file_checksums",
+    "OutDirError", "check_out_dir", "claim_partial", "stale_partials", "clean_stale_partials", "WRITER_FILE", "git_info",
 ]
 
 _RESERVED_WEIGHT_FILES = ("initial", "synapses")
@@ -213,9 +219,11 @@ def _reserve(out_dir: Path, base: str) -> tuple[Path, Path]:
         if not final.exists() and not partial.exists():
             try:
                 partial.mkdir()
-                return final, partial
             except FileExistsError:
                 pass
+            else:
+                claim_partial(partial)
+                return final, partial
         k += 1
 
 
@@ -318,6 +326,9 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
         if figures:
             from neuromem.plotting import save_figures
             save_figures(run, metrics, partial / "figures")
+        # checksums of everything written so far, for `neuromem verify`
+        (partial / WRITER_FILE).unlink(missing_ok=True)
+        results["files"] = file_checksums(partial)
         # results.json last: its presence also marks a complete folder
         with open(partial / "results.json", "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2, allow_nan=False)
@@ -343,6 +354,97 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
 # ---------------------------------------------------------------- reading
 
 
+class RunFolderError(ValueError):
+    """A run folder, or a file in it, is missing, truncated or malformed.
+
+    Raised by every reader of this module (and by the exporters that read
+    run folders) instead of the underlying ``FileNotFoundError``,
+    ``JSONDecodeError``, ``BadZipFile``, ``KeyError``, ... .  The message is
+    one line, ``<path>: <problem>``; the command line prints it as
+    ``error: <message>`` and exits with status 2.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (or folder) at fault.
+    problem : str
+        What is wrong with it (whitespace is collapsed to keep one line).
+
+    Attributes
+    ----------
+    path : Path
+    problem : str
+    """
+
+    def __init__(self, path, problem):
+        self.path = Path(path)
+        self.problem = " ".join(str(problem).split())
+        super().__init__(f"{self.path}: {self.problem}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnknownPhaseError(RunFolderError, KeyError):
+    """A phase name that the run folder's ``results.json`` does not list (also a ``KeyError``)."""
+
+
+def _missing_or_blocked(path: Path) -> RunFolderError:
+    """``path`` does not exist: say so, or name the ancestor that is a file where a folder should be."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return RunFolderError(parent, "is a file where a folder is expected")
+    return RunFolderError(path, "missing")
+
+
+def _folder_error(path: Path, exc: BaseException) -> RunFolderError:
+    """The :class:`RunFolderError` that describes ``exc`` raised while reading ``path``."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)) or (
+            isinstance(exc, OSError) and not path.exists()):
+        return _missing_or_blocked(path)
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        return RunFolderError(path, "is a folder where a file is expected")
+    if isinstance(exc, PermissionError):
+        return RunFolderError(path, "cannot be read (permission denied)")
+    if isinstance(exc, json.JSONDecodeError):
+        return RunFolderError(path, f"invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                                    f"the file is truncated or corrupted")
+    if isinstance(exc, UnicodeDecodeError):
+        return RunFolderError(path, "is not UTF-8 text (corrupted)")
+    if path.suffix == ".npz" and isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)):
+        return RunFolderError(path, f"not a readable .npz archive, truncated or corrupted "
+                                    f"({type(exc).__name__}: {exc})")
+    if isinstance(exc, KeyError):
+        return RunFolderError(path, f"has no entry {exc.args[0]!r}" if exc.args else "an entry is missing")
+    if isinstance(exc, OSError):
+        return RunFolderError(path, f"cannot be read ({exc.strerror or exc})")
+    return RunFolderError(path, f"malformed ({type(exc).__name__}: {exc})")
+
+
+@contextmanager
+def _reading(path):
+    """Turn any failure while reading ``path`` into a :class:`RunFolderError` naming it."""
+    path = Path(path)
+    try:
+        yield path
+    except RunFolderError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile,
+            zlib.error) as e:
+        raise _folder_error(path, e) from e
+
+
+def _npz_files(f: Path, required=()) -> dict:
+    """Every array of the ``.npz`` file ``f``, read completely (so corruption shows here)."""
+    with _reading(f):
+        with np.load(f) as z:
+            arrays = {k: z[k] for k in z.files}
+    for k in required:
+        if k not in arrays:
+            raise RunFolderError(f, f"has no array {k!r}")
+    return arrays
+
+
 def _split(files, suffixes):
     """Group npz keys ``<name>_<suffix>`` by name."""
     out = {}
@@ -353,11 +455,36 @@ def _split(files, suffixes):
     return out
 
 
+def _grouped(f: Path, arrays: dict, suffixes) -> dict:
+    """``{name: {suffix: array}}``, refusing a group that lacks one of ``suffixes``."""
+    out = {}
+    for name, keys in _split(arrays, suffixes).items():
+        lacking = [s for s in suffixes if s not in keys]
+        if lacking:
+            raise RunFolderError(f, f"has no array '{name}_{lacking[0]}' (beside {sorted(keys.values())})")
+        out[name] = {s: arrays[k] for s, k in keys.items()}
+    return out
+
+
 def load_spikes(path, phase: str) -> dict:
-    """Spikes of every population and source in a phase: ``{pop: Spikes}``."""
-    with np.load(Path(path) / "spikes" / f"{safe_name(phase)}.npz") as z:
-        groups = _split(z.files, ("i", "t", "n"))
-        return {pop: Spikes(i=z[k["i"]], t=z[k["t"]], n=int(z[k["n"]])) for pop, k in groups.items()}
+    """Spikes of every population and source in a phase: ``{pop: Spikes}``.
+
+    Raises
+    ------
+    RunFolderError
+        If ``spikes/<phase>.npz`` is missing, unreadable or inconsistent.
+    """
+    f = Path(path) / "spikes" / f"{safe_name(phase)}.npz"
+    out = {}
+    for pop, a in _grouped(f, _npz_files(f), ("i", "t", "n")).items():
+        i, t, n = a["i"], a["t"], a["n"]
+        if (i.ndim != 1 or t.shape != i.shape or n.shape != () or not np.issubdtype(i.dtype, np.integer)
+                or not np.issubdtype(n.dtype, np.integer) or not np.issubdtype(t.dtype, np.floating)
+                or (i.size and (i.min() < 0 or i.max() >= int(n)))):
+            raise RunFolderError(f, f"spikes of {pop!r} are inconsistent (i {i.dtype}{list(i.shape)}, "
+                                    f"t {t.dtype}{list(t.shape)}, n {n.dtype}{list(n.shape)})")
+        out[pop] = Spikes(i=i, t=t, n=int(n))
+    return out
 
 
 def load_weights(path, phase: str | None = None) -> dict:
@@ -370,50 +497,102 @@ def load_weights(path, phase: str | None = None) -> dict:
     phase : str, optional
         Weights after this phase; ``None`` (or ``"initial"`` when no phase has
         that name) for the weights before the first phase.
+
+    Raises
+    ------
+    RunFolderError
+        If the weights file is missing or unreadable.
     """
     folder = Path(path) / "weights"
     f = folder / "initial.npz" if phase is None else folder / f"{_weights_file(phase)}.npz"
     if phase == "initial" and not f.exists():
         f = folder / "initial.npz"
-    with np.load(f) as z:
-        return {k: z[k] for k in z.files}
+    return _npz_files(f)
 
 
 def load_synapses(path) -> dict:
-    """``{projection: (i, j)}`` pre/post indices of every projection."""
-    with np.load(Path(path) / "weights" / "synapses.npz") as z:
-        return {p: (z[k["i"]], z[k["j"]]) for p, k in _split(z.files, ("i", "j")).items()}
+    """``{projection: (i, j)}`` pre/post indices of every projection.
+
+    Raises
+    ------
+    RunFolderError
+        If ``weights/synapses.npz`` is missing, unreadable or inconsistent.
+    """
+    f = Path(path) / "weights" / "synapses.npz"
+    out = {}
+    for p, a in _grouped(f, _npz_files(f), ("i", "j")).items():
+        if a["i"].ndim != 1 or a["i"].shape != a["j"].shape:
+            raise RunFolderError(f, f"synapses of {p!r}: i {list(a['i'].shape)} and j {list(a['j'].shape)} "
+                                    f"differ in shape")
+        out[p] = (a["i"], a["j"])
+    return out
 
 
 def load_patterns(path) -> tuple:
-    """``(patterns, {fraction: cued mask})``."""
-    with np.load(Path(path) / "patterns.npz") as z:
-        cues = {float(f): z[f"cue_{float(f):g}"] for f in z["cue_fractions"]}
-        return z["patterns"], cues
+    """``(patterns, {fraction: cued mask})``.
+
+    Raises
+    ------
+    RunFolderError
+        If ``patterns.npz`` is missing, unreadable or inconsistent.
+    """
+    f = Path(path) / "patterns.npz"
+    z = _npz_files(f, ("patterns", "cue_fractions"))
+    with _reading(f):
+        cues = {float(x): z[f"cue_{float(x):g}"] for x in np.asarray(z["cue_fractions"], dtype=float).ravel()}
+    pats = z["patterns"]
+    for m in cues.values():
+        if pats.ndim != 2 or m.shape != pats.shape:
+            raise RunFolderError(f, f"patterns {list(pats.shape)} and cue masks {list(m.shape)} differ in shape")
+    return pats, cues
 
 
 def load_state(path, phase: str) -> dict:
-    """Recorded membrane potentials of a phase, ``{pop: (t, v)}`` (empty if none)."""
+    """Recorded membrane potentials of a phase, ``{pop: (t, v)}`` (empty if none).
+
+    Raises
+    ------
+    RunFolderError
+        If ``state/<phase>.npz`` exists but cannot be read.
+    """
     f = Path(path) / "state" / f"{safe_name(phase)}.npz"
-    if not f.exists():
+    if not f.exists() and not f.parent.exists():
         return {}
-    with np.load(f) as z:
-        return {p: (z[k["t"]], z[k["v"]]) for p, k in _split(z.files, ("t", "v")).items()}
+    if not f.exists():
+        if not f.parent.is_dir():
+            raise RunFolderError(f.parent, "is a file where a folder is expected")
+        return {}
+    return {p: (a["t"], a["v"]) for p, a in _grouped(f, _npz_files(f), ("t", "v")).items()}
+
+
+def _phase_entry(path: Path, results: dict, phase: str) -> dict:
+    for p in results["phases"]:
+        if p["name"] == phase:
+            return p
+    names = ", ".join(p["name"] for p in results["phases"]) or "none"
+    raise UnknownPhaseError(path / "results.json", f"no phase {phase!r} (phases: {names})")
 
 
 def load_phase(path, phase: str) -> PhaseRecord:
-    """Rebuild a :class:`~neuromem.records.PhaseRecord` from a run folder."""
-    res = json.loads((Path(path) / "results.json").read_text(encoding="utf-8"))
-    for p in res["phases"]:
-        if p["name"] == phase:
-            return PhaseRecord(
-                name=p["name"], kind=p["kind"], duration=p["duration"],
-                spikes=load_spikes(path, phase),
-                items=[Item(int(m), float(a), float(b)) for m, a, b in p["items"]],
-                cue_fraction=p["cue_fraction"], weights=load_weights(path, phase),
-                state=load_state(path, phase), wall_time=res["wall_time_s"].get(phase, 0.0),
-                silenced=tuple(p.get("silenced", ())))
-    raise KeyError(phase)
+    """Rebuild a :class:`~neuromem.records.PhaseRecord` from a run folder.
+
+    Raises
+    ------
+    UnknownPhaseError
+        If ``results.json`` lists no phase ``phase`` (a ``KeyError`` too).
+    RunFolderError
+        If a file it needs is missing or malformed.
+    """
+    path = Path(path)
+    res = _read_results(path)
+    p = _phase_entry(path, res, phase)
+    return PhaseRecord(
+        name=p["name"], kind=p["kind"], duration=p["duration"],
+        spikes=load_spikes(path, phase),
+        items=[Item(int(m), float(a), float(b)) for m, a, b in p["items"]],
+        cue_fraction=p["cue_fraction"], weights=load_weights(path, phase),
+        state=load_state(path, phase), wall_time=res["wall_time_s"].get(phase, 0.0),
+        silenced=tuple(p.get("silenced", ())))
 
 
 class RunFolder(dict):
@@ -454,7 +633,68 @@ class RunFolder(dict):
 
     @property
     def model_text(self) -> str:
-        return (self.path / "model.toml").read_text(encoding="utf-8")
+        """The text of ``model.toml`` (:class:`RunFolderError` if missing or unreadable)."""
+        f = self.path / "model.toml"
+        with _reading(f):
+            return f.read_text(encoding="utf-8")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_results(f: Path, res) -> None:
+    """Refuse a ``results.json`` whose structure the readers and exporters cannot use."""
+    def bad(what):
+        raise RunFolderError(f, what)
+
+    if not isinstance(res, dict):
+        bad(f"expected a JSON object, got {type(res).__name__}")
+    for key in ("phases", "seed", "wall_time_s"):
+        if key not in res:
+            bad(f"has no key {key!r}")
+    if not isinstance(res["seed"], int) or isinstance(res["seed"], bool):
+        bad(f"'seed' must be an integer, got {res['seed']!r}")
+    if not isinstance(res["wall_time_s"], dict):
+        bad(f"'wall_time_s' must be an object, got {type(res['wall_time_s']).__name__}")
+    if "metrics" in res and not isinstance(res["metrics"], dict):
+        bad(f"'metrics' must be an object, got {type(res['metrics']).__name__}")
+    if not isinstance(res["phases"], list):
+        bad(f"'phases' must be a list, got {type(res['phases']).__name__}")
+    seen = set()
+    for k, p in enumerate(res["phases"]):
+        where = f"phases[{k}]"
+        if not isinstance(p, dict):
+            bad(f"{where} must be an object, got {type(p).__name__}")
+        for key, ok, want in (("name", lambda v: isinstance(v, str) and v, "a non-empty string"),
+                              ("kind", lambda v: isinstance(v, str), "a string"),
+                              ("duration", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+                              ("cue_fraction", _is_number, "a number"),
+                              ("items", lambda v: isinstance(v, list), "a list")):
+            if key not in p:
+                bad(f"{where} has no key {key!r}")
+            if not ok(p[key]):
+                bad(f"{where}.{key} must be {want}, got {p[key]!r}")
+        if p["name"] in seen:
+            bad(f"{where}: phase {p['name']!r} is listed twice")
+        seen.add(p["name"])
+        for it in p["items"]:
+            if not (isinstance(it, list) and len(it) == 3 and isinstance(it[0], int) and _is_number(it[1])
+                    and _is_number(it[2])):
+                bad(f"{where}.items: expected [memory, t_on, t_off], got {it!r}")
+        if not isinstance(p.get("silenced", []), list) or not all(isinstance(s, str) for s in p.get("silenced", [])):
+            bad(f"{where}.silenced must be a list of names, got {p.get('silenced')!r}")
+
+
+def _read_results(path: Path) -> dict:
+    f = Path(path) / "results.json"
+    if not Path(path).is_dir():
+        raise (_missing_or_blocked(Path(path)) if not Path(path).exists()
+               else RunFolderError(path, "is a file, expected a run folder"))
+    with _reading(f):
+        res = json.loads(f.read_text(encoding="utf-8"))
+    _check_results(f, res)
+    return res
 
 
 def read_run(path) -> RunFolder:
@@ -470,7 +710,315 @@ def read_run(path) -> RunFolder:
         A dict holding ``results.json``, with methods ``spikes(phase)``,
         ``weights(phase)``, ``synapses()``, ``patterns()``, ``state(phase)``
         and ``phase(name)`` that load arrays only when called.
+
+    Raises
+    ------
+    RunFolderError
+        If ``path`` is not a folder, or ``results.json`` is missing, not
+        JSON, or lacks what the readers need (``phases`` with ``name``,
+        ``kind``, ``duration``, ``cue_fraction``, ``items``; ``seed``;
+        ``wall_time_s``).
     """
     path = Path(path)
-    results = json.loads((path / "results.json").read_text(encoding="utf-8"))
-    return RunFolder(path, results)
+    return RunFolder(path, _read_results(path))
+
+
+def check_run_folder(path, phases=()) -> RunFolder:
+    """Read every file of a run folder once and check that the pieces fit together.
+
+    Used by the exporters' command line before anything slow starts, so that a
+    missing, truncated or corrupted file is reported at once, naming it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder written by :func:`write_run`.
+    phases : iterable of str, optional
+        Phase names that must be listed in ``results.json``.
+
+    Returns
+    -------
+    RunFolder
+        As :func:`read_run`.
+
+    Raises
+    ------
+    UnknownPhaseError
+        If a name in ``phases`` is not a phase of the run.
+    RunFolderError
+        For the first file that is missing, unreadable, or inconsistent:
+        ``model.toml``, ``patterns.npz``, ``weights/synapses.npz``,
+        ``weights/initial.npz``, and per phase ``spikes/<phase>.npz``,
+        ``weights/<phase>.npz`` (the same projections as ``initial.npz``, one
+        weight per synapse), ``initial/<phase>.npz`` and ``state/<phase>.npz``
+        where present.
+    """
+    path = Path(path)
+    rf = read_run(path)
+    for ph in phases:
+        _phase_entry(path, rf, ph)
+    _ = rf.model_text
+    load_patterns(path)
+    syn = load_synapses(path)
+    w0 = load_weights(path, None)
+
+    def check_weights(f: Path, w: dict):
+        if set(w) != set(w0):
+            raise RunFolderError(f, f"holds projections {sorted(w)}, weights/initial.npz {sorted(w0)}")
+        for k, v in w.items():
+            if k not in syn:
+                raise RunFolderError(f, f"projection {k!r} has no synapses in weights/synapses.npz")
+            if v.ndim != 1 or len(v) != len(syn[k][0]):
+                raise RunFolderError(f, f"projection {k!r} has {list(v.shape)} weights for "
+                                        f"{len(syn[k][0])} synapses")
+
+    check_weights(path / "weights" / "initial.npz", w0)
+    for p in rf["phases"]:
+        name = p["name"]
+        load_spikes(path, name)
+        check_weights(path / "weights" / f"{_weights_file(name)}.npz", load_weights(path, name))
+        load_state(path, name)
+        init = path / "initial" / f"{safe_name(name)}.npz"
+        if init.parent.exists() and not init.parent.is_dir():
+            raise RunFolderError(init.parent, "is a file where a folder is expected")
+        if init.exists():
+            _npz_files(init)
+    return rf
+
+
+# ---------------------------------------------------------------- checksums
+
+_NOT_RECORDED = ("results.json",)
+_EXPORT_OUTPUTS = re.compile(r"(lava_results\.json|lava_.+_results\.json|lava_.+_weights\.npz|model\.nir)")
+"""Files that exporters write into a run folder after it was finished (not checksummed)."""
+
+
+def _file_sha256(f: Path) -> str:
+    h = hashlib.sha256()
+    with open(f, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_checksums(folder) -> dict:
+    """``{relative path: sha256}`` of every file under ``folder`` except ``results.json``.
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    dict
+        Paths relative to ``folder`` with ``/`` separators, sorted.
+    """
+    folder = Path(folder)
+    out = {}
+    for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder).as_posix()
+        if f.is_file() and rel not in _NOT_RECORDED and rel != WRITER_FILE:
+            out[rel] = _file_sha256(f)
+    return out
+
+
+def verify_run(path) -> dict:
+    """Compare a run folder with the checksums recorded in its ``results.json``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder written by :func:`write_run` (which records
+        ``results.json["files"]``, ``{relative path: sha256}`` of every file
+        written before ``results.json``).
+
+    Returns
+    -------
+    dict
+        ``ok`` (bool), ``files`` (number of recorded files), ``missing``,
+        ``changed`` and ``extra`` (sorted relative paths; files exporters add
+        later -- ``lava_results.json``, ``lava_<phase>_results.json``,
+        ``lava_<phase>_weights.npz``, ``model.nir`` -- are listed under
+        ``exports`` instead and do not count as extra).
+
+    Raises
+    ------
+    RunFolderError
+        If ``results.json`` is unreadable or records no checksums.
+    """
+    path = Path(path)
+    res = _read_results(path)
+    f = path / "results.json"
+    recorded = res.get("files")
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        raise RunFolderError(f, "records no file checksums ('files'); written by an older neuromem?")
+    actual = file_checksums(path)
+    missing = sorted(k for k in recorded if k not in actual)
+    changed = sorted(k for k in recorded if k in actual and actual[k] != recorded[k])
+    others = sorted(k for k in actual if k not in recorded)
+    exports = [k for k in others if _EXPORT_OUTPUTS.fullmatch(k)]
+    extra = [k for k in others if k not in exports]
+    return {"ok": not (missing or changed or extra), "files": len(recorded), "missing": missing,
+            "changed": changed, "extra": extra, "exports": exports}
+
+
+# ---------------------------------------------------------------- output folder, stale partial folders
+
+WRITER_FILE = ".writer"
+"""File in a ``.<name>.partial`` folder naming the process that writes it (removed before completion)."""
+
+_STALE_AFTER_S = 60.0
+"""A partial folder without a writer file is stale once untouched this long (seconds)."""
+
+
+class OutDirError(RunFolderError):
+    """The output folder (``--out``) is unusable: a file, under a file, or not writable."""
+
+
+def check_out_dir(out_dir) -> Path:
+    """Check, without creating anything, that run folders can be written into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Parent folder of run folders; it may not exist yet.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+
+    Raises
+    ------
+    OutDirError
+        If ``out_dir`` is a file, lies under a file, or it (or, when missing,
+        its nearest existing ancestor) is not a writable folder.
+    """
+    out_dir = Path(out_dir)
+    probe = out_dir
+    while not probe.exists():
+        if probe.is_symlink():
+            raise OutDirError(probe, "is a broken symbolic link; cannot create the output folder")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutDirError(probe, "is a file, not a folder" if probe == out_dir else
+                          f"is a file, so the output folder {out_dir} cannot be created under it")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".neuromem-write-test-", dir=probe))
+        tmp.rmdir()
+    except OSError as e:
+        where = "" if probe == out_dir else f" (the output folder {out_dir} would be created in it)"
+        raise OutDirError(probe, f"is not writable{where}: {e.strerror or e}") from None
+    return out_dir
+
+
+def _process_start(pid: int):
+    """Start time of process ``pid`` (clock ticks since boot, from /proc), or ``None`` if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def claim_partial(folder) -> None:
+    """Record the current process as the writer of the partial folder ``folder``.
+
+    :func:`stale_partials` leaves a partial folder alone while this process
+    runs.  Called when the folder is reserved; a process that continues an
+    interrupted run in an existing partial folder calls it again.
+    """
+    writer = {"pid": os.getpid(), "host": platform.node(), "start": _process_start(os.getpid())}
+    tmp = Path(folder) / f"{WRITER_FILE}.tmp"
+    tmp.write_text(json.dumps(writer) + "\n", encoding="utf-8")
+    os.replace(tmp, Path(folder) / WRITER_FILE)
+
+
+def _writer_alive(folder: Path) -> bool | None:
+    """Whether the process named in ``folder/.writer`` runs (``None``: no readable writer file)."""
+    try:
+        w = json.loads((folder / WRITER_FILE).read_text(encoding="utf-8"))
+        pid, host, start = int(w["pid"]), w.get("host"), w.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != platform.node():
+        return True                        # another machine's process: cannot tell, so leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                               # exists, another user's
+    now = _process_start(pid)
+    return start is None or now is None or now == start   # a reused PID is another process
+
+
+def stale_partials(out_dir) -> list[Path]:
+    """Hidden ``.<name>.partial`` folders in ``out_dir`` that no running process writes.
+
+    A partial folder is stale when the writer recorded in it (:func:`claim_partial`)
+    no longer runs, or, without a writer file, when it has not been touched
+    for a minute.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+
+    Returns
+    -------
+    list of Path
+        Sorted; empty if ``out_dir`` does not exist.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    out = []
+    for f in sorted(out_dir.glob(".*.partial")):
+        if not f.is_dir() or f.is_symlink():
+            continue
+        alive = _writer_alive(f)
+        if alive is None:
+            try:
+                alive = _dt.datetime.now().timestamp() - f.stat().st_mtime < _STALE_AFTER_S
+            except OSError:
+                continue
+        if not alive:
+            out.append(f)
+    return out
+
+
+def clean_stale_partials(out_dir, log=None) -> dict:
+    """Remove the stale partial folders of ``out_dir``; keep (and report) resumable ones.
+
+    A stale partial folder holding a checkpoint (``checkpoint/run.json``,
+    see :class:`RunCheckpoint`) is the only copy of an interrupted run's
+    completed phases: it is kept and reported so that it can be resumed.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    log : callable, optional
+        Called with one line per folder removed or kept.
+
+    Returns
+    -------
+    dict
+        ``removed`` and ``resumable``: lists of Path.
+    """
+    say = log or (lambda line: None)
+    removed, resumable = [], []
+    for f in stale_partials(out_dir):
+        if (f / "checkpoint" / "run.json").is_file():
+            resumable.append(f)
+            say(f"note: {f} is an interrupted run's partial folder; it was kept and can be resumed "
+                f"(neuromem run MODEL --resume {f}); delete it if not needed")
+            continue
+        shutil.rmtree(f, ignore_errors=True)
+        if f.exists():
+            say(f"warning: could not remove the stale partial folder {f}")
+            continue
+        removed.append(f)
+        say(f"removed {f}: the partial folder of a run that was killed before it finished")
+    return {"removed": removed, "resumable": resumable}

@@ -1255,7 +1255,10 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
     FrozenNetwork
     """
     from neuromem.connectivity import draw_projection
-    from neuromem.io import load_spikes, load_synapses, load_weights, read_run, safe_name
+    from neuromem.io import (
+        RunFolderError, UnknownPhaseError, _npz_files, load_spikes, load_synapses, load_weights, read_run,
+        safe_name,
+    )
     from neuromem.spec.loader import loads_model
 
     run_dir = Path(run_dir)
@@ -1263,7 +1266,7 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
     model = loads_model(rf.model_text, file=str(run_dir / "model.toml"))
     phases = [p["name"] for p in rf["phases"]]
     if phase not in phases:
-        raise KeyError(f"run {run_dir} has no phase {phase!r} (phases: {', '.join(phases)})")
+        raise UnknownPhaseError(run_dir / "results.json", f"no phase {phase!r} (phases: {', '.join(phases)})")
     synapses = load_synapses(run_dir)
     snap = _start_snapshot(rf, model, phase)
     stored = dict(load_weights(run_dir, None))
@@ -1277,12 +1280,14 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
         if name in stored:
             weights[name], weights_from[name] = np.asarray(stored[name], dtype=float), origin[name]
             continue
+        if name not in synapses:
+            raise RunFolderError(run_dir / "weights" / "synapses.npz", f"has no synapses of projection {name!r}")
         i, j, w = draw_projection(model, name, int(rf["seed"]))
         si, sj = synapses[name]
         if not (np.array_equal(i, si) and np.array_equal(j, sj)):
-            raise ValueError(f"static projection {name!r}: its weights are not stored in {run_dir} and "
-                             f"regenerating them from seed {rf['seed']} gives other synapses than "
-                             f"weights/synapses.npz")
+            raise RunFolderError(run_dir / "weights" / "synapses.npz",
+                                 f"static projection {name!r}: its weights are not stored and regenerating "
+                                 f"them from seed {rf['seed']} gives other synapses than this file")
         weights[name] = w
         weights_from[name] = "regenerated from seed"
     spikes = load_spikes(run_dir, phase)
@@ -1291,12 +1296,12 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
     init = recent = None
     f = run_dir / "initial" / f"{safe_name(phase)}.npz"
     if f.exists():
-        with np.load(f) as z:
-            init = {}
-            for key in z.files:
-                pop, _, var = key.rpartition("_")
-                if pop in model.populations and var in ("v", "I", "lastspike"):
-                    init.setdefault(pop, {})[var] = z[key]
+        z = _npz_files(f)
+        init = {}
+        for key in z:
+            pop, _, var = key.rpartition("_")
+            if pop in model.populations and var in ("v", "I", "lastspike"):
+                init.setdefault(pop, {})[var] = z[key]
         origin = _origin_phase(rf, model, phase)
         if origin is not None:
             d_origin = next(p["duration"] for p in rf["phases"] if p["name"] == origin)
@@ -1305,6 +1310,26 @@ def load_frozen_network(run_dir, phase: str = DEFAULT_PHASE) -> FrozenNetwork:
                          matrices=weight_matrices(model, synapses, weights, model.projections),
                          inputs=inputs, n_steps=int(round(duration / model.dt)),
                          weights_from=weights_from, initial_state=init, recent_spikes=recent)
+
+
+def _start_state(frozen: FrozenNetwork, run_dir, phase: str, from_rest: bool) -> FrozenNetwork:
+    """``frozen`` started from rest when ``from_rest``; refused when its recorded start state is missing.
+
+    Raises
+    ------
+    neuromem.io.RunFolderError
+        Without ``from_rest``, if the run folder has no ``initial/<phase>.npz``.
+    """
+    from neuromem.io import RunFolderError, safe_name
+
+    if from_rest:
+        frozen.initial_state = frozen.recent_spikes = None
+    elif frozen.initial_state is None:
+        raise RunFolderError(Path(run_dir) / "initial" / f"{safe_name(phase)}.npz",
+                             f"missing: the network state at the start of phase {phase!r}; from rest Lava "
+                             f"cannot reproduce Brian2 (give from_rest=True, or --from-rest, to run from rest "
+                             f"anyway)")
+    return frozen
 
 
 def _to_spikes(raster: np.ndarray, dt: float):
@@ -1392,7 +1417,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
-             headroom=DEFAULT_HEADROOM, refractory: str = "ignore") -> dict:
+             headroom=DEFAULT_HEADROOM, refractory: str = "ignore", from_rest: bool = False) -> dict:
     """Run one phase of a Brian2 run folder on Lava and compare.
 
     Reads ``model.toml``, the weights at the start of the phase (see
@@ -1416,6 +1441,10 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
         :data:`DEFAULT_HEADROOM`).
     refractory : {"ignore", "emulate"}
         Fixed mode refractoriness (see :func:`plan_lava`).
+    from_rest : bool, optional
+        Start from rest (``v = v_rest``, ``I = 0``, nothing in flight) instead
+        of the recorded start state ``initial/<phase>.npz``.  Without it a run
+        folder lacking that file is refused.
 
     Returns
     -------
@@ -1439,13 +1468,17 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
         projections from silenced populations that only deliver spikes in
         flight at the start),
         ``issues`` (warnings), ``initial_state`` (``"rest"`` or
-        ``"snapshot"``), ``weights_from``, ``quantisation`` (fixed mode) and
-        ``output`` (the path written).
+        ``"snapshot"``), ``from_rest`` (``from_rest`` as given),
+        ``weights_from``, ``quantisation`` (fixed mode) and ``output`` (the
+        path written).
 
     Raises
     ------
     LavaExportError
         Before building, if the phase uses features Lava cannot represent.
+    neuromem.io.RunFolderError
+        Before building, if a file of the run folder is missing or malformed
+        (``initial/<phase>.npz`` only matters without ``from_rest``).
     """
     from neuromem.analysis import recall_phase_metrics
     from neuromem.io import load_patterns, load_phase, read_run
@@ -1458,7 +1491,7 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
     model = loads_model(rf.model_text, file=str(run_dir / "model.toml"))
     _resolve_phase(model, phase)
     issues = _raise_on_errors(model, phase, mode, refractory)  # refuse before reading arrays or importing lava
-    frozen = load_frozen_network(run_dir, phase)
+    frozen = _start_state(load_frozen_network(run_dir, phase), run_dir, phase, from_rest)
     dt = model.dt
     t0 = time.perf_counter()
     net = build_lava_network(model, frozen.matrices, phase, mode, inputs=frozen.inputs,
@@ -1519,6 +1552,7 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
                         for k, j in net.plan.projections.items()},
         "issues": [{"severity": i.severity, "feature": i.feature, "message": i.message} for i in issues],
         "initial_state": "snapshot" if frozen.initial_state else "rest",
+        "from_rest": bool(from_rest),
         "weights_from": frozen.weights_from,
         "quantisation": net.plan.quantisation or None,
     }

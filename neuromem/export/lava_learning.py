@@ -1339,7 +1339,7 @@ def _atomic_savez(path: Path, arrays: dict) -> None:
 
 
 def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "float", bounds: str = "clip",
-                      out=None) -> dict:
+                      out=None, from_rest: bool = False) -> dict:
     """Run a plastic phase of a Brian2 run folder on Lava with learning, then the recall after it.
 
     Reads the model, the weights, network state and spikes in flight at the
@@ -1366,6 +1366,11 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
     out : str or Path, optional
         Folder for :func:`results_file` and :func:`weights_file` (default
         ``run_dir``); both written atomically.
+    from_rest : bool, optional
+        Start ``phase`` from rest instead of the recorded start state
+        ``initial/<phase>.npz`` (recorded as ``from_rest`` in the results);
+        without it a run folder lacking that file is refused
+        (:class:`neuromem.io.RunFolderError`).
 
     Returns
     -------
@@ -1399,7 +1404,8 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         If ``phase`` is not plastic or ``then`` does not continue from it.
     """
     from neuromem.analysis import recall_phase_metrics
-    from neuromem.io import load_patterns, load_phase, load_spikes, load_weights, read_run
+    from neuromem.export.lava import _start_state
+    from neuromem.io import UnknownPhaseError, load_patterns, load_phase, load_spikes, load_weights, read_run
     from neuromem.records import PhaseRecord, Run
     from neuromem.spec.loader import loads_model
 
@@ -1409,22 +1415,24 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
     ph = _resolve_phase(model, phase)
     names = [p["name"] for p in rf["phases"]]
     if phase not in names:
-        raise KeyError(f"run {run_dir} has no phase {phase!r} (phases: {', '.join(names)})")
+        raise UnknownPhaseError(run_dir / "results.json", f"no phase {phase!r} (phases: {', '.join(names)})")
     if not ph.plastic:
         raise ValueError(f"phase {phase!r} has no plastic projection; run it frozen with run_lava")
     if then == "auto":
         then = follow_up_phase(rf, model, phase)
     if then is not None:
         if then not in names:
-            raise KeyError(f"run {run_dir} has no phase {then!r}")
+            raise UnknownPhaseError(run_dir / "results.json", f"no phase {then!r} (phases: {', '.join(names)})")
         if _origin_phase(rf, model, then) != phase:
             raise ValueError(f"phase {then!r} does not continue from the end of {phase!r}, so it cannot run "
                              f"after it in the same network")
     issues = _raise_on_learning_errors(model, phase, mode, bounds, then)
-    frozen = load_frozen_network(run_dir, phase)
+    frozen = _start_state(load_frozen_network(run_dir, phase), run_dir, phase, from_rest)
     rules = learning_rule_plans(model, ph)
     horizon = 30.0 * max([max(r.taus["x1"], r.taus["y1"]) * model.dt for r in rules.values()] + [0.0])
     history, hist_phases, truncated = _history_spikes(run_dir, rf, model, phase, horizon)
+    if from_rest:  # nothing before the phase: no spikes in flight, traces at 0
+        history, hist_phases, truncated = {}, [], False
     dt = model.dt
     segments = [_Segment(ph, frozen.n_steps, frozen.inputs)]
     if then is not None:
@@ -1532,6 +1540,7 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         },
         "issues": [{"severity": i.severity, "feature": i.feature, "message": i.message} for i in issues],
         "initial_state": "snapshot" if frozen.initial_state else "rest",
+        "from_rest": bool(from_rest),
         "weights_from": {k: frozen.weights_from[k] for k in net.rules},
         "trace_history": {"phases": hist_phases, "truncated": truncated},
         "populations": list(net.plan.populations),
@@ -1550,8 +1559,12 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
 def run_is_plastic(run_dir, phase: str) -> bool:
     """Whether ``phase`` of a run folder's model has plastic projections (reads ``model.toml`` only)."""
     from neuromem.spec.loader import loads_model
+    from neuromem.io import _reading
+
     run_dir = Path(run_dir)
-    model = loads_model((run_dir / "model.toml").read_text(encoding="utf-8"), file=str(run_dir / "model.toml"))
+    with _reading(run_dir / "model.toml") as f:
+        text = f.read_text(encoding="utf-8")
+    model = loads_model(text, file=str(run_dir / "model.toml"))
     try:
         return is_plastic(model, phase)
     except KeyError:
