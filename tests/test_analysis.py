@@ -394,6 +394,8 @@ def test_rounds_build_a_chain_of_phases():
     assert arm[1].silence == ("ca3",) and arm[1].duration == 1.0
     model = compose.with_phases(run.model, proto.phases + arm)
     assert model.protocol.lineage("b_encode_3")[:2] == ("encode_1", "b_encode_1")
+    later = compose.rounds(proto.phase("encode_1"), None, [(1,), (2,)], first=2)
+    assert [p.name for p in later] == ["encode_2", "encode_3"]
 
 
 def test_rounds_refuse_what_does_not_fit():

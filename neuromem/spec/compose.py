@@ -70,10 +70,10 @@ def phase_copy(phase: Phase, name: str, *, memories: Iterable[int] | None = None
 def rounds(encode: Phase, sleep: Phase | None, memory_sets: Sequence[Sequence[int]], *,
            encode_name: str = "encode_{r}", sleep_name: str = "sleep_{r}",
            sleep_after_last: bool = False, start_from: str | None = None,
-           sleep_changes: dict | None = None) -> tuple[Phase, ...]:
+           sleep_changes: dict | None = None, first: int = 1) -> tuple[Phase, ...]:
     """Encode one memory set per round, with a sleep after each round.
 
-    Round ``r`` (from 1) presents ``memory_sets[r - 1]`` with a copy of
+    Round ``r`` (from ``first``, 1 by default) presents ``memory_sets[r - 1]`` with a copy of
     ``encode`` named ``encode_name.format(r=r)``, then sleeps with a copy of
     ``sleep`` named ``sleep_name.format(r=r)``; every phase continues from the
     one before it.  By default no sleep follows the last round, so the last set
@@ -95,6 +95,9 @@ def rounds(encode: Phase, sleep: Phase | None, memory_sets: Sequence[Sequence[in
     sleep_changes : dict, optional
         Fields replaced in every sleep copy (e.g. ``{"silence": ("hpc_e",)}``
         for an arm without replay, or ``{"duration": 10.0}``).
+    first : int, optional
+        Number of the first round in the names (to continue an arm whose first
+        round is written separately).
 
     Returns
     -------
@@ -102,12 +105,13 @@ def rounds(encode: Phase, sleep: Phase | None, memory_sets: Sequence[Sequence[in
     """
     require(len(memory_sets) >= 1, "memory_sets", "at least one round is required")
     phases = []
-    for r, mems in enumerate(memory_sets, start=1):
+    for k, mems in enumerate(memory_sets):
+        r = first + k
         mems = tuple(int(m) for m in mems)
-        require(len(mems) >= 1, f"memory_sets[{r - 1}]", "a round encodes at least one memory")
+        require(len(mems) >= 1, f"memory_sets[{k}]", "a round encodes at least one memory")
         phases.append(phase_copy(encode, encode_name.format(r=r), memories=mems,
-                                 start_from=start_from if r == 1 else None))
-        if sleep is not None and (r < len(memory_sets) or sleep_after_last):
+                                 start_from=start_from if k == 0 else None))
+        if sleep is not None and (k < len(memory_sets) - 1 or sleep_after_last):
             phases.append(phase_copy(sleep, sleep_name.format(r=r), start_from=None,
                                      **dict(sleep_changes or {})))
     return tuple(phases)

@@ -1,0 +1,131 @@
+"""Run one model for several seeds (or several variants), in parallel processes, resuming.
+
+The experiment scripts in ``simulations/`` need the same model run for a few
+seeds and variants.  :func:`run_points` runs each *point* (a label, a model and
+a seed) in its own process — one per core by default, never more processes
+than points — writes each into ``out_dir/<label>/seed<seed>/`` as an ordinary
+run folder (:func:`neuromem.io.write_run`), and skips points whose folder
+already holds a finished run of the very same model and seed, so an
+interrupted experiment is rerun at the cost of the missing points only.
+
+This is a local runner for a handful of points on one machine; sweeps of many
+points across machines belong on a distributed engine (Dask), not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+__all__ = ["Point", "run_points", "finished_run"]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One simulation of an experiment.
+
+    Attributes
+    ----------
+    label : str
+        Names the variant (a folder name: letters, digits, ``-``, ``_``, ``.``).
+    model : neuromem.spec.Model
+    seed : int
+    """
+
+    label: str
+    model: object
+    seed: int
+
+
+def finished_run(folder, model_text: str, seed: int):
+    """The finished run folder under ``folder`` for this model text and seed, or ``None``.
+
+    A run folder is finished when its ``results.json`` exists (it is written
+    last); it matches when its ``model.toml`` is ``model_text`` and its seed is
+    ``seed``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    for sub in sorted(folder.iterdir()):
+        res = sub / "results.json"
+        if sub.name.startswith(".") or not res.is_file():
+            continue
+        try:
+            results = json.loads(res.read_text(encoding="utf-8"))
+            text = (sub / "model.toml").read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue
+        if results.get("seed") == seed and text == model_text:
+            return sub
+    return None
+
+
+def _run_one(point: Point, out_dir: str) -> dict:
+    import time
+
+    from neuromem.experiment import run_experiment
+
+    start = time.perf_counter()
+    _, metrics, folder = run_experiment(point.model, seed=point.seed, out_dir=out_dir, figures=False,
+                                        progress=False, log=None)
+    return {"label": point.label, "seed": point.seed, "folder": str(folder),
+            "metrics": json.loads(json.dumps(metrics)), "reused": False,
+            "wall_s": time.perf_counter() - start}
+
+
+def run_points(points, out_dir, jobs: int | None = None, log=print) -> list[dict]:
+    """Run every point (in parallel), reusing finished runs.
+
+    Parameters
+    ----------
+    points : iterable of Point
+    out_dir : str or Path
+        Each point is written under ``out_dir/<label>/seed<seed>/``.
+    jobs : int, optional
+        Worker processes (default: the number of cores, at most the number
+        of points to run).  ``1`` runs in this process.
+    log : callable or None, optional
+        Called with one line per finished or reused point.
+
+    Returns
+    -------
+    list of dict
+        In the order of ``points``: ``label``, ``seed``, ``folder`` (the run
+        folder), ``metrics`` (as in ``results.json``), ``reused`` (found
+        finished on disk) and ``wall_s``.
+    """
+    from neuromem.spec.loader import dumps_model
+
+    say = log or (lambda line: None)
+    points = list(points)
+    results: list = [None] * len(points)
+    todo = []
+    for k, p in enumerate(points):
+        where = Path(out_dir) / p.label / f"seed{p.seed}"
+        done = finished_run(where, dumps_model(p.model), p.seed)
+        if done is not None:
+            res = json.loads((done / "results.json").read_text(encoding="utf-8"))
+            results[k] = {"label": p.label, "seed": p.seed, "folder": str(done), "metrics": res["metrics"],
+                          "reused": True, "wall_s": 0.0}
+            say(f"{p.label} seed {p.seed}: reused {done}")
+        else:
+            todo.append((k, p, str(where)))
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    if jobs == 1:
+        for k, p, where in todo:
+            results[k] = _run_one(p, where)
+            say(f"{p.label} seed {p.seed}: {results[k]['wall_s']:.0f} s -> {results[k]['folder']}")
+        return results
+    # spawn: each worker starts a fresh interpreter (Brian2 state is not fork-safe)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_run_one, p, where): (k, p) for k, p, where in todo}
+        for fut in futures:
+            k, p = futures[fut]
+            results[k] = fut.result()
+            say(f"{p.label} seed {p.seed}: {results[k]['wall_s']:.0f} s -> {results[k]['folder']}")
+    return results

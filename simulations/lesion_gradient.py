@@ -1,0 +1,277 @@
+"""Temporally graded retrograde amnesia after a hippocampal lesion.
+
+Question
+    Does a hippocampal lesion at test spare old memories and erase recent ones,
+    because sleep replay has moved the old ones into cortex?
+
+Anchors
+    * Kim & Fanselow 1992, Science 256:675 — dorsal-hippocampal lesions 1, 7,
+      14 or 28 days after fear conditioning: "Contextual fear was abolished in
+      the rats that received lesions 1 day after fear conditioning. However,
+      rats for which the interval between learning and hippocampal lesions was
+      longer retained significant contextual fear memory" (abstract).
+    * Anagnostaras, Maren & Fanselow 1999, J Neurosci 19:1106 — within one
+      animal, a remote (~51 d) context memory is spared by a lesion 1 d after a
+      recent one, which is "severely impaired" (abstract).
+    * Tomé, Sadeh & Clopath 2022, Nat Commun 13:840, Fig 5A — a spiking
+      hippocampus–thalamus–cortex model, hippocampus ablated at test after
+      consolidation steps of 1 h up to 24 h: recall rises with consolidation
+      time (the figure's values are not quoted here: not checked in the text).
+
+    The freezing percentages and Fig 5A values are not quoted because they were
+    not checked in the papers' text; the anchors give the shape: recent ≈ 0,
+    remote ≈ spared, rising with age.
+
+Protocol (default model ``models/cls.toml``, phases built with
+:mod:`neuromem.spec.compose`)
+    ``rounds`` memory sets of ``per_round`` memories: encode set 1, sleep, encode
+    set 2, sleep, ..., encode set R (no sleep after the last).  A memory's *age*
+    is the number of sleeps since it was encoded (R − 1 for set 1, 0 for set
+    R).  Then every memory is cued (30 % of its pattern) with the hippocampus
+    intact and with it silenced (lesion at test), both from the state after the
+    last encoding.  A control arm repeats the rounds from the end of the first
+    encoding with the hippocampus silenced in every sleep (no replay).
+    Measured per age: cortex-alone recall ÷ intact recall.
+
+Criteria (``docs/experiments.md``)
+    age 0 ≤ 0.3; oldest ≥ 0.8; non-decreasing with age within the seeds'
+    spread; the no-replay arm ≤ 0.3 at every age; intact recall ≥ 0.9 at every
+    age (older memories survive in the hippocampus while newer are added).
+
+Usage::
+
+    python simulations/lesion_gradient.py --seeds 1,2,3 --out results/lesion_gradient
+    python simulations/lesion_gradient.py --quick --seed 1 --out /tmp/lg
+
+Writes ``OUT/summary.json`` (every plotted number, per seed and per age, and
+the criteria), ``OUT/lesion_gradient.png`` and one run folder per seed and arm
+under ``OUT/runs/``; prints the verdict table.  Rerunning into the same
+``--out`` reuses finished runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from neuromem.analysis import group_items, memory_ages
+from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.batch import Point, run_points
+from neuromem.spec import compose
+from neuromem.spec.loader import load_model
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+HPC = ("hpc_e", "hpc_i")
+
+FULL = {"rounds": 4, "per_round": 3, "sleep": 10.0}
+QUICK = {"rounds": 4, "per_round": 2, "sleep": 5.0}
+
+
+def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL):
+    """The default model with a protocol of ``rounds`` encode/sleep rounds and its no-replay arm.
+
+    Parameters
+    ----------
+    rounds : int
+        Number of memory sets (ages 0 .. rounds − 1).
+    per_round : int
+        Memories per set.
+    sleep : float
+        Seconds of each sleep.
+    model_file : path, optional
+        Model whose phases ``encode``, ``sleep``, ``sleep_blocked``,
+        ``recall_intact_after_encoding`` and ``recall_lesioned_after_sleep``
+        are the templates.
+
+    Returns
+    -------
+    neuromem.spec.Model
+        Phases ``encode_1, sleep_1, ..., encode_R``, then ``recall_intact`` and
+        ``recall_lesioned`` (both from ``encode_R``); the control arm
+        ``blocked_sleep_1`` (from ``encode_1``), ``blocked_encode_2``, ...,
+        ``blocked_encode_R``, ``blocked_recall_intact`` and
+        ``blocked_recall_lesioned``.
+    """
+    base = load_model(model_file)
+    P = base.protocol
+    enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
+    rec_int, rec_les = P.phase("recall_intact_after_encoding"), P.phase("recall_lesioned_after_sleep")
+    sets = [tuple(range(r * per_round, (r + 1) * per_round)) for r in range(rounds)]
+    last = f"encode_{rounds}"
+    main = compose.rounds(enc, sleep_t, sets, sleep_changes={"duration": sleep})
+    blocked = (compose.phase_copy(blocked_t, "blocked_sleep_1", start_from="encode_1", duration=sleep),)
+    blocked += compose.rounds(enc, blocked_t, sets[1:], encode_name="blocked_encode_{r}",
+                              sleep_name="blocked_sleep_{r}", first=2, sleep_changes={"duration": sleep})
+    b_last = f"blocked_encode_{rounds}" if rounds > 1 else "blocked_sleep_1"
+    tests = (
+        compose.phase_copy(rec_int, "recall_intact", memories=(), start_from=last),
+        compose.phase_copy(rec_les, "recall_lesioned", memories=(), start_from=last, silence=HPC),
+    )
+    b_tests = (
+        compose.phase_copy(rec_int, "blocked_recall_intact", memories=(), start_from=b_last),
+        compose.phase_copy(rec_les, "blocked_recall_lesioned", memories=(), start_from=b_last, silence=HPC),
+    )
+    return compose.with_phases(base, main + tests + blocked + b_tests, n_memories=rounds * per_round)
+
+
+def by_age(metrics: dict, model, intact: str, lesioned: str) -> dict:
+    """Per age: intact and cortex-alone recall (mean over the age's memories) and their ratio."""
+    ages = memory_ages(model.protocol, lesioned)
+    r_int, r_les = metrics["recall"][intact], metrics["recall"][lesioned]
+    g_int = group_items(r_int["overlap"], r_int["memory"], ages)
+    g_les = group_items(r_les["overlap"], r_les["memory"], ages)
+    out = {}
+    for age in g_les:
+        i, c = g_int[age]["mean"], g_les[age]["mean"]
+        out[int(age)] = {"intact": i, "lesioned": c, "ratio": c / i if i > 0 else None,
+                         "memories": g_les[age]["memories"],
+                         "lesioned_per_memory": g_les[age]["values"], "intact_per_memory": g_int[age]["values"]}
+    return out
+
+
+def analyse(per_seed: dict) -> tuple[dict, list]:
+    """Ratios per age over seeds, and the criteria.
+
+    Parameters
+    ----------
+    per_seed : dict
+        ``{seed: {"replay": by_age(...), "blocked": by_age(...)}}``.
+
+    Returns
+    -------
+    curves : dict
+        ``{arm: {age: spread of the ratio over seeds, plus intact/lesioned spreads}}``.
+    criteria : list of dict
+    """
+    curves = {}
+    for arm in ("replay", "blocked"):
+        ages = sorted({a for s in per_seed.values() for a in s[arm]})
+        curves[arm] = {a: {k: spread([s[arm][a][k] for s in per_seed.values() if a in s[arm]])
+                           for k in ("ratio", "intact", "lesioned")} for a in ages}
+    rep, blk = curves["replay"], curves["blocked"]
+    ages = sorted(rep)
+    n = len(per_seed)
+    note = f"mean over {n} seed{'s' if n != 1 else ''}"
+    crit = [criterion("age 0: cortex-alone / intact recall", rep[ages[0]]["ratio"]["mean"], "<=", 0.3, note),
+            criterion(f"oldest (age {ages[-1]}): cortex-alone / intact recall",
+                      rep[ages[-1]]["ratio"]["mean"], ">=", 0.8, note)]
+    # non-decreasing within the seeds' spread: each step may fall by at most the larger SD of its two ages
+    worst = min((rep[b]["ratio"]["mean"] - rep[a]["ratio"]["mean"]
+                 + max(rep[a]["ratio"]["sd"], rep[b]["ratio"]["sd"]))
+                for a, b in zip(ages, ages[1:])) if len(ages) > 1 else 0.0
+    crit.append(criterion("non-decreasing with age (worst step + its SD)", worst, ">=", 0.0, note))
+    crit.append(criterion("no replay: highest ratio at any age", max(blk[a]["ratio"]["mean"] for a in blk),
+                          "<=", 0.3, note))
+    crit.append(criterion("hippocampus intact: lowest recall at any age", min(rep[a]["intact"]["mean"] for a in ages),
+                          ">=", 0.9, note))
+    return curves, crit
+
+
+def plot(curves: dict, per_seed: dict, path, title: str):
+    """Cortex-alone ÷ intact recall against age, both arms, seeds as dots; the anchors' shape beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
+    for arm, colour, label in (("replay", "C0", "sleep with replay"), ("blocked", "C3", "replay blocked in every sleep")):
+        ages = sorted(curves[arm])
+        m = [curves[arm][a]["ratio"]["mean"] for a in ages]
+        sd = [curves[arm][a]["ratio"]["sd"] for a in ages]
+        ax.errorbar(ages, m, yerr=sd, color=colour, marker="o", capsize=4, label=label)
+        for s in per_seed.values():
+            ax.scatter([a + (0.05 if arm == "blocked" else -0.05) for a in ages],
+                       [s[arm][a]["ratio"] for a in ages], color=colour, s=10, alpha=0.4)
+    ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+    ax.axhline(0.3, color="grey", ls=":", lw=0.8)
+    ax.text(0.02, 0.81, "remote target ≥ 0.8", transform=ax.get_yaxis_transform(), fontsize=8, color="grey")
+    ax.text(0.02, 0.31, "recent target ≤ 0.3", transform=ax.get_yaxis_transform(), fontsize=8, color="grey")
+    ax.set_xlabel("memory age (sleep periods since encoding)")
+    ax.set_ylabel("cortex-alone recall ÷ intact recall")
+    ax.set_ylim(-0.05, 1.15)
+    ax.set_xticks(sorted(curves["replay"]))
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18), ncol=2, fontsize=8, frameon=False)
+    # the anchors: shapes from the abstracts, no invented numbers
+    ax2.axis("off")
+    ax2.text(0, 1, "Anchors (hippocampal lesion at test)\n\n"
+             "Kim & Fanselow 1992: lesion 1 d after\nconditioning abolishes contextual fear;\n"
+             "7, 14, 28 d: significant fear retained.\n\n"
+             "Anagnostaras et al. 1999: remote (~51 d)\nmemory spared, recent (1 d) severely\nimpaired.\n\n"
+             "Tomé et al. 2022 Fig 5A (spiking model):\nrecall after ablation rises with\n"
+             "consolidation time (values not quoted).",
+             va="top", fontsize=8.5, transform=ax2.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` or ``"1-5"`` → list of int."""
+    out = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
+    ap.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1-5 (default 1,2,3)")
+    ap.add_argument("--out", default="results/lesion_gradient", help="output folder")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"reduced size {QUICK} instead of {FULL}")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--per-round", type=int, default=None)
+    ap.add_argument("--sleep", type=float, default=None, help="seconds per sleep")
+    ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
+    args = ap.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    for k, v in (("rounds", args.rounds), ("per_round", args.per_round), ("sleep", args.sleep)):
+        if v is not None:
+            size[k] = v
+    seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
+    out = Path(args.out)
+    model = build_model(**size)
+    results = run_points([Point("lesion_gradient", model, s) for s in seeds], out / "runs", jobs=args.jobs)
+    per_seed = {}
+    for r in results:
+        m = r["metrics"]
+        per_seed[r["seed"]] = {"replay": by_age(m, model, "recall_intact", "recall_lesioned"),
+                               "blocked": by_age(m, model, "blocked_recall_intact", "blocked_recall_lesioned"),
+                               "replay_events": {k: v["counts"] for k, v in m["replay"].items()},
+                               "folder": r["folder"]}
+    curves, crit = analyse(per_seed)
+    title = (f"graded amnesia: {size['rounds']} rounds × {size['per_round']} memories, "
+             f"{size['sleep']:g} s sleeps, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
+    summary = {"experiment": "lesion_gradient", "size": size, "quick": args.quick, "seeds": seeds,
+               "model_file": str(MODEL), "per_seed": per_seed, "curves": curves, "criteria": crit}
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    tmp.replace(out / "summary.json")
+    plot(curves, per_seed, out / "lesion_gradient.png", title)
+    print(title)
+    print("age  ratio (replay)      ratio (blocked)     intact recall")
+    for a in sorted(curves["replay"]):
+        rp, bl = curves["replay"][a], curves["blocked"].get(a)
+        print(f"{a:>3}  {rp['ratio']['mean']:.3f} ± {rp['ratio']['sd']:.3f}     "
+              + (f"{bl['ratio']['mean']:.3f} ± {bl['ratio']['sd']:.3f}" if bl else "   n/a       ")
+              + f"     {rp['intact']['mean']:.3f}")
+    for line in verdict_lines(crit):
+        print(line)
+    print(f"summary: {out / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
