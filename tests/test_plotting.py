@@ -221,6 +221,8 @@ def test_raster_into_given_axes_keeps_key_outside(run):
     fig = Figure(figsize=(9, 3), layout="constrained")
     ax = fig.subplots()
     plotting.plot_raster(run.phase("encode"), run, populations=["ctx_e"], ax=ax)
+    assert ax.get_legend() is None and not fig.legends       # side-by-side rasters: no key by default
+    plotting.plot_raster(run.phase("encode"), run, populations=["ctx_e"], ax=ax, colour_key=True)
     assert _outside(ax.get_legend(), ax, _drawn(fig))
 
 
