@@ -367,7 +367,7 @@ PREFLIGHT = [
     ('[populations.ctx_i]', '[populations.ctx-i]', "populations.ctx-i", "ASCII letters"),
     ('[populations.ctx_i]', '[populations._ctx_i]', "populations._ctx_i", "starting with a letter"),
     ('[populations.ctx_i]', '[populations.class]', "populations.class", "Python keyword"),
-    ('[populations.ctx_i]', '[populations."ctx_ï"]', "populations.ctx_ï", "ASCII letters"),
+    ('[populations.ctx_i]', '[populations."ctx_ï"]', 'populations."ctx_ï"', "ASCII letters"),
     ('[sources.ctx_in]', '[sources.spikemon_ctx_e]', "sources.spikemon_ctx_e", "reserved"),
     ('[projections.ctx_ee]', '[projections.ctx_i]', "projections.ctx_i", "already used by populations.ctx_i"),
     ('[projections.ctx_ee]', '[projections.ctx_in]', "projections.ctx_in", "already used by sources.ctx_in"),

@@ -29,7 +29,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from neuromem.spec.errors import ModelError
+from neuromem.spec.errors import ModelError, key_part
 from neuromem.spec.model import Model
 from neuromem.spec.neurons import Adaptation, LIFPopulation, SpikeSource
 from neuromem.spec.plasticity import RULE_TYPES
@@ -209,6 +209,7 @@ def _convert(v, t: str, key: str):
 
 
 def _join(key: str, k: str) -> str:
+    k = key_part(k)
     return f"{key}.{k}" if key else k
 
 
@@ -254,12 +255,13 @@ def _named(raw: dict, section: str) -> dict:
     tables = raw.get(section, {})
     for name, t in tables.items():
         if not isinstance(t, dict):
-            raise ModelError(f"expected a table [{section}.{name}], got {_what(t)}", key=f"{section}.{name}")
+            key = _join(section, name)
+            raise ModelError(f"expected a table [{key}], got {_what(t)}", key=key)
     return tables
 
 
 def _population(name: str, t: dict) -> LIFPopulation:
-    key = f"populations.{name}"
+    key = _join("populations", name)
     kw = _read(t, _POPULATION, key)
     if "adaptation" in kw:
         akey = f"{key}.adaptation"
@@ -268,7 +270,7 @@ def _population(name: str, t: dict) -> LIFPopulation:
 
 
 def _rule(name: str, t: dict):
-    key = f"rules.{name}"
+    key = _join("rules", name)
     rtype, schema = _choose(t, "type", _RULES, key, "rule type")
     kw = _read(t, schema, key, f" for a {rtype} rule")
     del kw["type"]
@@ -276,7 +278,7 @@ def _rule(name: str, t: dict):
 
 
 def _projection(name: str, t: dict) -> Projection:
-    key = f"projections.{name}"
+    key = _join("projections", name)
     kw = _read(t, _PROJECTION, key)
     ckey, wkey = f"{key}.connector", f"{key}.weight"
     ckind, cschema = _choose(kw["connector"], "kind", _CONNECTORS, ckey, "connector kind")
@@ -296,9 +298,9 @@ def _phase(t: dict, key: str) -> Phase:
     if "stimuli" in kw:
         kw["stimuli"] = tuple(_stimulus(s, f"{key}.stimuli[{j}]") for j, s in enumerate(kw["stimuli"]))
     if "plastic" in kw:
-        kw["plastic"] = {p: _convert(v, FLOAT, f"{key}.plastic.{p}") for p, v in kw["plastic"].items()}
+        kw["plastic"] = {p: _convert(v, FLOAT, _join(f"{key}.plastic", p)) for p, v in kw["plastic"].items()}
     if "gain" in kw:
-        kw["gain"] = {p: _convert(v, FLOAT, f"{key}.gain.{p}") for p, v in kw["gain"].items()}
+        kw["gain"] = {p: _convert(v, FLOAT, _join(f"{key}.gain", p)) for p, v in kw["gain"].items()}
     return _build(Phase, key, **kw)
 
 
@@ -311,7 +313,7 @@ def _protocol(t: dict) -> Protocol:
 def _model(raw: dict) -> Model:
     kw = _read(raw, _TOP, "")
     populations = {n: _population(n, t) for n, t in _named(kw, "populations").items()}
-    sources = {n: _build(SpikeSource, f"sources.{n}", name=n, **_read(t, _SOURCE, f"sources.{n}"))
+    sources = {n: _build(SpikeSource, _join("sources", n), name=n, **_read(t, _SOURCE, _join("sources", n)))
                for n, t in _named(kw, "sources").items()}
     rules = {n: _rule(n, t) for n, t in _named(kw, "rules").items()}
     projections = {n: _projection(n, t) for n, t in _named(kw, "projections").items()}
