@@ -37,6 +37,7 @@ import platform
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -379,6 +380,7 @@ def _setup_export(p: argparse.ArgumentParser):
         from neuromem.export.lava import LavaExportError
         from neuromem.io import check_run_folder
 
+        progress = LavaProgress()   # prints nothing until the export reports its first step
         try:
             if args.target == "lava":
                 # every file the export reads is checked first: a broken run folder is refused at once,
@@ -400,7 +402,7 @@ def _setup_export(p: argparse.ArgumentParser):
                                   f"point (add --frozen --mode fixed to run it with frozen weights in fixed "
                                   f"point)", file=sys.stderr)
                             return 2
-                    return _export_lava_learning(args)
+                    return _export_lava_learning(args, progress)
                 refractory = _refractory_from_args(args)
                 if refractory is None:
                     return 2
@@ -417,7 +419,8 @@ def _setup_export(p: argparse.ArgumentParser):
                 res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out,
                                refractory="ignore" if refractory == "exact" else refractory,
                                headroom=DEFAULT_HEADROOM if args.headroom is None else args.headroom,
-                               from_rest=args.from_rest)
+                               from_rest=args.from_rest, progress=progress)
+                progress.close()
                 a = res["agreement"]
                 warn_rates(a["by_population"], f"lava {res['mode']} {res['phase']}")
 
@@ -451,9 +454,75 @@ def _setup_export(p: argparse.ArgumentParser):
         except LavaExportError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        finally:
+            progress.close()
         return 0
 
     return run
+
+
+class LavaProgress:
+    """Progress of a Lava export on stderr, step by step, with the elapsed time.
+
+    Called by :func:`neuromem.export.lava.run_lava` and
+    :func:`neuromem.export.lava_learning.run_lava_learning` as each step
+    starts (build, compile, run, compare).  On a terminal each step is a
+    :mod:`tqdm` bar: a step counter where the exporter reports steps (the
+    chunks of a learning run), otherwise the elapsed time, refreshed twice a
+    second while Lava runs as one call.  Elsewhere (a log file) each step
+    prints one line when it ends, with its duration.
+
+    Parameters
+    ----------
+    stream : file, optional
+        Default ``sys.stderr``.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lines: list[str] = []
+        self._name = self._bar = self._stop = None
+        self._t0 = self._total = 0
+
+    def __call__(self, step: str, total: int | None = None, done: int | None = None) -> None:
+        """Start ``step`` (or, for the current step, report ``done`` of ``total`` Lava steps)."""
+        if step == self._name:
+            if self._bar is not None and done is not None:
+                self._bar.n = done
+                self._bar.refresh()
+            return
+        self.close()
+        self._name, self._t0, self._total = step, time.perf_counter(), total
+        if self.tty:
+            from tqdm import tqdm
+
+            fmt = "{desc}: {elapsed}" if not total else None
+            self._bar = tqdm(total=total, desc=f"lava: {step}", unit="step", file=self.stream, bar_format=fmt,
+                             initial=done or 0)
+            self._stop = threading.Event()
+            threading.Thread(target=self._tick, args=(self._bar, self._stop), daemon=True).start()
+
+    @staticmethod
+    def _tick(bar, stop):
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    def close(self) -> None:
+        """End the current step (prints its line off a terminal)."""
+        if self._name is None:
+            return
+        elapsed = time.perf_counter() - self._t0
+        if self._bar is not None:
+            self._stop.set()
+            self._bar.close()
+            self._bar = None
+        else:
+            steps = f" ({self._total} steps)" if self._total else ""
+            line = f"lava: {self._name}{steps} {elapsed:.1f} s"
+            self.lines.append(line)
+            print(line, file=self.stream, flush=True)
+        self._name = None
 
 
 RATE_TOLERANCE = 0.03
@@ -503,13 +572,15 @@ def _previous_lava_results(path) -> str | None:
         return "unreadable"
 
 
-def _export_lava_learning(args) -> int:
+def _export_lava_learning(args, progress=None) -> int:
     """``neuromem export lava RUN_DIR --phase <plastic phase>``: learning on Lava, then the recall."""
     from neuromem.export.lava_learning import run_lava_learning
 
     then = None if args.then.lower() == "none" else args.then
     res = run_lava_learning(args.run_dir, phase=args.phase, then=then, mode=args.mode, bounds=args.bounds,
-                            out=args.out, from_rest=args.from_rest)
+                            out=args.out, from_rest=args.from_rest, progress=progress)
+    if progress is not None:
+        progress.close()
     warn_rates(res["spikes"]["by_population"], f"lava {res['mode']} {res['phase']} (learning)")
     if res["recall"] is not None:
         warn_rates(res["recall"]["spikes"]["by_population"], f"lava {res['mode']} {res['then']}")

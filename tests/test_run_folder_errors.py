@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -563,3 +564,60 @@ def test_sigterm_to_a_running_process(tiny_model, tmp_path):
     assert "terminated" in err and "Traceback" not in err
     assert not [f for f in out.iterdir() if not f.name.startswith(".")] if out.exists() else True
     assert not any(out.glob(".*.partial")) if out.exists() else True
+
+
+# ---------------------------------------------------------------- Lava: progress, --from-rest (runs Lava)
+
+
+def test_lava_progress_off_and_on_a_terminal():
+    import io
+
+    log = io.StringIO()
+    p = cli.LavaProgress(log)
+    p("build")
+    p("run encode", total=600, done=0)
+    p("run encode", total=600, done=300)
+    p.close()
+    p.close()                                   # idempotent
+    lines = log.getvalue().splitlines()
+    assert [line.rsplit(" ", 2)[0] for line in lines] == ["lava: build", "lava: run encode (600 steps)"]
+    assert all(line.endswith(" s") for line in lines) and p.lines == lines
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    p = cli.LavaProgress(term)
+    p("compile")
+    p("run sleep", total=100, done=0)
+    p("run sleep", total=100, done=40)
+    p.close()
+    text = term.getvalue()
+    assert "lava: compile: " in text and "lava: run sleep: " in text and "40/100" in text and p.lines == []
+
+
+def _neuromem(*argv, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "neuromem", *map(str, argv)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.lava
+def test_lava_exports_show_progress_and_record_from_rest(folder, tmp_path):
+    pytest.importorskip("lava")
+    # a plastic phase (learning on Lava, then the recall): progress per phase run on Lava
+    r = _neuromem("export", "lava", folder, "--phase", "encode", "--out", tmp_path / "learn")
+    assert r.returncode == 0, r.stderr[-3000:]
+    steps = [line.rsplit(" ", 2)[0] for line in r.stderr.splitlines() if line.startswith("lava: ")]
+    assert steps == ["lava: build", "lava: compile", "lava: run encode (600 steps)",
+                     "lava: run recall_half_cue (600 steps)", "lava: compare with Brian2"]
+    assert json.loads((tmp_path / "learn" / "lava_encode_results.json").read_text())["from_rest"] is False
+    # a frozen phase without its start state, from rest on request: said on stderr and recorded
+    (folder / I).unlink()
+    r = _neuromem("export", "lava", folder, "--phase", PHASE, "--from-rest", "--out", tmp_path / "rest")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "warning: --from-rest: Lava starts phase 'recall_half_cue' from rest" in r.stderr
+    assert re.search(r"^lava: run \(600 steps\) [0-9.]+ s$", r.stderr, re.M)
+    res = json.loads((tmp_path / "rest" / "lava_results.json").read_text())
+    assert res["from_rest"] is True and res["initial_state"] == "rest" and "initial_state_note" in res

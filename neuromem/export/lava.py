@@ -1417,7 +1417,8 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
-             headroom=DEFAULT_HEADROOM, refractory: str = "ignore", from_rest: bool = False) -> dict:
+             headroom=DEFAULT_HEADROOM, refractory: str = "ignore", from_rest: bool = False,
+             progress=None) -> dict:
     """Run one phase of a Brian2 run folder on Lava and compare.
 
     Reads ``model.toml``, the weights at the start of the phase (see
@@ -1445,6 +1446,10 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
         Start from rest (``v = v_rest``, ``I = 0``, nothing in flight) instead
         of the recorded start state ``initial/<phase>.npz``.  Without it a run
         folder lacking that file is refused.
+    progress : callable, optional
+        Told each step as it starts: ``progress(step)``, and for the Lava run
+        ``progress("run", total=n_steps)`` (e.g.
+        :class:`neuromem.cli.LavaProgress`).
 
     Returns
     -------
@@ -1492,14 +1497,20 @@ def run_lava(run_dir, phase: str = DEFAULT_PHASE, mode: str = "float", out=None,
     _resolve_phase(model, phase)
     issues = _raise_on_errors(model, phase, mode, refractory)  # refuse before reading arrays or importing lava
     frozen = _start_state(load_frozen_network(run_dir, phase), run_dir, phase, from_rest)
+    say = progress or (lambda step, total=None: None)
     dt = model.dt
     t0 = time.perf_counter()
+    say("build")
     net = build_lava_network(model, frozen.matrices, phase, mode, inputs=frozen.inputs,
                              n_steps=frozen.n_steps, initial_state=frozen.initial_state,
                              recent_spikes=frozen.recent_spikes, headroom=headroom, refractory=refractory)
     build_time = time.perf_counter() - t0
     try:
+        say("compile")
+        net.compile()
+        say("run", total=frozen.n_steps)
         rasters = net.run()
+        say("compare with Brian2")
     finally:
         t_stop = time.perf_counter()
         net.stop()

@@ -965,6 +965,9 @@ class LavaLearningNetwork(_LavaRuntime):
         several fall on one step (Brian2's order).
     normalisation_time : float
         Wall time of those host operations (s; included in ``run_times[0]``).
+    progress : callable or None
+        If set, :meth:`run` calls ``progress(phase name, steps done, steps of the phase)``
+        as each segment starts and after each chunk it runs.
     """
 
     def __init__(self, plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
@@ -984,6 +987,7 @@ class LavaLearningNetwork(_LavaRuntime):
         self.bounds = bounds
         self.normalisers: list = list(normalisers or ())
         self.normalisation_time = 0.0
+        self.progress = None
         self.learned: dict = {}
         self.bound_events: dict = {}
         self._executable = None
@@ -1020,10 +1024,12 @@ class LavaLearningNetwork(_LavaRuntime):
                 self._switch(k)
                 self.switch_time += time.perf_counter() - t0
             t0 = time.perf_counter()
+            self._report(seg, 0)
             if k == 0 and self.normalisers:
                 self._run_normalised(seg.n_steps)
             else:
                 self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
+            self._report(seg, seg.n_steps)
             self.run_times.append(time.perf_counter() - t0)
             if k == 0:
                 t0 = time.perf_counter()
@@ -1040,6 +1046,10 @@ class LavaLearningNetwork(_LavaRuntime):
         out = {name: s.read() for name, s in self.sinks.items()}
         self.read_time += time.perf_counter() - t0
         return out
+
+    def _report(self, seg, done: int):
+        if self.progress is not None:
+            self.progress(seg.phase.name, done, seg.n_steps)
 
     def _run_normalised(self, n_steps: int):
         """Run the plastic segment in chunks; after each scheduled step the host normalises.
@@ -1060,6 +1070,7 @@ class LavaLearningNetwork(_LavaRuntime):
             if s + 1 > done:
                 self._anchor().run(condition=RunSteps(num_steps=s + 1 - done, blocking=True))
                 done = s + 1
+                self._report(self.segments[0], done)
             t0 = time.perf_counter()
             for nz in at[s]:
                 nz.apply(self.learning[nz.projection])
@@ -1339,7 +1350,7 @@ def _atomic_savez(path: Path, arrays: dict) -> None:
 
 
 def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "float", bounds: str = "clip",
-                      out=None, from_rest: bool = False) -> dict:
+                      out=None, from_rest: bool = False, progress=None) -> dict:
     """Run a plastic phase of a Brian2 run folder on Lava with learning, then the recall after it.
 
     Reads the model, the weights, network state and spikes in flight at the
@@ -1371,6 +1382,10 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         ``initial/<phase>.npz`` (recorded as ``from_rest`` in the results);
         without it a run folder lacking that file is refused
         (:class:`neuromem.io.RunFolderError`).
+    progress : callable, optional
+        Told each step as it starts, ``progress(step)``; while a phase runs on
+        Lava, ``progress("run <phase>", total=n_steps, done=steps)`` after each
+        chunk (see :attr:`LavaLearningNetwork.progress`).
 
     Returns
     -------
@@ -1441,12 +1456,18 @@ def run_lava_learning(run_dir, phase: str = "sleep", then="auto", mode: str = "f
         segments.append(_Segment(model.protocol.phase(then), int(round(dur / dt)),
                                  {s: (sp[s].i, sp[s].t) for s in model.sources if s in sp}))
     t_start = phase_start_time(rf, model, phase)
+    say = progress or (lambda step, total=None, done=None: None)
     t0 = time.perf_counter()
+    say("build")
     net = build_learning_network(model, frozen.matrices, segments, frozen.synapses, frozen.initial_state,
                                  history, bounds, t_start)
     build_time = time.perf_counter() - t0
     try:
+        say("compile")
+        net.compile()
+        net.progress = lambda name, done, total: say(f"run {name}", total=total, done=done)
         rasters = net.run()
+        say("compare with Brian2")
     finally:
         t_stop = time.perf_counter()
         net.stop()
