@@ -3,7 +3,7 @@
 ::
 
     neuromem run MODEL [--seed N] [--out DIR] [--set key.path=value ...]
-                       [--target auto|cython|numpy] [--no-figures] [--quiet]
+                       [--target auto|cython|numpy] [--no-figures] [--quiet] [--resume RUN_DIR]
     neuromem validate MODEL [--set key.path=value ...] [--force]
     neuromem info
     neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
@@ -196,18 +196,28 @@ def _setup_run(p: argparse.ArgumentParser):
     p.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw figures")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars, phase log or summary; print only the results line")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run from its last completed phase: RUN_DIR is its hidden "
+                        "partial folder (.<name>.partial, printed when the run stopped); MODEL, --seed and "
+                        "--set must be those it was started with; it is finished next to RUN_DIR "
+                        "(--out does not apply) with the results of an uninterrupted run")
 
     def run(args) -> int:
         check_resources(load_from_args(args), args)
         from neuromem.backends.brian2 import Brian2Options
         from neuromem.experiment import run_experiment, summary_lines
+        from neuromem.io import ResumeError
 
         _prepare_out(args)
         options = Brian2Options(target=args.target, progress=not args.quiet)
-        _, metrics, folder = run_experiment(
-            args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
-            backend_options=options, figures=args.figures, progress=not args.quiet,
-            log=None if args.quiet else print)
+        try:
+            _, metrics, folder = run_experiment(
+                args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
+                backend_options=options, figures=args.figures, progress=not args.quiet,
+                log=None if args.quiet else print, resume=args.resume)
+        except ResumeError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
         if not args.quiet:
             for line in summary_lines(metrics):
                 print(line)

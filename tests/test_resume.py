@@ -1,0 +1,274 @@
+"""Checkpoint and resume: a run killed after a phase continues to the same result.
+
+A 40-neuron model with a delayed plastic recurrent projection runs four phases
+(``encode``, ``recall_a``, ``rest`` branching back to the end of ``encode``,
+``recall_b``).  It is killed with SIGKILL twice (once when ``recall_a`` has
+been checkpointed, so the continuation needs ``encode``'s stored state, and
+once when ``rest`` has, so it continues from the last completed phase), resumed
+each time, and compared array by array with an uninterrupted run of the same
+seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuromem import cli
+from neuromem.experiment import run_experiment
+from neuromem.io import CHECKPOINT_DIR, ResumeError, RunCheckpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+MODEL = '''\
+name = "resume"
+dt = "0.5 ms"
+
+[populations.ctx_e]
+size = 40
+kind = "excitatory"
+tau_m = "20 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-65 mV"
+v_th = "-50 mV"
+refractory = "5 ms"
+
+[sources.ctx_in]
+size = 40
+
+[rules.stdp]
+type = "pair_stdp"
+window = "symmetric"
+tau_pre = "20 ms"
+tau_post = "20 ms"
+a_plus = "0.5 mV"
+a_minus = "0.5 mV"
+c_pre = "0.05 mV"
+w_max = "4 mV"
+
+[projections.ctx_in_e]
+source = "ctx_in"
+target = "ctx_e"
+connector = { kind = "one_to_one" }
+weight = { kind = "constant", value = "30 mV" }
+
+[projections.ctx_ee]
+source = "ctx_e"
+target = "ctx_e"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "uniform", low = "0.5 mV", high = "2 mV" }
+delay = "3 ms"
+plasticity = ["stdp"]
+
+[protocol]
+n_memories = 3
+pattern_population = "ctx_e"
+coding_level = 0.2
+
+[[protocol.phases]]
+name = "encode"
+kind = "encode"
+plastic = { ctx_ee = 1.0 }
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "300 Hz"
+background = "5 Hz"
+item = "100 ms"
+gap = "50 ms"
+
+[[protocol.phases]]
+name = "recall_a"
+kind = "recall"
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "300 Hz"
+background = "5 Hz"
+item = "100 ms"
+gap = "50 ms"
+fraction = 0.5
+
+[[protocol.phases]]
+name = "rest"
+kind = "sleep"
+start_from = "encode"
+duration = "3 s"
+plastic = { ctx_ee = 0.5 }
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "noise"
+rate = "150 Hz"
+
+[[protocol.phases]]
+name = "recall_b"
+kind = "recall"
+record_state = ["ctx_e"]
+[[protocol.phases.stimuli]]
+source = "ctx_in"
+kind = "patterns"
+rate = "300 Hz"
+background = "5 Hz"
+item = "100 ms"
+gap = "50 ms"
+fraction = 0.5
+'''
+
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "resume.toml"
+    path.write_text(MODEL, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(model_file, tmp_path_factory):
+    """An uninterrupted run of the same seed (in process): ``(run, metrics, folder)``."""
+    out = tmp_path_factory.mktemp("reference")
+    return run_experiment(model_file, seed=SEED, out_dir=out, figures=False, progress=False, log=None)
+
+
+def _start(*argv) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-m", "neuromem", "run", *map(str, argv)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when_done(proc: subprocess.Popen, marker_glob: str, out: Path, timeout: float = 120) -> Path:
+    """SIGKILL ``proc`` as soon as a file matching ``out/marker_glob`` exists; the partial folder."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hits = list(out.glob(marker_glob))
+        if hits:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            return hits[0].parents[2]
+        if proc.poll() is not None:
+            out_, err = proc.communicate()
+            pytest.fail(f"the run ended before {marker_glob} appeared (status {proc.returncode}):\n{out_}\n{err}")
+        time.sleep(0.002)
+    proc.kill()
+    pytest.fail(f"{marker_glob} did not appear within {timeout} s")
+
+
+def _completed(partial: Path) -> set:
+    return {p.stem for p in (partial / CHECKPOINT_DIR / "phases").glob("*.json")}
+
+
+def _arrays(folder: Path) -> dict:
+    """Every array of every .npz in a run folder, keyed by relative path and name."""
+    out = {}
+    for f in sorted(folder.rglob("*.npz")):
+        with np.load(f) as z:
+            for k in z.files:
+                out[f"{f.relative_to(folder)}:{k}"] = z[k]
+    return out
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, tmp_path):
+    ref_run, ref_metrics, ref_folder = reference
+    out = tmp_path / "out"
+    base = [model_file, "--seed", SEED, "--out", out, "--quiet", "--no-figures"]
+
+    # killed once recall_a is complete: rest must start from encode's stored state
+    partial = _kill_when_done(_start(*base), f".*.partial/{CHECKPOINT_DIR}/phases/recall_a.json", out)
+    assert partial.name.startswith(".resume-") and partial.name.endswith(".partial")
+    assert _completed(partial) == {"encode", "recall_a"}
+    # encode's end state is kept (rest starts from it); recall_a's is not needed by any later phase
+    assert (partial / CHECKPOINT_DIR / "encode.brian2").is_file()
+    assert not (partial / CHECKPOINT_DIR / "recall_a.brian2").exists()
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+    # resumed, and killed again once rest is complete: recall_b continues from the end of rest
+    again = _kill_when_done(_start(*base, "--resume", partial), f".*.partial/{CHECKPOINT_DIR}/phases/rest.json", out)
+    assert again == partial
+    assert _completed(partial) == {"encode", "recall_a", "rest"}
+    assert (partial / CHECKPOINT_DIR / "rest.brian2").is_file()
+    assert not (partial / CHECKPOINT_DIR / "encode.brian2").exists()
+
+    # resumed to the end
+    proc = _start(*base, "--resume", partial)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    folder = Path(stdout.strip().splitlines()[-1].split("results: ", 1)[1])
+    assert folder == out / partial.name[1:-len(".partial")] and folder.is_dir()
+    assert not partial.exists() and not (folder / CHECKPOINT_DIR).exists()
+
+    res = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    ref_res = json.loads((ref_folder / "results.json").read_text(encoding="utf-8"))
+    assert res["metrics"] == ref_res["metrics"] == json.loads(json.dumps(ref_metrics))
+    assert res["phases"] == ref_res["phases"]
+    assert res["seed"] == SEED
+    assert (folder / "model.toml").read_text() == (ref_folder / "model.toml").read_text()
+    # the same files, and every array identical: spikes, weights, initial and recorded state
+    got, want = _arrays(folder), _arrays(ref_folder)
+    assert sorted(got) == sorted(want)
+    assert any(k.startswith("state/recall_b") for k in got)
+    for key in want:
+        assert got[key].dtype == want[key].dtype, key
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    # the run is not trivial: spikes in every phase and weights changed by each plastic phase
+    for ph in ref_run.phases:
+        assert ph.spikes["ctx_e"].i.size > 50, ph.name
+    assert not np.array_equal(ref_run.phase("encode").weights["ctx_ee"], ref_run.initial_weights["ctx_ee"])
+    assert not np.array_equal(ref_run.phase("rest").weights["ctx_ee"], ref_run.phase("encode").weights["ctx_ee"])
+
+
+def test_checkpointed_run_equals_a_run_without_checkpoint(reference):
+    """Writing phase by phase does not change the simulation (plain ``simulate``, no files)."""
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    ref_run = reference[0]
+    plain = simulate(ref_run.model, SEED, Brian2Options(progress=False))
+    assert [p.name for p in plain.phases] == [p.name for p in ref_run.phases]
+    for p, q in zip(plain.phases, ref_run.phases):
+        for pop in p.spikes:
+            np.testing.assert_array_equal(p.spikes[pop].i, q.spikes[pop].i)
+            np.testing.assert_array_equal(p.spikes[pop].t, q.spikes[pop].t)
+        for k in p.weights:
+            np.testing.assert_array_equal(p.weights[k], q.weights[k])
+
+
+def test_resume_refuses_another_run(model_file, tmp_path, capsys):
+    # a folder that is not a checkpoint
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert cli.main(["run", str(model_file), "--resume", str(plain)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot resume: ") and "not the partial folder" in err
+    assert cli.main(["run", str(model_file), "--resume", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+    # a checkpoint of another model text, seed and overrides
+    from neuromem.spec.loader import dumps_model, load_model
+
+    text = dumps_model(load_model(model_file))
+    ckpt = RunCheckpoint.create(tmp_path, "resume", text, 1, ["protocol.n_memories=2"])
+    argv = ["run", str(model_file), "--resume", str(ckpt.folder)]
+    assert cli.main(argv + ["--seed", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "is a different run" in err and "seed 2 (started with 1)" in err and "overrides [] " in err
+    assert "the model" not in err
+    assert cli.main(argv + ["--seed", "1", "--set", "protocol.n_memories=2"]) == 2
+    err = capsys.readouterr().err
+    assert "the model" in err and "seed" not in err.split("different run:")[1]
+    assert ckpt.folder.is_dir()   # refusing leaves the checkpoint as it was
+
+    # a completed phase whose arrays are broken is named
+    (ckpt.folder / CHECKPOINT_DIR / "phases" / "encode.json").write_text(json.dumps(
+        {"index": 0, "name": "encode", "kind": "encode", "duration": 0.45, "cue_fraction": 1.0,
+         "silenced": [], "items": [], "wall_time": 0.0, "network_state": None}))
+    with pytest.raises(ResumeError, match="phase 'encode' cannot be read back"):
+        RunCheckpoint.open(ckpt.folder)
