@@ -285,3 +285,15 @@ def test_sizes_are_32_bit():
     with pytest.raises(ModelError) as exc:
         SpikeSource("s", 2**31)
     assert exc.value.key == "size" and "32-bit" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "../x", "a/b", ".hidden", "réveil", "٣"])
+def test_phase_names_are_file_names(name):
+    with pytest.raises(ModelError) as exc:
+        Phase(name, "wake", duration=1.0)
+    assert exc.value.key == "name" and "phase names name files" in str(exc.value)
+
+
+def test_phase_name_characters_accepted():
+    for name in ("sleep", "sleep-2", "recall_1.b", "3rd"):
+        assert Phase(name, "wake", duration=1.0).name == name

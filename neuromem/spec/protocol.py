@@ -11,6 +11,7 @@ trained network as the main arm.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from neuromem.spec.errors import ModelError, require
@@ -22,6 +23,10 @@ PHASE_KINDS = ("encode", "sleep", "recall", "wake")
 (``"recall"``: recall overlap per item; ``"sleep"``: replay events;
 ``"encode"``: the replay population's assemblies; ``"wake"``: awake rest,
 rates only)."""
+
+PHASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""A phase name (matched in full): it names the phase's files in a run folder
+(``spikes/<name>.npz``, ...), so only characters that file names keep unchanged."""
 
 RECALL_WINDOW_SKIP = 0.02
 """Seconds at the start of each recall item that recall scoring skips (only the
@@ -101,7 +106,9 @@ class Phase:
     Attributes
     ----------
     name : str
-        Unique name; recall phases' names are the metric keys in results.
+        Unique name (:data:`PHASE_NAME`: ASCII letters, digits, ``.``, ``_``,
+        ``-``; it names the phase's files); recall phases' names are the
+        metric keys in results.
     kind : {"encode", "sleep", "recall", "wake"}
         One of :data:`PHASE_KINDS`.  Recall overlap metrics are computed for
         phases of kind ``"recall"`` (whose patterns items must be longer than
@@ -141,6 +148,9 @@ class Phase:
     record_state: tuple[str, ...] = ()
 
     def __post_init__(self):
+        require(isinstance(self.name, str) and PHASE_NAME.fullmatch(self.name) is not None, "name",
+                f"phase name {self.name!r} is not usable: phase names name files in the run folder, so they "
+                "are ASCII letters, digits, '.', '_' and '-', starting with a letter or digit")
         require(self.kind in PHASE_KINDS, "kind",
                 f"unknown phase kind {self.kind!r}; allowed: {', '.join(PHASE_KINDS)}")
         if self.kind == "recall":
