@@ -146,14 +146,15 @@ def _start(*argv) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _kill_when_done(proc: subprocess.Popen, marker_glob: str, out: Path, timeout: float = 120) -> Path:
-    """SIGKILL ``proc`` as soon as a file matching ``out/marker_glob`` exists; the partial folder."""
+def _kill_when_done(proc: subprocess.Popen, marker_glob: str, out: Path, timeout: float = 120,
+                    sig=signal.SIGKILL) -> Path:
+    """Send ``sig`` to ``proc`` as soon as a file matching ``out/marker_glob`` exists; the partial folder."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hits = list(out.glob(marker_glob))
         if hits:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
             return hits[0].parents[2]
         if proc.poll() is not None:
             out_, err = proc.communicate()
@@ -191,9 +192,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
     assert not (partial / CHECKPOINT_DIR / "recall_a.brian2").exists()
     assert not [p for p in out.iterdir() if not p.name.startswith(".")]
 
-    # resumed, and killed again once rest is complete: recall_b continues from the end of rest
-    again = _kill_when_done(_start(*base, "--resume", partial), f".*.partial/{CHECKPOINT_DIR}/phases/rest.json", out)
+    # resumed, and stopped again with SIGTERM (what job schedulers send) once rest is complete:
+    # the run says how to continue it, and recall_b continues from the end of rest
+    proc = _start(*base, "--resume", partial)
+    again = _kill_when_done(proc, f".*.partial/{CHECKPOINT_DIR}/phases/rest.json", out, sig=signal.SIGTERM)
     assert again == partial
+    assert proc.returncode == 128 + signal.SIGTERM
+    err = proc.stderr.read()
+    assert "terminated" in err and f"--resume {partial}" in err and f"--seed {SEED}" in err
     assert _completed(partial) == {"encode", "recall_a", "rest"}
     assert (partial / CHECKPOINT_DIR / "rest.brian2").is_file()
     assert not (partial / CHECKPOINT_DIR / "encode.brian2").exists()
@@ -265,6 +271,19 @@ def test_resume_refuses_another_run(model_file, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the model" in err and "seed" not in err.split("different run:")[1]
     assert ckpt.folder.is_dir()   # refusing leaves the checkpoint as it was
+
+    # a checkpoint that a running process writes
+    code = f"from neuromem.io import claim_partial; claim_partial({str(ckpt.folder)!r}); print('ok', flush=True); " \
+           "import time; time.sleep(60)"
+    writer = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ok"
+        with pytest.raises(ResumeError, match="another running process is writing it"):
+            RunCheckpoint.open(ckpt.folder)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert RunCheckpoint.open(ckpt.folder).completed == []
 
     # a completed phase whose arrays are broken is named
     (ckpt.folder / CHECKPOINT_DIR / "phases" / "encode.json").write_text(json.dumps(
