@@ -540,3 +540,27 @@ def test_validate_prints_estimate_and_refuses_what_cannot_fit(model_file, tmp_pa
     assert "warning:" in capsys.readouterr().err
     monkeypatch.setattr(resources, "available_memory", lambda: None)   # unknown: never refuse
     assert cli.main(["validate", str(model_file), "--set", "protocol.n_memories=1000000000"]) == 0
+
+
+def test_load_model_refuses_unreadable_paths(tmp_path):
+    import os
+
+    cases = [(str(tmp_path / "a\0b.toml"), "cannot read model file"), (str(tmp_path), "cannot read model file")]
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.toml"
+        os.mkfifo(fifo)                     # no writer: a blocking open would wait forever
+        cases.append((str(fifo), "not a regular file"))
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as fh:
+        fh.truncate(17 * 2**20)
+    cases.append((str(big), "larger than"))
+    for path, fragment in cases:
+        with pytest.raises(ModelError) as exc:
+            load_model(path)
+        assert exc.value.file == path and fragment in str(exc.value), str(exc.value)
+
+
+def test_override_must_be_a_string(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=[None])
+    assert exc.value.key == "--set" and exc.value.file == str(model_file)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 try:
@@ -50,6 +51,9 @@ _QUANTITIES = (TIME, VOLTAGE, RATE)
 
 MAX_DEPTH = 16
 """Deepest nesting of tables and arrays accepted in a model file (the format needs 6)."""
+
+MAX_FILE_BYTES = 16 * 2**20
+"""Largest model file read (the default model is 12 kB)."""
 
 _INT_LIMIT = 2**63
 """Integers must lie in [-2**63, 2**63), TOML's range."""
@@ -392,6 +396,8 @@ def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
         overrides = (overrides,)
     origins = []
     for text in overrides:
+        if not isinstance(text, str):
+            raise ModelError(f"an override must be a string key.path=value, got {_what(text)}", key="--set")
         path, sep, value = text.partition("=")
         path = path.strip()
         if not sep or not path:
@@ -584,13 +590,25 @@ def load_model(path, overrides=()) -> Model:
     """
     file = os.fspath(path)
     try:
-        with open(file, "rb") as fh:
+        # non-blocking open: a FIFO without a writer would otherwise block here
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):   # a pipe or a device would block or never end
+                raise ModelError("not a regular file", file=file)
+            if st.st_size > MAX_FILE_BYTES:
+                raise ModelError(f"{st.st_size} bytes: larger than the {MAX_FILE_BYTES} bytes accepted for a "
+                                 "model file", file=file)
             data = fh.read()
         text = data.decode("utf-8")
     except OSError as e:
         raise ModelError(f"cannot read model file: {e.strerror or e}", file=file) from None
     except UnicodeDecodeError as e:
         raise ModelError(f"not UTF-8 text: {e}", file=file) from None
+    except ValueError as e:          # e.g. a NUL character in the path
+        if isinstance(e, ModelError):
+            raise
+        raise ModelError(f"cannot read model file: {e}", file=file) from None
     return loads_model(text, file=file, overrides=overrides)
 
 
