@@ -15,7 +15,10 @@ Layout of ``<out_dir>/<model>-<YYYYmmdd-HHMMSS>-seed<seed>/``::
 
 The folder is assembled as ``.<name>.partial`` next to its final place and
 renamed only when complete, so a folder without the leading dot is always a
-finished run; if writing fails the partial folder is removed.
+finished run; if writing fails the partial folder is removed.  A run written
+phase by phase (:class:`RunCheckpoint`, what ``neuromem run`` does) keeps a
+``checkpoint/`` subfolder there until it completes, from which an interrupted
+run is resumed.
 
 File names are phase/projection names passed through :func:`safe_name`; a
 phase named ``initial`` or ``synapses`` has its weights stored as
