@@ -564,3 +564,35 @@ def test_override_must_be_a_string(model_file):
     with pytest.raises(ModelError) as exc:
         load_model(model_file, overrides=[None])
     assert exc.value.key == "--set" and exc.value.file == str(model_file)
+
+
+def test_generated_names_cover_the_brian2_backend(model_file, monkeypatch):
+    """Every object the Brian2 backend names after a model object is declared in spec.names."""
+    b2 = pytest.importorskip("brian2")
+    from neuromem.backends.brian2 import Brian2Options, simulate
+    from neuromem.spec.names import generated_names
+
+    # a plastic projection with a normalisation in each direction, state monitors, all node kinds
+    m = load_model(model_file, overrides=[
+        "rules.norm_in={type = \"normalisation\", total = \"5 mV\", interval = \"10 ms\"}",
+        "rules.norm_out={type = \"normalisation\", total = \"5 mV\", interval = \"10 ms\", direction = \"outgoing\"}",
+        "projections.ctx_ee.plasticity=[\"ctx_stdp\", \"norm_in\", \"norm_out\"]",
+        "protocol.phases.sleep.record_state=[\"ctx_i\"]"])
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def fake_run(self, *args, **kwargs):
+        seen.extend(obj.name for obj in self.sorted_objects)   # contained objects included
+        raise Built
+
+    monkeypatch.setattr(b2.Network, "run", fake_run)
+    with pytest.raises(Built):
+        simulate(m, 0, Brian2Options(target="numpy", progress=False))
+    allowed = generated_names(m.populations, m.sources, m.projections)
+    own = tuple(m.populations) + tuple(m.sources) + tuple(m.projections)
+    derived = [n for n in seen if n.startswith(("spikemon_", "statemon_"))
+               or any(n == o or n.startswith(o + "_") for o in own)]
+    assert len(derived) > len(own)
+    assert set(derived) <= set(allowed), sorted(set(derived) - set(allowed))
