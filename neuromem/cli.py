@@ -11,6 +11,7 @@
                          [--headroom H] [--out DIR] [--frozen] [--then PHASE] [--bounds clip|brian2|none]
                          [--from-rest]
     neuromem export nir RUN_DIR [--phase P] [--out FILE]
+    neuromem export nwb RUN_DIR [--out FILE]
     neuromem verify RUN_DIR
 
 Every subcommand is one function decorated with :func:`subcommand`: it
@@ -355,9 +356,9 @@ def _setup_check(p: argparse.ArgumentParser):
     return run
 
 
-@subcommand("export", help="export a Brian2 run folder to Lava (and run it) or to NIR")
+@subcommand("export", help="export a Brian2 run folder to Lava (and run it), to NIR or to NWB")
 def _setup_export(p: argparse.ArgumentParser):
-    p.add_argument("target", choices=["lava", "nir"])
+    p.add_argument("target", choices=["lava", "nir", "nwb"])
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
     p.add_argument("--phase", default="recall_lesioned_after_sleep",
                    help="phase to export; lava: a plastic phase (e.g. sleep) runs with learning on Lava "
@@ -370,7 +371,8 @@ def _setup_export(p: argparse.ArgumentParser):
     p.add_argument("--out", default=None,
                    help="lava: folder for lava_results.json (lava_<phase>_results.json with learning) "
                         "(default RUN_DIR; a second export there replaces it: give each phase/mode/"
-                        "refractory its own --out to keep several); nir: output file (default RUN_DIR/model.nir)")
+                        "refractory its own --out to keep several); nir: output file (default RUN_DIR/model.nir); "
+                        "nwb: output file (default RUN_DIR/run.nwb)")
     p.add_argument("--frozen", action="store_true",
                    help="lava: run a plastic phase with its weights frozen at the phase start (no learning)")
     p.add_argument("--then", default="auto", metavar="PHASE",
@@ -455,6 +457,8 @@ def _setup_export(p: argparse.ArgumentParser):
                 if args.from_rest:
                     print("error: --from-rest applies to `export lava` only", file=sys.stderr)
                     return 2
+                if args.target == "nwb":
+                    return _export_nwb(args)
                 check_run_folder(args.run_dir, [args.phase])
                 from neuromem.export.nir import export_nir
 
@@ -567,6 +571,19 @@ def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE
     for line in lines:
         print(line, file=sys.stderr)
     return lines
+
+
+def _export_nwb(args) -> int:
+    """``export nwb``: the whole run (every phase) as one NWB file; exit 2 without pynwb."""
+    from neuromem.export.nwb import NWBExportError, export_nwb
+
+    try:
+        out = export_nwb(args.run_dir, args.out)
+    except NWBExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"written: {out}")
+    return 0
 
 
 def _previous_lava_results(path) -> str | None:

@@ -1043,7 +1043,7 @@ def check_run_folder(path, phases=()) -> RunFolder:
 # ---------------------------------------------------------------- checksums
 
 _NOT_RECORDED = ("results.json",)
-_EXPORT_OUTPUTS = re.compile(r"(lava_results\.json|lava_.+_results\.json|lava_.+_weights\.npz|model\.nir)")
+_EXPORT_OUTPUTS = re.compile(r"(lava_results\.json|lava_.+_results\.json|lava_.+_weights\.npz|model\.nir|run\.nwb)")
 """Files that exporters write into a run folder after it was finished (not checksummed)."""
 
 
