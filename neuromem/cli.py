@@ -390,7 +390,7 @@ def _setup_export(p: argparse.ArgumentParser):
         from pathlib import Path
 
         from neuromem.export.lava import LavaExportError
-        from neuromem.io import check_run_folder
+        from neuromem.io import OutDirError, check_out_dir, check_run_folder
 
         progress = LavaProgress()   # prints nothing until the export reports its first step
         try:
@@ -399,6 +399,8 @@ def _setup_export(p: argparse.ArgumentParser):
                 # naming the file, before anything slow (or Lava) starts
                 then = [] if args.then.lower() in ("auto", "none") else [args.then]
                 check_run_folder(args.run_dir, [args.phase, *then])
+                if args.out is not None:      # refused now, not after Lava has run
+                    check_out_dir(args.out)
                 from neuromem.export.lava_learning import run_is_plastic
 
                 if args.from_rest:
@@ -460,6 +462,10 @@ def _setup_export(p: argparse.ArgumentParser):
                 if args.target == "nwb":
                     return _export_nwb(args)
                 check_run_folder(args.run_dir, [args.phase])
+                if args.out is not None:
+                    if Path(args.out).is_dir():
+                        raise OutDirError(args.out, "is a folder; --out names the .nir file to write")
+                    check_out_dir(Path(args.out).parent)
                 from neuromem.export.nir import export_nir
 
                 out = args.out or str(Path(args.run_dir) / "model.nir")

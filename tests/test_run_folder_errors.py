@@ -294,8 +294,12 @@ def test_the_cases_start_from_a_good_folder(pristine, tmp_path, capsys):
     (["export", "lava", "{run}/missing", "--phase", PHASE], "missing", "missing"),
     (["export", "nir", "{run}/model.toml", "--phase", PHASE], M, "is a file, expected a run folder"),
     (["verify", "{run}/missing"], "missing", "missing"),
+    (["export", "lava", "{run}", "--phase", PHASE, "--out", "{run}/model.toml"], M, "is a file, not a folder"),
+    (["export", "lava", "{run}", "--phase", PHASE, "--out", "{run}/model.toml/x"], M, "is a file, so the output"),
+    (["export", "nir", "{run}", "--phase", PHASE, "--out", "{run}/spikes"], "spikes", "is a folder; --out names"),
+    (["export", "nir", "{run}", "--phase", PHASE, "--out", "{run}/model.toml/x.nir"], M, "is a file, not a folder"),
 ])
-def test_unknown_phase_and_bad_run_dir(folder, capsys, no_lava, argv, rel, text):
+def test_unknown_phase_bad_run_dir_and_bad_out(folder, capsys, no_lava, argv, rel, text):
     code = cli.main([a.format(run=folder) for a in argv])
     line = _one_error_line(capsys, code)
     assert str(folder / rel) in line and text in line, line
