@@ -3,7 +3,7 @@
 ::
 
     neuromem run MODEL [--seed N] [--out DIR] [--set key.path=value ...]
-                       [--target auto|cython|numpy] [--no-figures] [--quiet] [--resume RUN_DIR]
+                       [--target auto|cython|numpy] [--no-figures] [--quiet] [--force] [--resume RUN_DIR]
     neuromem validate MODEL [--set key.path=value ...] [--force]
     neuromem info
     neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
