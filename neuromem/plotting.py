@@ -494,6 +494,7 @@ def plot_weights(run, projection: str, phases, vmax=None):
 
 
 def _order_word(by_memory: bool) -> str:
+    """How a weight matrix axis is ordered, for its label."""
     return "sorted by memory" if by_memory else "index"
 
 
