@@ -160,3 +160,18 @@ def test_newcomer_kit():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for needed in ("make demo", "make test", "make test-fast", "make notebook", "import neuromem"):
         assert needed in readme, needed
+
+
+def test_readme_examples_are_real():
+    """The README's model file loads, and every ``neuromem.<name>`` its Python section uses exists."""
+    import neuromem
+    from neuromem.spec.loader import loads_model
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (toml,) = re.findall(r"```toml\n(.*?)```", _section(readme, "Writing a model file"), flags=re.S)
+    assert loads_model(toml, file="README.md").name == "tiny"
+    python = "".join(re.findall(r"```python\n(.*?)```", _section(readme, "Python"), flags=re.S))
+    names = set(re.findall(r"\bneuromem\.([A-Za-z_]\w*)", python))
+    assert {"run", "load_model", "read_run"} <= names
+    for name in names:
+        assert hasattr(neuromem, name), name
