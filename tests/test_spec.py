@@ -53,6 +53,11 @@ def test_parse_quantity(text, dim, value):
     ("fast", "rate", "expected a rate"),
     (True, "rate", "expected a rate"),
     ("1e999 s", "time", "finite"),
+    ("1e1000000 s", "time", "finite"),
+    ("２０ ms", "time", "ASCII digits"),
+    ("2０ms", "time", "ASCII digits"),
+    ("٢٠ ms", "time", "ASCII digits"),
+    ("20 ms²", "time", "ASCII digits"),
 ])
 def test_parse_quantity_refuses(value, dim, fragment):
     with pytest.raises(ModelError) as exc:

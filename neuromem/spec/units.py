@@ -90,9 +90,9 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     want = _ARTICLE[dimension]
     if not isinstance(value, str):
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
-    m = _QUANTITY.match(value)
-    if m is None and any(c.isdigit() and not c.isascii() for c in value):
+    if any(c.isdigit() and not c.isascii() for c in value):   # "２０ ms", "2٠ ms", "20 ms²"
         raise ModelError(f"only ASCII digits 0-9 are accepted in numbers, got {value!r}", key=key)
+    m = _QUANTITY.match(value)
     if m is None:
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
     unit = m.group("unit")
