@@ -596,3 +596,27 @@ def test_generated_names_cover_the_brian2_backend(model_file, monkeypatch):
                or any(n == o or n.startswith(o + "_") for o in own)]
     assert len(derived) > len(own)
     assert set(derived) <= set(allowed), sorted(set(derived) - set(allowed))
+
+
+def test_model_without_sources_runs(tmp_path, capsys):
+    """A model with no [sources] simulates and writes its run folder (was: max() of an empty sequence)."""
+    pytest.importorskip("brian2")
+    from neuromem import cli
+
+    head = MODEL.split("[populations.ctx_i]")[0].replace('adaptation = { tau_w = "100 ms", b = "0.5 mV" }\n', "")
+    path = tmp_path / "nosources.toml"
+    path.write_text(head.replace("size = 100", "size = 20") + """
+[protocol]
+n_memories = 2
+pattern_population = "ctx_e"
+coding_level = 0.1
+[[protocol.phases]]
+name = "rest"
+kind = "wake"
+duration = "50 ms"
+""")
+    assert load_model(path).sources == {}
+    rc = cli.main(["run", str(path), "--target", "numpy", "--no-figures", "--quiet", "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert out.out.strip().startswith("results: ") and (tmp_path / "runs").is_dir()
