@@ -103,7 +103,10 @@ def estimate_resources(model, rate_hz: float = ASSUMED_RATE_HZ) -> dict:
 
     Notes
     -----
-    Assumptions (the figure is an estimate, good to a factor of about 2):
+    Assumptions (the figure is an estimate, good to a factor of about 2; it
+    errs high: a 3000-neuron plastic all-to-all projection, 9 million
+    synapses, run for 20 ms on the numpy target, is estimated at 1.3 GiB and
+    peaked at 0.85 GiB resident):
 
     * every phase runs once (``neuromem run`` runs them all);
     * per synapse: the backend's weight, pre/post indices, in/out-degree
