@@ -280,9 +280,9 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
     checkpoint : RunCheckpoint, optional
         The checkpoint the run was saved into phase by phase: its partial
         folder already holds every array, so only the figures and
-        ``results.json`` are added, its ``checkpoint/`` folder is removed and
-        it is renamed into place (``out_dir`` is not used then; on failure
-        the partial folder is kept, so the run can be resumed).
+        ``results.json`` are added, it is renamed into place and then its
+        ``checkpoint/`` folder is removed (``out_dir`` is not used then; on
+        failure the partial folder is kept, so the run can be resumed).
 
     Returns
     -------
@@ -316,11 +316,10 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
         if figures:
             from neuromem.plotting import save_figures
             save_figures(run, metrics, partial / "figures")
-        if checkpoint is not None:
-            shutil.rmtree(partial / CHECKPOINT_DIR)
         # checksums of everything written so far, for `neuromem verify`
         (partial / WRITER_FILE).unlink(missing_ok=True)
-        results["files"] = file_checksums(partial)
+        results["files"] = {rel: sha for rel, sha in file_checksums(partial).items()
+                            if checkpoint is None or not rel.startswith(f"{CHECKPOINT_DIR}/")}
         # results.json last: its presence also marks a complete folder
         with open(partial / "results.json", "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2, allow_nan=False)
@@ -341,6 +340,9 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
         if checkpoint is None:
             shutil.rmtree(partial, ignore_errors=True)
         raise
+    if checkpoint is not None:
+        # only now: until the folder is complete and in place, the checkpoint can resume it
+        shutil.rmtree(final / CHECKPOINT_DIR, ignore_errors=True)
     return final
 
 

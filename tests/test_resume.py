@@ -202,7 +202,6 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
     assert "terminated" in err and f"--resume {partial}" in err and f"--seed {SEED}" in err
     assert _completed(partial) == {"encode", "recall_a", "rest"}
     assert (partial / CHECKPOINT_DIR / "rest.brian2").is_file()
-    assert not (partial / CHECKPOINT_DIR / "encode.brian2").exists()
 
     # resumed to the end
     proc = _start(*base, "--resume", partial)
@@ -211,6 +210,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
     folder = Path(stdout.strip().splitlines()[-1].split("results: ", 1)[1])
     assert folder == out / partial.name[1:-len(".partial")] and folder.is_dir()
     assert not partial.exists() and not (folder / CHECKPOINT_DIR).exists()
+    assert cli.main(["verify", str(folder)]) == 0     # the checksums recorded cover what is there
 
     res = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     ref_res = json.loads((ref_folder / "results.json").read_text(encoding="utf-8"))
@@ -230,6 +230,38 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
         assert ph.spikes["ctx_e"].i.size > 50, ph.name
     assert not np.array_equal(ref_run.phase("encode").weights["ctx_ee"], ref_run.initial_weights["ctx_ee"])
     assert not np.array_equal(ref_run.phase("rest").weights["ctx_ee"], ref_run.phase("encode").weights["ctx_ee"])
+
+
+class _Recorder(RunCheckpoint):
+    """A checkpoint that notes which network state files exist whenever a phase ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def on_phase_end(self, record, state_path):
+        super().on_phase_end(record, state_path)
+        files = sorted(p.name for p in (self.folder / CHECKPOINT_DIR).glob("*.brian2"))
+        self.seen.append((record.name, None if state_path is None else Path(state_path).name, files))
+
+
+def test_network_states_are_kept_while_a_later_phase_starts_from_them(reference, tmp_path):
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    model = reference[0].model
+    ckpt = RunCheckpoint.create(tmp_path, model.name, "text", SEED)
+    rec = _Recorder(ckpt.folder, ckpt.identity)
+    simulate(model, SEED, Brian2Options(progress=False), checkpoint=rec)
+    # encode: origin of recall_a (next) and of rest (start_from); recall_a: no later phase starts from it;
+    # rest: origin of recall_b; a state is removed after the first phase end at which nothing needs it
+    assert rec.seen == [
+        ("encode", "encode.brian2", ["encode.brian2"]),
+        ("recall_a", None, ["encode.brian2"]),
+        ("rest", "rest.brian2", ["encode.brian2", "rest.brian2"]),
+        ("recall_b", None, ["rest.brian2"]),
+    ]
+    assert not list((ckpt.folder / CHECKPOINT_DIR).glob("*.brian2*"))
+    assert [r.name for r in RunCheckpoint.open(ckpt.folder).completed] == ["encode", "recall_a", "rest", "recall_b"]
 
 
 def test_checkpointed_run_equals_a_run_without_checkpoint(reference):
