@@ -15,7 +15,7 @@ import numpy as np
 
 from neuromem.records import Item
 
-__all__ = ["rng_for", "make_patterns", "make_cues", "phase_inputs"]
+__all__ = ["rng_for", "make_patterns", "apply_overlaps", "protocol_patterns", "make_cues", "phase_inputs"]
 
 
 def rng_for(seed: int, purpose: str) -> np.random.Generator:
@@ -34,6 +34,44 @@ def make_patterns(n_memories: int, n: int, coding_level: float, rng: np.random.G
     pats = np.zeros((n_memories, n), dtype=bool)
     for m in range(n_memories):
         pats[m, rng.choice(n, size=k, replace=False)] = True
+    return pats
+
+
+def apply_overlaps(patterns: np.ndarray, overlaps, rng: np.random.Generator) -> np.ndarray:
+    """Redraw the patterns of overlapped memories (:class:`neuromem.spec.PatternOverlap`).
+
+    Memory ``m`` overlapping memory ``s`` by ``fraction`` keeps its number of
+    active neurons ``k``: ``round(fraction * k)`` of them are drawn from
+    ``s``'s active neurons, the others from the neurons outside ``s``'s pattern.
+
+    Returns
+    -------
+    ndarray of bool
+        A new array; ``patterns`` is not modified.
+    """
+    out = np.array(patterns, dtype=bool, copy=True)
+    for ov in overlaps:
+        for m, s in zip(ov.memories, ov.share):
+            k = int(out[m].sum())
+            n_shared = int(round(ov.fraction * k))
+            inside, outside = np.flatnonzero(out[s]), np.flatnonzero(~out[s])
+            new = np.zeros(out.shape[1], dtype=bool)
+            new[rng.choice(inside, size=min(n_shared, inside.size), replace=False)] = True
+            new[rng.choice(outside, size=k - min(n_shared, inside.size), replace=False)] = True
+            out[m] = new
+    return out
+
+
+def protocol_patterns(protocol, n: int, seed: int) -> np.ndarray:
+    """The stored patterns of a run: independent random patterns, then the protocol's overlaps.
+
+    Without overlaps this is exactly ``make_patterns(..., rng_for(seed, "patterns"))``;
+    overlaps draw from their own stream (``"overlaps"``), so declaring them
+    leaves the other memories' patterns unchanged.
+    """
+    pats = make_patterns(protocol.n_memories, n, protocol.coding_level, rng_for(seed, "patterns"))
+    if protocol.overlaps:
+        pats = apply_overlaps(pats, protocol.overlaps, rng_for(seed, "overlaps"))
     return pats
 
 

@@ -302,3 +302,35 @@ def test_phase_names_are_file_names(name):
 def test_phase_name_characters_accepted():
     for name in ("sleep", "sleep-2", "recall_1.b", "3rd"):
         assert Phase(name, "wake", duration=1.0).name == name
+def test_pattern_overlaps_exact_and_validated(tmp_path):
+    import numpy as np
+    from neuromem.spec import PatternOverlap
+    from neuromem.spec.loader import dumps_model, load_model, loads_model
+    from neuromem.stimulus import apply_overlaps, make_patterns, protocol_patterns, rng_for
+
+    pats = make_patterns(4, 200, 0.1, rng_for(3, "patterns"))
+    ov = PatternOverlap(memories=(2, 3), share=(0, 1), fraction=0.25)
+    out = apply_overlaps(pats, [ov], rng_for(3, "overlaps"))
+    assert np.array_equal(out[:2], pats[:2])
+    assert (out[2] & out[0]).sum() == 5 and (out[3] & out[1]).sum() == 5
+    assert out.sum(1).tolist() == [20] * 4
+    with pytest.raises(ModelError, match="fraction"):
+        PatternOverlap(memories=(1,), share=(0,), fraction=1.5)
+    with pytest.raises(ModelError, match="share"):
+        PatternOverlap(memories=(1, 2), share=(0,), fraction=0.5)
+    # in a model file, checked against the memories, and written back
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "models" / "cls.toml").read_text()
+    text = text.replace('replay_population = "hpc_e"\n', 'replay_population = "hpc_e"\n'
+                        'overlaps = [{ memories = [8, 9], share = [0, 1], fraction = 0.5 }]\n')
+    model = loads_model(text, file="x.toml")
+    assert model.protocol.overlaps == (PatternOverlap(memories=(8, 9), share=(0, 1), fraction=0.5),)
+    assert loads_model(dumps_model(model)) == model
+    pats = protocol_patterns(model.protocol, 1000, seed=1)
+    assert (pats[8] & pats[0]).sum() == 50 and (pats[9] & pats[1]).sum() == 50
+    plain = load_model(root / "models" / "cls.toml")
+    assert np.array_equal(protocol_patterns(plain.protocol, 1000, 1)[:8], pats[:8])
+    with pytest.raises(ModelError, match=r"x.toml: protocol.overlaps\[0\].*outside"):
+        loads_model(text.replace("[8, 9]", "[8, 12]"), file="x.toml")
+    with pytest.raises(ModelError, match="no chains"):
+        loads_model(text.replace("share = [0, 1]", "share = [0, 8]"), file="x.toml")

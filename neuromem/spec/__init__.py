@@ -26,11 +26,11 @@ from neuromem.spec.model import Model, ModelError
 from neuromem.spec.neurons import LIFPopulation, SpikeSource, Adaptation
 from neuromem.spec.projections import Connector, WeightInit, Projection
 from neuromem.spec.plasticity import PairSTDP, VogelsISTDP, SynapticNormalisation, RULE_TYPES
-from neuromem.spec.protocol import Stimulus, Phase, Protocol
+from neuromem.spec.protocol import Stimulus, Phase, Protocol, PatternOverlap
 from neuromem.spec import compose
 
 __all__ = [
     "Model", "ModelError", "LIFPopulation", "SpikeSource", "Adaptation",
     "Connector", "WeightInit", "Projection", "PairSTDP", "VogelsISTDP",
-    "SynapticNormalisation", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "compose",
+    "SynapticNormalisation", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "PatternOverlap", "compose",
 ]

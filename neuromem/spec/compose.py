@@ -29,7 +29,7 @@ from neuromem.spec.errors import require
 from neuromem.spec.model import Model
 from neuromem.spec.protocol import Phase
 
-__all__ = ["phase_copy", "rounds", "with_phases"]
+__all__ = ["phase_copy", "rounds", "with_phases", "with_protocol"]
 
 _KEEP = object()
 
@@ -131,3 +131,8 @@ def with_phases(model: Model, phases: Iterable[Phase], n_memories: int | None = 
     proto = dataclasses.replace(model.protocol, phases=tuple(phases),
                                 n_memories=model.protocol.n_memories if n_memories is None else int(n_memories))
     return dataclasses.replace(model, protocol=proto)
+
+
+def with_protocol(model: Model, **changes) -> Model:
+    """``model`` with fields of its protocol replaced (``overlaps``, ``n_memories``, ...), validated."""
+    return dataclasses.replace(model, protocol=dataclasses.replace(model.protocol, **changes))

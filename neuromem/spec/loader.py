@@ -35,7 +35,7 @@ from neuromem.spec.model import Model
 from neuromem.spec.neurons import Adaptation, LIFPopulation, SpikeSource
 from neuromem.spec.plasticity import RULE_TYPES
 from neuromem.spec.projections import CONNECTORS, WEIGHT_KINDS, Connector, Projection, WeightInit
-from neuromem.spec.protocol import STIMULUS_KINDS, Phase, Protocol, Stimulus
+from neuromem.spec.protocol import STIMULUS_KINDS, PatternOverlap, Phase, Protocol, Stimulus
 from neuromem.spec.units import format_quantity, parse_quantity
 
 __all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_overrides"]
@@ -114,8 +114,9 @@ _WEIGHTS = {
 assert set(_WEIGHTS) == set(WEIGHT_KINDS)
 _PROTOCOL = {
     "n_memories": _F(INT), "pattern_population": _F(STR), "coding_level": _F(FLOAT),
-    "replay_population": _opt(STR), "phases": _F(TABLES),
+    "replay_population": _opt(STR), "phases": _F(TABLES), "overlaps": _opt(TABLES),
 }
+_OVERLAP = {"memories": _F(INTS), "share": _F(INTS), "fraction": _F(FLOAT)}
 _PHASE = {
     "name": _F(STR), "kind": _F(STR), "plastic": _opt(TABLE), "silence": _opt(STRS),
     "block": _opt(STRS), "gain": _opt(TABLE), "start_from": _opt(STR), "duration": _opt(TIME),
@@ -311,6 +312,10 @@ def _phase(t: dict, key: str) -> Phase:
 def _protocol(t: dict) -> Protocol:
     kw = _read(t, _PROTOCOL, "protocol")
     kw["phases"] = tuple(_phase(p, f"protocol.phases[{i}]") for i, p in enumerate(kw["phases"]))
+    if "overlaps" in kw:
+        kw["overlaps"] = tuple(
+            _build(PatternOverlap, f"protocol.overlaps[{i}]", **_read(o, _OVERLAP, f"protocol.overlaps[{i}]"))
+            for i, o in enumerate(kw["overlaps"]))
     return _build(Protocol, "protocol", **kw)
 
 
@@ -678,7 +683,9 @@ def model_to_dict(model: Model) -> dict:
         projs[n] = d
     out["projections"] = projs
     proto = model.protocol
-    pd = _emit(proto, _PROTOCOL, skip=("phases",))
+    pd = _emit(proto, _PROTOCOL, skip=("phases", "overlaps"))
+    if proto.overlaps:
+        pd["overlaps"] = [_emit(o, _OVERLAP) for o in proto.overlaps]
     phases = []
     for ph in proto.phases:
         d = _emit(ph, _PHASE, skip=("plastic", "gain", "stimuli"))

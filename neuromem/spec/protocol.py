@@ -183,6 +183,40 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class PatternOverlap:
+    """Memories whose patterns share a set fraction of their neurons with other memories'.
+
+    Memory ``memories[j]`` takes ``round(fraction * k)`` of its ``k`` active
+    neurons from the pattern of memory ``share[j]`` and the rest from neurons
+    outside that pattern, so the two overlap by exactly that many neurons
+    (their overlap with every other memory stays at chance).  Used to make new
+    memories interfere with old ones in a controlled way.
+
+    Attributes
+    ----------
+    memories : tuple of int
+        The memories whose patterns are drawn with overlap.
+    share : tuple of int
+        For each of ``memories``, the memory it overlaps (same length).
+    fraction : float
+        Fraction of the pattern shared, in [0, 1].
+    """
+
+    memories: tuple[int, ...]
+    share: tuple[int, ...]
+    fraction: float
+
+    def __post_init__(self):
+        require(len(self.memories) == len(self.share), "share",
+                f"needs one memory per overlapped memory ({len(self.memories)}), got {len(self.share)}")
+        require(len(self.memories) > 0, "memories", "at least one memory is required")
+        require(isinstance(self.fraction, (int, float)) and 0 <= self.fraction <= 1, "fraction",
+                f"must be in [0, 1], got {self.fraction!r}")
+        for m, s in zip(self.memories, self.share):
+            require(m != s, "share", f"memory {m} cannot overlap itself")
+
+
+@dataclass(frozen=True)
 class Protocol:
     """The memories and the ordered phases.
 
@@ -199,6 +233,9 @@ class Protocol:
         Population holding the fast-learned memory index (e.g. hippocampal
         CA3); its per-memory assemblies, found during encoding, are used to
         detect replay events in other phases.
+    overlaps : tuple of PatternOverlap
+        Memories drawn to overlap others by a set fraction (default: none,
+        every pattern drawn independently).
     """
 
     n_memories: int
@@ -206,12 +243,23 @@ class Protocol:
     coding_level: float
     phases: tuple[Phase, ...]
     replay_population: str | None = None
+    overlaps: tuple[PatternOverlap, ...] = ()
 
     def __post_init__(self):
         require(isinstance(self.n_memories, int) and self.n_memories >= 1, "n_memories",
                 f"must be a positive integer, got {self.n_memories!r}")
         require(0 < self.coding_level < 1, "coding_level", f"must be in (0, 1), got {self.coding_level!r}")
         require(len(self.phases) > 0, "phases", "at least one phase is required")
+        overlapped = [m for ov in self.overlaps for m in ov.memories]
+        for i, ov in enumerate(self.overlaps):
+            for m in ov.memories + ov.share:
+                require(isinstance(m, int) and 0 <= m < self.n_memories, f"overlaps[{i}]",
+                        f"memory {m!r} is outside 0..{self.n_memories - 1}")
+            for s in ov.share:
+                require(s not in overlapped, f"overlaps[{i}].share",
+                        f"memory {s} is itself drawn with overlap (no chains)")
+        require(len(overlapped) == len(set(overlapped)), "overlaps",
+                "a memory is drawn with overlap more than once")
         names = [p.name for p in self.phases]
         for i, ph in enumerate(self.phases):
             require(ph.name not in names[:i], f"phases[{i}].name", f"duplicate phase name {ph.name!r}")

@@ -12,7 +12,7 @@ import brian2 as b2
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.stimulus import make_cues, make_patterns, phase_inputs, rng_for
+from neuromem.stimulus import make_cues, phase_inputs, protocol_patterns, rng_for
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir"]
@@ -158,7 +158,7 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     configure(options)
     proto = model.protocol
     n_pat = model.populations[proto.pattern_population].size
-    patterns = make_patterns(proto.n_memories, n_pat, proto.coding_level, rng_for(seed, "patterns"))
+    patterns = protocol_patterns(proto, n_pat, seed)
     cues: dict = {}
     for ph in proto.phases:
         for st in ph.stimuli:

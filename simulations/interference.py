@@ -1,0 +1,293 @@
+"""Sleep protects old memories against interference from new, overlapping learning.
+
+Question
+    A set of memories A is consolidated in cortex.  A new set B, whose patterns
+    share part of their neurons with A's, is then trained in cortex while awake
+    and damages A.  Does sleep after B (hippocampal replay of A and B) undo the
+    damage better than awake rest or than interleaving A with B?
+
+Anchors
+    * González, Mofakham, Mikkelsen, Fernandez-Ruiz & Bazhenov 2020, eLife
+      9:e51005 — in a thalamocortical model, training a new sequence that uses
+      the old one's neurons and synapses degrades the old one; subsequent N3
+      sleep "reverses the damage" and enhances both, and interleaved training
+      recalls worse than sleep (abstract).  Their before/after numbers were not
+      checked in the text and are not quoted.
+    * Golden, Delanois, Sanda & Bazhenov 2022, PLoS Comput Biol 18:e1010628 —
+      training task 2 after task 1 forgets task 1; interleaving new training
+      with sleep keeps both, by moving the weights to the intersection of the
+      two tasks' solution manifolds (abstract).
+
+Protocol (default model ``models/cls.toml``, phases built with
+:mod:`neuromem.spec.compose`)
+    ``K`` memories A (0 .. K−1) and ``K`` memories B (K .. 2K−1); B's pattern j
+    shares a fraction ``overlap`` of its neurons with A's pattern j
+    (``protocol.overlaps``).
+
+    1. ``encode_A`` (hippocampus learns A), ``sleep_A`` (replay consolidates A
+       in cortex).  Test *before B* (from ``sleep_A``).
+    2. ``encode_B`` (hippocampus learns B), then ``train_B``: B presented
+       ``repeats`` times to cortex while awake, cortical plasticity on at
+       ``train_rate`` (the hippocampus silenced: cortical learning only).  Test
+       *after B*.
+    3. Conditions from the state after ``train_B``, each ``sleep`` seconds:
+       (i) ``wake``: awake rest, the hippocampus silenced (no replay),
+       cortical plasticity on; (ii) ``sleep``: sleep with replay.
+       (iii) ``interleaved``: from the end of ``encode_B``, A and B presented
+       alternately to cortex for the same training time as ``train_B``.
+       (iv) ``B_alone``: a second run with no A, B encoded and trained alone.
+    Each test cues every memory (30 %) with the hippocampus intact and
+    silenced; the cortex-alone recall is the figure of merit.
+    Forgetting reduction = (A_sleep − A_wake) / (A_before − A_wake).
+
+Criteria (``docs/experiments.md``)
+    At 50 % overlap: training B without sleep costs A ≥ 0.2 of its
+    cortex-alone recall (A_before − A_wake); forgetting reduction ≥ 0.5; after
+    sleep B's cortex-alone recall ≥ 0.8; sleep ≥ interleaved on A + B.
+
+Usage::
+
+    python simulations/interference.py --seeds 1,2,3 --out results/interference
+    python simulations/interference.py --quick --seed 1 --out /tmp/interference
+
+Writes ``OUT/summary.json`` (every plotted number per seed, overlap and
+condition, and the criteria), ``OUT/interference.png`` and run folders under
+``OUT/runs/``; prints the verdict table.  Rerunning reuses finished runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.batch import Point, run_points
+from neuromem.spec import PatternOverlap, compose
+from neuromem.spec.loader import load_model
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+HPC = ("hpc_e", "hpc_i")
+CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
+
+FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 20.0, "sleep": 20.0, "repeats": 4, "train_rate": 0.2}
+QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
+
+
+def _tests(rec_int, rec_les, prefix: str, start: str) -> tuple:
+    return (compose.phase_copy(rec_int, f"{prefix}_intact", memories=(), start_from=start),
+            compose.phase_copy(rec_les, f"{prefix}_lesioned", memories=(), start_from=start, silence=HPC))
+
+
+def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: int, train_rate: float,
+                 model_file=MODEL) -> dict:
+    """The interference protocol and its B-alone reference, for one overlap.
+
+    Returns
+    -------
+    dict
+        ``{"main": Model, "B_alone": Model}``.  Test phases are named
+        ``<condition>_intact`` and ``<condition>_lesioned``.
+    """
+    base = load_model(model_file)
+    P = base.protocol
+    enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
+    rec_int, rec_les = P.phase("recall_intact_after_encoding"), P.phase("recall_lesioned_after_sleep")
+    A, B = tuple(range(k)), tuple(range(k, 2 * k))
+    # awake cortical training: the encode phase's stimuli, repeated, cortex plastic, hippocampus silenced
+    train_plastic = {"ctx_ee": train_rate, "ctx_ie": 1.0}
+
+    def train(name, order, start_from=None):
+        return compose.phase_copy(enc, name, memories=order, start_from=start_from, kind="wake",
+                                  plastic=train_plastic, silence=HPC)
+
+    wake = compose.phase_copy(blocked_t, "wake", kind="wake", start_from="train_B", duration=sleep)
+    slp = compose.phase_copy(sleep_t, "sleep", start_from="train_B", duration=sleep)
+    interleaved = tuple(x for pair in zip(A, B) for x in pair)
+    n_inter = max(1, round(repeats * len(B) / len(interleaved)))
+    main = (
+        compose.phase_copy(enc, "encode_A", memories=A),
+        compose.phase_copy(sleep_t, "sleep_A", duration=sleep_a, start_from=None),
+        *_tests(rec_int, rec_les, "before_B", "sleep_A"),
+        compose.phase_copy(enc, "encode_B", memories=B, start_from="sleep_A"),
+        train("train_B", B * repeats),
+        *_tests(rec_int, rec_les, "after_B", "train_B"),
+        wake, *_tests(rec_int, rec_les, "wake", "wake"),
+        slp, *_tests(rec_int, rec_les, "sleep", "sleep"),
+        train("train_interleaved", interleaved * n_inter, start_from="encode_B"),
+        *_tests(rec_int, rec_les, "interleaved", "train_interleaved"),
+    )
+    overlaps = (PatternOverlap(memories=B, share=A, fraction=float(overlap)),) if overlap > 0 else ()
+    m_main = compose.with_phases(base, main, n_memories=2 * k)
+    m_main = compose.with_protocol(m_main, overlaps=overlaps)
+    alone = (
+        compose.phase_copy(enc, "encode_B", memories=B),
+        train("train_B", B * repeats),
+        *_tests(rec_int, rec_les, "B_alone", "train_B"),
+    )
+    m_alone = compose.with_protocol(compose.with_phases(base, alone, n_memories=2 * k), overlaps=overlaps)
+    return {"main": m_main, "B_alone": m_alone}
+
+
+def scores(metrics: dict, k: int) -> dict:
+    """``{condition: {"A"|"B": {"intact", "lesioned"}}}`` mean overlaps from one run's metrics."""
+    out = {}
+    for name, r in metrics["recall"].items():
+        cond, _, which = name.rpartition("_")
+        mem = np.asarray(r["memory"])
+        ov = np.asarray(r["overlap"], dtype=float)
+        for label, sel in (("A", mem < k), ("B", mem >= k)):
+            if sel.any():
+                out.setdefault(cond, {}).setdefault(label, {})[which] = float(ov[sel].mean())
+    return out
+
+
+def analyse(per_point: dict, overlaps) -> tuple[dict, list]:
+    """Mean ± SD over seeds per overlap, condition, set and test; the criteria at the largest overlap."""
+    table = {}
+    for ov in overlaps:
+        seeds = per_point[ov]
+        table[ov] = {}
+        for cond in CONDITIONS:
+            for s in ("A", "B"):
+                for which in ("intact", "lesioned"):
+                    vals = [sc.get(cond, {}).get(s, {}).get(which) for sc in seeds.values()]
+                    if any(v is not None for v in vals):
+                        table[ov].setdefault(cond, {}).setdefault(s, {})[which] = spread(vals)
+    top = max(overlaps)
+    seeds = per_point[top]
+    n = len(seeds)
+    note = f"{top:.0%} overlap, mean over {n} seed{'s' if n != 1 else ''}"
+
+    def mean(f):
+        return spread([f(sc) for sc in seeds.values()])["mean"]
+
+    before = mean(lambda sc: sc["before_B"]["A"]["lesioned"])
+    wake = mean(lambda sc: sc["wake"]["A"]["lesioned"])
+    slp = mean(lambda sc: sc["sleep"]["A"]["lesioned"])
+    cost = before - wake
+    reduction = (slp - wake) / cost if cost > 1e-9 else None
+    crit = [
+        criterion("B without sleep costs A (A_before - A_wake, cortex alone)", cost, ">=", 0.2, note),
+        criterion("forgetting reduction (A_sleep - A_wake)/(A_before - A_wake)", reduction, ">=", 0.5, note),
+        criterion("after sleep, B's cortex-alone recall", mean(lambda sc: sc["sleep"]["B"]["lesioned"]),
+                  ">=", 0.8, note),
+        criterion("sleep - interleaved on A + B (cortex alone)",
+                  mean(lambda sc: sc["sleep"]["A"]["lesioned"] + sc["sleep"]["B"]["lesioned"]
+                       - sc["interleaved"]["A"]["lesioned"] - sc["interleaved"]["B"]["lesioned"]),
+                  ">=", 0.0, note),
+    ]
+    return table, crit
+
+
+def plot(table: dict, path, title: str):
+    """Cortex-alone recall of A and B per condition, one panel per overlap; zeros drawn as zeros."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ovs = sorted(table)
+    fig, axes = plt.subplots(1, len(ovs), figsize=(4.2 * len(ovs) + 1, 3.8), sharey=True, squeeze=False)
+    x = np.arange(len(CONDITIONS))
+    for ax, ov in zip(axes[0], ovs):
+        for j, (s, colour) in enumerate((("A", "C0"), ("B", "C1"))):
+            m = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("mean") for c in CONDITIONS]
+            sd = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("sd") for c in CONDITIONS]
+            xs = [xx + (j - 0.5) * 0.38 for xx, v in zip(x, m) if v is not None]
+            ys = [v for v in m if v is not None]
+            es = [e for e, v in zip(sd, m) if v is not None]
+            ax.bar(xs, ys, width=0.36, color=colour, edgecolor="k", linewidth=0.6, yerr=es, capsize=2,
+                   label=f"set {s}")
+            for xx, v in zip(xs, ys):
+                ax.text(xx, max(v, 0) + 0.02, f"{v:.2f}", ha="center", fontsize=6.5, rotation=90)
+        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+        ax.set_xticks(x)
+        ax.set_xticklabels([c.replace("_", " ") for c in CONDITIONS], rotation=35, ha="right", fontsize=8)
+        ax.set_title(f"overlap {ov:.0%}", fontsize=10)
+        ax.set_ylim(-0.05, 1.25)
+    axes[0][0].set_ylabel("cortex-alone recall (overlap score)")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def parse_seeds(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
+    ap.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1-5 (default 1,2,3)")
+    ap.add_argument("--out", default="results/interference", help="output folder")
+    ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
+    ap.add_argument("--overlaps", default=None, help="comma-separated overlap fractions")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--train-rate", type=float, default=None)
+    ap.add_argument("--sleep", type=float, default=None)
+    ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
+    args = ap.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    if args.overlaps:
+        size["overlaps"] = tuple(float(x) for x in args.overlaps.split(","))
+    for key, v in (("repeats", args.repeats), ("train_rate", args.train_rate), ("sleep", args.sleep)):
+        if v is not None:
+            size[key] = v
+    seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
+    out = Path(args.out)
+    points, index = [], []
+    params = {k: v for k, v in size.items() if k != "overlaps"}
+    for ov in size["overlaps"]:
+        models = build_models(overlap=ov, **params)
+        for s in seeds:
+            for arm, model in models.items():
+                points.append(Point(f"overlap{ov:g}_{arm}", model, s))
+                index.append((ov, s))
+    results = run_points(points, out / "runs", jobs=args.jobs)
+    per_point = {ov: {} for ov in size["overlaps"]}
+    for (ov, s), r in zip(index, results):
+        per_point[ov].setdefault(s, {}).update(scores(r["metrics"], size["k"]))
+    table, crit = analyse(per_point, size["overlaps"])
+    title = (f"interference: {size['k']} + {size['k']} memories, B trained ×{size['repeats']} awake, "
+             f"{size['sleep']:g} s wake/sleep, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
+    summary = {"experiment": "interference", "size": size, "quick": args.quick, "seeds": seeds,
+               "model_file": str(MODEL), "per_seed": per_point, "table": table, "criteria": crit,
+               "runs": [r["folder"] for r in results]}
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    tmp.replace(out / "summary.json")
+    plot(table, out / "interference.png", title)
+    print(title)
+    for ov in size["overlaps"]:
+        print(f"overlap {ov:.0%} (cortex alone / intact, A | B):")
+        for cond in CONDITIONS:
+            row = table[ov].get(cond, {})
+
+            def cell(s):
+                d = row.get(s)
+                if not d:
+                    return "     -      "
+                return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
+            print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
+    for line in verdict_lines(crit):
+        print(line)
+    print(f"summary: {out / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
