@@ -107,27 +107,20 @@ def test_readme_names_top_level_options():
 
 
 def _loader_schema():
-    """``{table: [keys]}`` and ``{tagged table: {tag value: [keys]}}`` from the loader's schema objects."""
+    """``{table: [keys]}`` and ``{tagged table: {tag value: [keys]}}``, derived by the loader from the
+    spec dataclasses' field metadata (:func:`neuromem.spec.loader.schema`)."""
     from neuromem.spec import loader
 
-    field_type = loader._F
-    tables, tagged = {}, {}
-    for name, v in vars(loader).items():
-        if not isinstance(v, dict) or not v:
-            continue
-        vals = list(v.values())
-        if all(isinstance(x, field_type) for x in vals):
-            tables[name] = list(v)
-        elif all(isinstance(x, dict) and x and all(isinstance(y, field_type) for y in x.values()) for x in vals):
-            tagged[name] = {k: list(x) for k, x in v.items()}
-    return tables, tagged
+    return loader.schema()
 
 
 def test_loader_schema_walk_finds_the_known_tables():
     tables, tagged = _loader_schema()
-    assert {"_TOP", "_POPULATION", "_PHASE", "_PROTOCOL", "_PROJECTION"} <= set(tables)
-    assert "gain" in tables["_PHASE"]
-    assert {"_RULES", "_CONNECTORS", "_WEIGHTS", "_STIMULI"} <= set(tagged)
+    assert {"model", "phases", "protocol", "projections", "sources", "adaptation", "overlaps"} <= set(tables)
+    assert "gain" in tables["phases"]
+    assert {"populations", "rules", "connector", "weight", "stimuli", "v_init"} <= set(tagged)
+    assert {"lif", "cond_lif"} <= set(tagged["populations"])
+    assert "e_exc" in tagged["populations"]["cond_lif"] and "bias" in tagged["populations"]["lif"]
 
 
 def test_models_readme_documents_every_loader_key():

@@ -12,7 +12,7 @@ import brian2 as b2
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.stimulus import make_cues, phase_inputs, protocol_patterns, rng_for
+from neuromem.stimulus import initial_potentials, make_cues, phase_inputs, protocol_patterns, rng_for
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir"]
@@ -157,7 +157,7 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     options = options or Brian2Options()
     configure(options)
     proto = model.protocol
-    n_pat = model.populations[proto.pattern_population].size
+    n_pat = model.populations[proto.pattern_population].size if proto.pattern_population is not None else 0
     patterns = protocol_patterns(proto, n_pat, seed)
     cues: dict = {}
     for ph in proto.phases:
@@ -170,6 +170,9 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     net = BuiltNetwork()
     for node in model.nodes().values():
         build(node, net, model, None)
+    for pname, pop in model.populations.items():
+        if pop.v_init is not None:
+            net.groups[pname].v = initial_potentials(pop, seed) * b2.volt
     syn_idx, init_w = {}, {}
     for name, proj in model.projections.items():
         i, j, w = draw_projection(model, name, seed)
@@ -227,8 +230,8 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         initial = {}
         for pname in model.populations:
             g = net.groups[pname]
-            initial[f"{pname}_v"] = np.asarray(g.v[:] / b2.volt).copy()
-            initial[f"{pname}_I"] = np.asarray(g.I[:] / b2.volt).copy()
+            for var, unit in net.state[pname].items():       # the neuron model's state (v, I for LIF)
+                initial[f"{pname}_{var}"] = np.asarray(getattr(g, var)[:] / unit).copy()
             initial[f"{pname}_lastspike"] = np.asarray(g.lastspike[:] / b2.second) - t0
         bar = _Progress(ph.name, duration) if options.progress else None
         start = time.perf_counter()
