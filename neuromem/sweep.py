@@ -707,12 +707,12 @@ def default_metric(rows) -> str | None:
 def _axis(values: list[str], key: str):
     """Positions and axis label for the values of the first grid key: numbers, quantities (SI) or categories."""
     from neuromem.spec import ModelError
-    from neuromem.spec.units import DIMENSIONS, parse_quantity
+    from neuromem.spec.units import DIMENSIONS, UNITS, parse_quantity
 
     parsed = [_grid_value(v) for v in values]
     if all(_number(v) for v in parsed):
         return [float(v) for v in parsed], key, None
-    units = {"time": "s", "voltage": "V", "rate": "Hz"}
+    units = {dim: symbol for symbol, (dim, power) in UNITS.items() if power == 0}   # SI unit of each dimension
     for dim in DIMENSIONS:
         try:
             return [parse_quantity(v, dim) for v in values], f"{key} ({units[dim]})", None

@@ -323,3 +323,17 @@ def test_a_failing_point_is_recorded_and_the_others_run(model_file, tmp_path, ca
     assert failed["status"] == "error" and failed["folder"] == "" and failed["recall_half_cue"] == ""
     assert "Error" in failed["error"] and str(first.folder) in failed["error"]
     assert ok["status"] == "ran" and _results(ok["folder"])["seed"] == 1 and float(ok["recall_half_cue"]) >= -1
+
+
+def test_the_sweep_extra_is_declared_and_installed_by_make_venv():
+    import re
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "dask[distributed]" in extras["sweep"]
+    (line,) = re.findall(r"pip install -e '\.\[([^\]]*)\]'\n\t.*lava-nc", (root / "Makefile").read_text())
+    assert "sweep" in line.split(",")
