@@ -51,7 +51,8 @@ __all__ = [
     "load_patterns", "load_state", "load_phase", "safe_name", "versions", "git_info",
     "RunFolderError", "UnknownPhaseError", "check_run_folder", "verify_run", "file_checksums",
     "OutDirError", "check_out_dir", "claim_partial", "stale_partials", "clean_stale_partials", "WRITER_FILE",
-    "RunCheckpoint", "ResumeError", "CHECKPOINT_DIR",
+    "RunCheckpoint", "ResumeError", "CHECKPOINT_DIR", "write_json_atomic", "write_npz_atomic",
+    "load_initial", "load_model_text",
 ]
 
 _RESERVED_WEIGHT_FILES = ("initial", "synapses")
@@ -399,12 +400,64 @@ def _final_name(partial: Path) -> str:
     return partial.name[1:-len(".partial")]
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+def _write_atomic(path, mode: str, write) -> Path:
+    """Write ``path`` through a temporary file in its folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_json_atomic(path, obj) -> Path:
+    """Write ``obj`` as JSON so that ``path`` is either the old file or the complete new one.
+
+    The data go to a temporary file in the same folder, which is then renamed
+    over ``path`` (``os.replace``); on any failure the temporary file is
+    removed and ``path`` is untouched.  Numpy values become JSON types and
+    non-finite floats ``null``.  The one atomic JSON writer of neuromem (run
+    checkpoints, export results).
+
+    Parameters
+    ----------
+    path : str or Path
+        Its folder is created if missing.
+    obj : dict or list
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    def write(fh):
         json.dump(_jsonable(obj), fh, indent=2, allow_nan=False)
         fh.write("\n")
-    os.replace(tmp, path)
+    return _write_atomic(path, "w", write)
+
+
+def write_npz_atomic(path, arrays: dict) -> Path:
+    """Write ``arrays`` as an (uncompressed) ``.npz`` file atomically, as :func:`write_json_atomic`.
+
+    Parameters
+    ----------
+    path : str or Path
+    arrays : dict of str to array_like
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return _write_atomic(path, "wb", lambda fh: np.savez(fh, **arrays))
 
 
 def _text_sha256(text: str) -> str:
@@ -489,7 +542,7 @@ class RunCheckpoint:
                     "started": now.isoformat(timespec="seconds")}
         try:
             (partial / CHECKPOINT_DIR / "phases").mkdir(parents=True)
-            _write_json_atomic(partial / CHECKPOINT_DIR / "run.json", identity)
+            write_json_atomic(partial / CHECKPOINT_DIR / "run.json", identity)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
@@ -603,7 +656,7 @@ class RunCheckpoint:
                 "items": [[int(it.memory), float(it.t_on), float(it.t_off)] for it in record.items],
                 "wall_time": float(record.wall_time),
                 "network_state": None if state_path is None else Path(state_path).name}
-        _write_json_atomic(self.folder / CHECKPOINT_DIR / "phases" / f"{safe_name(record.name)}.json", meta)
+        write_json_atomic(self.folder / CHECKPOINT_DIR / "phases" / f"{safe_name(record.name)}.json", meta)
         self.completed.append(record)
 
 
@@ -720,6 +773,46 @@ def _grouped(f: Path, arrays: dict, suffixes) -> dict:
             raise RunFolderError(f, f"has no array '{name}_{lacking[0]}' (beside {sorted(keys.values())})")
         out[name] = {s: arrays[k] for s, k in keys.items()}
     return out
+
+
+def load_model_text(path) -> str:
+    """The text of a run folder's ``model.toml``.
+
+    Raises
+    ------
+    RunFolderError
+        If it is missing or unreadable.
+    """
+    f = Path(path) / "model.toml"
+    with _reading(f):
+        return f.read_text(encoding="utf-8")
+
+
+def load_initial(path, phase: str) -> dict | None:
+    """The network state at the start of ``phase``: every array of ``initial/<phase>.npz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder.
+    phase : str
+
+    Returns
+    -------
+    dict of str to ndarray or None
+        ``<pop>_v``, ``<pop>_I`` (V) and ``<pop>_lastspike`` (s, relative to
+        the phase start) as the backend wrote them; ``None`` when the run
+        folder has no such file (runs written before it existed).
+
+    Raises
+    ------
+    RunFolderError
+        If the file exists but cannot be read.
+    """
+    f = Path(path) / "initial" / f"{safe_name(phase)}.npz"
+    if not f.exists():
+        return None
+    return _npz_files(f)
 
 
 def load_spikes(path, phase: str) -> dict:
@@ -890,9 +983,7 @@ class RunFolder(dict):
     @property
     def model_text(self) -> str:
         """The text of ``model.toml`` (:class:`RunFolderError` if missing or unreadable)."""
-        f = self.path / "model.toml"
-        with _reading(f):
-            return f.read_text(encoding="utf-8")
+        return load_model_text(self.path)
 
 
 def _is_number(x) -> bool:
