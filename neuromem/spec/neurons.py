@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from neuromem.spec.errors import require
@@ -157,14 +158,35 @@ class LIFPopulation:
         return taus
 
     @property
-    def exportable_issues(self) -> list[str]:
-        """Features of this population that LIF + Dense hardware cannot represent."""
-        out = []
-        if self.tau_syn_inh is not None and self.tau_syn_inh != self.tau_syn:
-            out.append(f"population {self.name!r}: separate inhibitory synaptic time constant (tau_syn_inh)")
+    def export_limits(self) -> dict:
+        """Features of this population beyond a current-based LIF with one synaptic current.
+
+        The one declaration of what LIF + Dense targets (Lava, NIR ``CubaLIF``)
+        cannot represent; :func:`neuromem.export.check_lava` and
+        :func:`neuromem.export.to_nir` refuse from it.
+
+        Returns
+        -------
+        dict of str to str
+            ``{feature: what}``, e.g. ``{"adaptation": "spike-triggered
+            adaptation (adaptation.tau_w = 100 ms) ..."}``; empty when the
+            population is a plain current-based LIF.  Equal time constants
+            (``tau_syn_inh`` within rounding of ``tau_syn``) are one current.
+        """
+        out = {}
+        if self.tau_syn_inh is not None and not math.isclose(self.tau_syn_inh, self.tau_syn):
+            out["tau_syn_inh"] = (f"a second synaptic time constant for inhibitory inputs (tau_syn_inh = "
+                                  f"{self.tau_syn_inh * 1e3:g} ms, tau_syn = {self.tau_syn * 1e3:g} ms) needs "
+                                  f"two current variables per neuron")
         if self.adaptation is not None:
-            out.append(f"population {self.name!r}: spike-triggered adaptation")
+            out["adaptation"] = (f"spike-triggered adaptation (adaptation.tau_w = {self.adaptation.tau_w * 1e3:g} "
+                                 f"ms) needs an adaptation variable per neuron")
         return out
+
+    @property
+    def exportable_issues(self) -> list[str]:
+        """:attr:`export_limits` as sentences naming the population."""
+        return [f"population {self.name!r}: {what}" for what in self.export_limits.values()]
 
 
 @NEURONS.register("cond_lif", NeuronCaps(
