@@ -400,9 +400,9 @@ def _setup_check(p: argparse.ArgumentParser):
         for issue in issues:
             print(issue)
         errors = [i for i in issues if i.severity == "error"]
-        fmt = args.mode if args.mode == "float" else f"{args.mode}, refractory {refractory}"
+        variant = args.mode if args.mode == "float" else f"{args.mode}, refractory {refractory}"
         print(f"{m.name}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s) for "
-              f"{args.backend} ({fmt})")
+              f"{args.backend} ({variant})")
         return 1 if errors else 0
 
     return run
@@ -412,9 +412,10 @@ def _setup_check(p: argparse.ArgumentParser):
 def _setup_export(p: argparse.ArgumentParser):
     p.add_argument("target", choices=["lava", "nir", "nwb"])
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
-    p.add_argument("--phase", default="recall_lesioned_after_sleep",
-                   help="phase to export; lava: a plastic phase (e.g. sleep) runs with learning on Lava "
-                        "(LearningDense), then the recall phase that follows it, unless --frozen")
+    p.add_argument("--phase", default=DEFAULT_EXPORT_PHASE,
+                   help=f"phase to export (default {DEFAULT_EXPORT_PHASE}, the default model's recall after "
+                        f"sleep); lava: a plastic phase (e.g. sleep) runs with learning on Lava "
+                        f"(LearningDense), then the recall phase that follows it, unless --frozen")
     p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
     add_refractory_argument(p)
     p.add_argument("--headroom", type=float, default=None, metavar="H",
@@ -441,7 +442,7 @@ def _setup_export(p: argparse.ArgumentParser):
     def run(args) -> int:
         from pathlib import Path
 
-        from neuromem.export.lava import LavaExportError
+        from neuromem.export import ExportError
         from neuromem.io import OutDirError, check_out_dir, check_run_folder
 
         progress = LavaProgress()   # prints nothing until the export reports its first step
@@ -453,7 +454,7 @@ def _setup_export(p: argparse.ArgumentParser):
                 check_run_folder(args.run_dir, [args.phase, *then])
                 if args.out is not None:      # refused now, not after Lava has run
                     check_out_dir(args.out)
-                from neuromem.export.lava_learning import run_is_plastic
+                from neuromem.export.lava import run_is_plastic
 
                 if args.from_rest:
                     print(f"warning: --from-rest: Lava starts phase {args.phase!r} from rest, not from Brian2's "
@@ -489,16 +490,13 @@ def _setup_export(p: argparse.ArgumentParser):
                 progress.close()
                 a = res["agreement"]
                 warn_rates(a["by_population"], f"lava {res['mode']} {res['phase']}")
-
-                def fmt(x, spec=".3f"):
-                    return "n/a" if x is None else format(x, spec)
-
                 variant = f"refractory {res['refractory']}"
                 if res["quantisation"]:
                     variant += f", headroom {res['quantisation']['headroom']:g}"
                 print(f"lava {res['mode']} ({variant}) {res['phase']}: recall overlap "
-                      f"{fmt(res['recall_overlap'])} (brian2 {fmt(res['recall_overlap_brian2'])}); identical "
-                      f"spikes {a['identical_spike_fraction']:.3f}, pattern identity {fmt(a['pattern_identity'])}, "
+                      f"{fmt_optional(res['recall_overlap'])} (brian2 {fmt_optional(res['recall_overlap_brian2'])}); "
+                      f"identical spikes {a['identical_spike_fraction']:.3f}, pattern identity "
+                      f"{fmt_optional(a['pattern_identity'])}, "
                       f"rate error {a['rate_relative_error']:+.3f}")
                 if before is not None:
                     print(f"replaced the previous {dest.name} there ({before}); use --out DIR to keep several")
@@ -523,7 +521,7 @@ def _setup_export(p: argparse.ArgumentParser):
                 out = args.out or str(Path(args.run_dir) / "model.nir")
                 export_nir(args.run_dir, out, phase=args.phase)
                 print(f"written: {out}")
-        except LavaExportError as e:
+        except ExportError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         finally:
@@ -537,7 +535,7 @@ class LavaProgress:
     """Progress of a Lava export on stderr, step by step, with the elapsed time.
 
     Called by :func:`neuromem.export.lava.run_lava` and
-    :func:`neuromem.export.lava_learning.run_lava_learning` as each step
+    :func:`neuromem.export.lava.run_lava_learning` as each step
     starts (build, compile, run, compare).  On a terminal each step is a
     :mod:`tqdm` bar: a step counter where the exporter reports steps (the
     chunks of a learning run), otherwise the elapsed time, refreshed twice a
@@ -569,8 +567,8 @@ class LavaProgress:
         if self.tty:
             from tqdm import tqdm
 
-            fmt = "{desc}: {elapsed}" if not total else None
-            self._bar = tqdm(total=total, desc=f"lava: {step}", unit="step", file=self.stream, bar_format=fmt,
+            bar_format = "{desc}: {elapsed}" if not total else None
+            self._bar = tqdm(total=total, desc=f"lava: {step}", unit="step", file=self.stream, bar_format=bar_format,
                              initial=done or 0)
             self._stop = threading.Event()
             threading.Thread(target=self._tick, args=(self._bar, self._stop), daemon=True).start()
@@ -600,6 +598,16 @@ class LavaProgress:
 RATE_TOLERANCE = 0.03
 """Largest relative difference of an exported population's rate from Brian2's without a warning."""
 
+DEFAULT_EXPORT_PHASE = "recall_lesioned_after_sleep"
+"""``neuromem export``'s ``--phase`` when none is given: the default model's (``models/cls.toml``)
+recall after sleep.  A command-line convenience only; the library's exporters take the phase
+as a required argument."""
+
+
+def fmt_optional(x, spec: str = ".3f") -> str:
+    """``format(x, spec)``, or ``"n/a"`` for ``None`` (a figure an export could not compute)."""
+    return "n/a" if x is None else format(x, spec)
+
 
 def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE) -> list[str]:
     """Print ``warning: ...`` on stderr for each population whose rate differs from Brian2's too much.
@@ -608,7 +616,7 @@ def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE
     ----------
     by_population : dict
         ``agreement["by_population"]`` of an export
-        (:func:`neuromem.export.lava.compare_spikes`): ``rate_hz``,
+        (:func:`neuromem.export.compare.compare_spikes`): ``rate_hz``,
         ``rate_reference_hz`` and ``rate_relative_error`` per population.
     what : str
         What ran, for the message (e.g. ``"lava fixed recall"``).
@@ -659,7 +667,7 @@ def _previous_lava_results(path) -> str | None:
 
 def _export_lava_learning(args, progress=None) -> int:
     """``neuromem export lava RUN_DIR --phase <plastic phase>``: learning on Lava, then the recall."""
-    from neuromem.export.lava_learning import run_lava_learning
+    from neuromem.export.lava import run_lava_learning
 
     then = None if args.then.lower() == "none" else args.then
     res = run_lava_learning(args.run_dir, phase=args.phase, then=then, mode=args.mode, bounds=args.bounds,
@@ -670,20 +678,17 @@ def _export_lava_learning(args, progress=None) -> int:
     if res["recall"] is not None:
         warn_rates(res["recall"]["spikes"]["by_population"], f"lava {res['mode']} {res['then']}")
 
-    def fmt(x, spec=".3f"):
-        return "n/a" if x is None else format(x, spec)
-
     print(f"lava {res['mode']} {res['phase']} with learning (bounds {res['bounds']}): identical spikes "
           f"{res['spikes']['identical_spike_fraction']:.3f}")
     for name, w in res["weights"].items():
         ev = w.get("bound_events")
         extra = "" if not ev else f", clipped {ev['clipped']}, order-sensitive {ev['order_sensitive']}"
-        print(f"  {name}: weights r = {fmt(w['correlation'], '.6f')} (changes r = "
-              f"{fmt(w['change_correlation'], '.4f')}), mean |diff| {w['mean_abs_diff_mV']:.2g} mV{extra}")
+        print(f"  {name}: weights r = {fmt_optional(w['correlation'], '.6f')} (changes r = "
+              f"{fmt_optional(w['change_correlation'], '.4f')}), mean |diff| {w['mean_abs_diff_mV']:.2g} mV{extra}")
     if res["then"] is not None:
-        print(f"{res['then']} after the Lava {res['phase']}: recall overlap {fmt(res['recall_overlap'])} "
-              f"(after the Brian2 {res['phase']}: {fmt(res['recall_overlap_brian2'])}; difference "
-              f"{fmt(res['recall_overlap_difference'], '+.3f')})")
+        print(f"{res['then']} after the Lava {res['phase']}: recall overlap {fmt_optional(res['recall_overlap'])} "
+              f"(after the Brian2 {res['phase']}: {fmt_optional(res['recall_overlap_brian2'])}; difference "
+              f"{fmt_optional(res['recall_overlap_difference'], '+.3f')})")
     print(f"results: {res['output']}")
     print(f"learned weights: {res['weights_output']}")
     return 0

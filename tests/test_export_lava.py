@@ -198,7 +198,7 @@ def test_exact_mapping_coefficients():
 
 
 def test_fixed_point_quantisation():
-    from neuromem.export.lava import _quantise_weights, plan_lava
+    from neuromem.export.lava import plan_lava, quantise_weights
     m = tiny_model()
     rng = np.random.default_rng(0)
     w = {k: rng.uniform(0, 0.02, (m.populations[p.target].size, m.nodes()[p.source].size))
@@ -216,7 +216,7 @@ def test_fixed_point_quantisation():
         assert abs(q["populations"][name]["tau_m_relative_error"]) < 0.005
     assert q["decay_tau_relative_error_max"] < 0.005
     # mixed-sign matrices: even mantissas (Loihi drops their lowest bit)
-    mixed, e, info = _quantise_weights(np.array([[100.3, -37.9], [-0.2, 3.3]]))
+    mixed, e, info = quantise_weights(np.array([[100.3, -37.9], [-0.2, 3.3]]))
     assert info["mixed_sign"] and (mixed % 2 == 0).all()
 
 
@@ -430,7 +430,8 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
     res = _run_python(f"""
         import json
         import numpy as np
-        from neuromem.export.lava import build_lava_network, compare_spikes, weight_matrices, _to_spikes
+        from neuromem.export.compare import to_spikes
+        from neuromem.export.lava import build_lava_network, compare_spikes, weight_matrices
         from neuromem.records import Spikes
         from neuromem.spec.loader import loads_model
         m = loads_model(open({str(tmp_path / "model.toml")!r}).read())
@@ -445,7 +446,7 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
             with build_lava_network(m, mats, None, "float", inputs={{"cue": (z["in_i"], z["in_t"])}},
                                     n_steps={n_steps - n1}, **kw) as net:
                 r = net.run()
-            sp = {{p: _to_spikes(x, m.dt) for p, x in r.items()}}
+            sp = {{p: to_spikes(x, m.dt) for p, x in r.items()}}
             out[label] = compare_spikes(ref, sp, m.dt, {(n_steps - n1) * DT}, list(sp))
         print(json.dumps(out))
         """)

@@ -366,8 +366,8 @@ def test_export_lava_from_rest_is_said_and_reaches_the_export(folder, tmp_path, 
     frozen = lava.load_frozen_network(folder, PHASE)
     assert frozen.initial_state is None
     with pytest.raises(nio.RunFolderError, match="initial/recall_half_cue.npz: missing"):
-        lava._start_state(frozen, folder, PHASE, from_rest=False)
-    assert lava._start_state(lava.load_frozen_network(folder, "encode"), folder, "encode",
+        lava.start_state(frozen, folder, PHASE, from_rest=False)
+    assert lava.start_state(lava.load_frozen_network(folder, "encode"), folder, "encode",
                              from_rest=True).initial_state is None
     assert cli.main(["export", "nir", str(folder), "--phase", PHASE, "--from-rest"]) == 2
     assert "--from-rest applies to `export lava` only" in capsys.readouterr().err
