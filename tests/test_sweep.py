@@ -285,6 +285,15 @@ def test_cli_sweep_on_a_scheduler_address(cluster, model_file, tmp_path, capsys)
     assert "error: --metric nope: no run has this metric" in capsys.readouterr().err
 
 
+def test_points_with_the_same_model_and_seed_run_once(cluster, model_file, tmp_path):
+    out = tmp_path / "same"
+    rows = run_sweep(model_file, ["protocol.coding_level=0.2,0.20"], [3], out, scheduler=cluster.scheduler_address,
+                     backend_options=NUMPY, progress=False, figure=False)
+    assert [r["status"] for r in rows] == ["ran", "ran"]
+    assert rows[0]["folder"] == rows[1]["folder"] and len(_run_folders(out)) == 1
+    assert not list(out.glob("*.png"))
+
+
 def test_invalid_grid_exits_2_before_any_job(model_file, tmp_path, capsys):
     out = tmp_path / "never"
     nowhere = "tcp://127.0.0.1:9"     # nothing listens there: connecting would fail, not exit 2
