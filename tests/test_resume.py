@@ -1,12 +1,14 @@
 """Checkpoint and resume: a run killed after a phase continues to the same result.
 
-A 40-neuron model with a delayed plastic recurrent projection runs four phases
+A 50-neuron model (excitatory and inhibitory cells; delayed recurrent STDP
+with a periodic normalisation, inhibitory STDP, as in the default model) runs
+four phases
 (``encode``, ``recall_a``, ``rest`` branching back to the end of ``encode``,
-``recall_b``).  It is killed with SIGKILL twice (once when ``recall_a`` has
-been checkpointed, so the continuation needs ``encode``'s stored state, and
-once when ``rest`` has, so it continues from the last completed phase), resumed
-each time, and compared array by array with an uninterrupted run of the same
-seed.
+``recall_b``).  It is stopped twice: with SIGKILL once ``recall_a`` has been
+checkpointed (the continuation needs ``encode``'s stored state), and with
+SIGTERM once ``rest`` has (it continues from the last completed phase); it is
+resumed each time and compared array by array with an uninterrupted run of the
+same seed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ v_reset = "-65 mV"
 v_th = "-50 mV"
 refractory = "5 ms"
 
+[populations.ctx_i]
+size = 10
+kind = "inhibitory"
+tau_m = "10 ms"
+tau_syn = "5 ms"
+v_rest = "-70 mV"
+v_reset = "-65 mV"
+v_th = "-50 mV"
+refractory = "1 ms"
+
 [sources.ctx_in]
 size = 40
 
@@ -55,6 +67,19 @@ a_minus = "0.5 mV"
 c_pre = "0.05 mV"
 w_max = "4 mV"
 
+[rules.incap]
+type = "normalisation"
+total = "30 mV"
+interval = "10 ms"
+direction = "incoming"
+
+[rules.istdp]
+type = "vogels_istdp"
+tau = "20 ms"
+eta = "0.2 mV"
+rho0 = "5 Hz"
+w_max = "10 mV"
+
 [projections.ctx_in_e]
 source = "ctx_in"
 target = "ctx_e"
@@ -67,7 +92,23 @@ target = "ctx_e"
 connector = { kind = "fixed_probability", p = 0.5 }
 weight = { kind = "uniform", low = "0.5 mV", high = "2 mV" }
 delay = "3 ms"
-plasticity = ["stdp"]
+plasticity = ["stdp", "incap"]
+
+[projections.ctx_ei]
+source = "ctx_e"
+target = "ctx_i"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "constant", value = "8 mV" }
+delay = "1 ms"
+
+[projections.ctx_ie]
+source = "ctx_i"
+target = "ctx_e"
+connector = { kind = "fixed_probability", p = 0.5 }
+weight = { kind = "constant", value = "2 mV" }
+sign = "inhibitory"
+delay = "2 ms"
+plasticity = ["istdp"]
 
 [protocol]
 n_memories = 3
@@ -77,7 +118,7 @@ coding_level = 0.2
 [[protocol.phases]]
 name = "encode"
 kind = "encode"
-plastic = { ctx_ee = 1.0 }
+plastic = { ctx_ee = 1.0, ctx_ie = 1.0 }
 [[protocol.phases.stimuli]]
 source = "ctx_in"
 kind = "patterns"
@@ -102,8 +143,8 @@ fraction = 0.5
 name = "rest"
 kind = "sleep"
 start_from = "encode"
-duration = "3 s"
-plastic = { ctx_ee = 0.5 }
+duration = "2 s"
+plastic = { ctx_ee = 0.5, ctx_ie = 1.0 }
 [[protocol.phases.stimuli]]
 source = "ctx_in"
 kind = "noise"
@@ -229,7 +270,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
     for ph in ref_run.phases:
         assert ph.spikes["ctx_e"].i.size > 50, ph.name
     assert not np.array_equal(ref_run.phase("encode").weights["ctx_ee"], ref_run.initial_weights["ctx_ee"])
-    assert not np.array_equal(ref_run.phase("rest").weights["ctx_ee"], ref_run.phase("encode").weights["ctx_ee"])
+    for proj in ("ctx_ee", "ctx_ie"):
+        assert not np.array_equal(ref_run.phase("rest").weights[proj], ref_run.phase("encode").weights[proj])
+    assert ref_run.phase("rest").spikes["ctx_i"].i.size > 50
 
 
 class _Recorder(RunCheckpoint):
