@@ -248,8 +248,9 @@ def plan_sweep(model, grid, seeds, out_dir, overrides=()) -> list[SweepPoint]:
     SweepError
         For an unusable grid or seeds.
     neuromem.spec.ModelError
-        If the model, a grid value or a combination of values does not load;
-        the message names the key and the value.
+        If the model does not load with a combination of values (each is
+        loaded and validated); the message names the key, the value and the
+        combination.
     """
     from neuromem.experiment import resolve_model
     from neuromem.spec import ModelError
@@ -258,21 +259,14 @@ def plan_sweep(model, grid, seeds, out_dir, overrides=()) -> list[SweepPoint]:
     grid = parse_grid(grid)
     seeds = parse_seeds(seeds)
     overrides = [overrides] if isinstance(overrides, str) else list(overrides)
-    base, _ = resolve_model(model, overrides)
-    for key, values in grid.items():   # each value alone first: the error names exactly one
-        for v in values:
-            try:
-                resolve_model(model, overrides + [f"{key}={v}"])
-            except ModelError as e:
-                raise ModelError(f"{e.message} (--grid {key}={v})", key=e.key, file=e.file) from None
     points = []
     for combo in itertools.product(*[[(k, v) for v in vs] for k, vs in grid.items()]):
         point_overrides = tuple(overrides) + tuple(f"{k}={v}" for k, v in combo)
         try:
-            resolved, _ = resolve_model(model, point_overrides) if combo else (base, None)
-        except ModelError as e:
-            where = ", ".join(f"{k}={v}" for k, v in combo)
-            raise ModelError(f"{e.message} (--grid combination {where})", key=e.key, file=e.file) from None
+            resolved, _ = resolve_model(model, point_overrides)
+        except ModelError as e:   # the loader's message names the key (and the override that set it)
+            where = f" (--grid combination {', '.join(f'{k}={v}' for k, v in combo)})" if combo else ""
+            raise ModelError(f"{e.message}{where}", key=e.key, file=e.file) from None
         text = dumps_model(resolved)
         folder = Path(out_dir) / "runs" / _label(combo, text)
         points.extend(SweepPoint(tuple(combo), s, point_overrides, text, folder) for s in seeds)
@@ -320,7 +314,7 @@ def run_point(model_file, base_text: str, overrides, model_text: str, seed: int,
             try:
                 if dumps_model(resolve_model(model_file, overrides)[0]) == model_text:
                     source = model_file
-            except ValueError:
+            except (ValueError, OSError):   # unreadable or changed here: build it from the text
                 source = None
         if source is None:
             source = loads_model(base_text, file="<sweep model>")
@@ -346,9 +340,10 @@ def local_cluster(workers: int | None = None):
     Returns
     -------
     distributed.LocalCluster
-        Listening on loopback (its HTTP server too, on a free port).  Dask's nanny starts each
-        worker with ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and
-        ``OPENBLAS_NUM_THREADS`` set to 1 (``distributed.nanny.pre-spawn-environ``).
+        Listening on loopback (its HTTP server too, on a free port).  Dask's
+        nanny starts each worker with ``OMP_NUM_THREADS``,
+        ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` set to 1
+        (``distributed.nanny.pre-spawn-environ``).
     """
     from distributed import LocalCluster
 
@@ -524,12 +519,9 @@ def run_sweep(model, grid, seeds, out_dir, scheduler=None, workers=None, overrid
     if figure and any(r["status"] != "error" for r in rows):
         metric = metric or default_metric(rows)
         if metric is not None:
-            import matplotlib.pyplot as plt
-
             fig = plot_sweep(rows, keys, metric, title=_model_name(points[0].model_text))
             path = out_dir / f"{TABLE}-{_safe(metric)}.png"
             fig.savefig(path, dpi=120, bbox_inches="tight")
-            plt.close(fig)
             say(f"figure: {path}")
     return rows
 
