@@ -366,3 +366,42 @@ def test_resume_refuses_another_run(model_file, tmp_path, capsys):
          "silenced": [], "items": [], "wall_time": 0.0, "network_state": None}))
     with pytest.raises(ResumeError, match="phase 'encode' cannot be read back"):
         RunCheckpoint.open(ckpt.folder)
+
+
+def test_a_failed_run_keeps_its_completed_phases_only(model_file, tmp_path, monkeypatch, capsys):
+    """A run that fails after a phase keeps its partial folder (and says how to resume); before, removes it."""
+    import neuromem.backends.brian2 as backend
+
+    real = backend.simulate
+
+    def fails_at_start(model, seed, options=None, phases=None, log=None, checkpoint=None):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(backend, "simulate", fails_at_start)
+    with pytest.raises(RuntimeError, match="no compiler"):
+        run_experiment(model_file, seed=SEED, out_dir=tmp_path / "a", figures=False, progress=False, log=None)
+    assert list((tmp_path / "a").iterdir()) == []
+
+    class Disk(Exception):
+        pass
+
+    def fails_after_encode(model, seed, options=None, phases=None, log=None, checkpoint=None):
+        hook = checkpoint.on_phase_end
+
+        def on_phase_end(record, state_path):
+            if checkpoint.completed:
+                raise Disk("disk full")
+            hook(record, state_path)
+
+        checkpoint.on_phase_end = on_phase_end
+        return real(model, seed, options, phases, log, checkpoint=checkpoint)
+
+    monkeypatch.setattr(backend, "simulate", fails_after_encode)
+    with pytest.raises(Disk):
+        run_experiment(model_file, seed=SEED, out_dir=tmp_path / "b", figures=False, progress=False, log=None)
+    (partial,) = (tmp_path / "b").iterdir()
+    assert partial.name.endswith(".partial") and _completed(partial) == {"encode"}
+    err = capsys.readouterr().err
+    assert "stopped after 1 completed phase(s)" in err
+    assert f"neuromem run {model_file} --resume {partial} --seed {SEED}" in err
+    assert [r.name for r in RunCheckpoint.open(partial).completed] == ["encode"]
