@@ -203,6 +203,12 @@ class Registry:
         if obj is not None:
             self._by_class[obj] = name
 
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (for tests and plug-ins that register temporarily)."""
+        obj, _ = self._entries.pop(name)
+        if obj is not None:
+            self._by_class.pop(obj, None)
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
 
