@@ -474,6 +474,18 @@ def run_sweep(model, grid, seeds, out_dir, scheduler=None, workers=None, overrid
     A point that fails is recorded with status ``error`` and its message; the
     others go on.  Points whose resolved model text and seed coincide run
     once and share the run folder.
+
+    Examples
+    --------
+    Capacity of the default model (18 combinations × 3 seeds, on both cores):
+
+    >>> rows = run_sweep("models/cls.toml",                            # doctest: +SKIP
+    ...                  {"protocol.n_memories": [5, 10, 20, 40, 80, 160],
+    ...                   "projections.ctx_ee.connector.p": [0.1, 0.2, 0.3]},
+    ...                  seeds=[0, 1, 2], out_dir="sweeps/capacity",
+    ...                  metric="recall_lesioned_after_sleep")
+    >>> [(r["protocol.n_memories"], r["projections.ctx_ee.connector.p"], r["seed"],
+    ...   r["recall_lesioned_after_sleep"]) for r in rows if r["status"] != "error"]  # doctest: +SKIP
     """
     from neuromem.batch import finished_run
     from neuromem.experiment import resolve_model
