@@ -117,7 +117,7 @@ def to_nir(model, weights: dict, phase=None):
         n = p.size
         nodes[name] = nir.CubaLIF(
             tau_syn=np.full(n, p.tau_syn), tau_mem=np.full(n, p.tau_m), r=np.ones(n),
-            v_leak=np.full(n, p.v_rest), v_threshold=np.full(n, p.v_th), v_reset=np.full(n, p.v_reset),
+            v_leak=np.full(n, p.v_rest + p.bias), v_threshold=np.full(n, p.v_th), v_reset=np.full(n, p.v_reset),
             w_in=np.ones(n),
             metadata={"kind": p.kind, "refractory": float(p.refractory),
                       "refractory_steps": int(round(p.refractory / dt))})

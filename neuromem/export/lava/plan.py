@@ -236,7 +236,7 @@ def _fixed_population(name, pop, c, dt, headroom, refractory, n_ref):
         math.isfinite(tau_s_eff) else c["kappa"]
     vth = int(min(VTH_MAX, round(2 ** 17 / headroom)))
     scale = vth * 2 ** SHIFT / gap
-    bias = (1.0 - a_m) * (pop.v_rest - pop.v_reset) * scale
+    bias = (1.0 - a_m) * (pop.v_rest + pop.bias - pop.v_reset) * scale      # bias: LIFPopulation.bias (V)
     mant, exp = split_bias(bias)
     plan = PopulationPlan(
         name=name, size=pop.size, scale=scale, du=du, dv=dv, vth=vth, bias_mant=mant,
@@ -311,7 +311,7 @@ def plan_lava(model, weights: dict, phase=None, mode: str = "float", headroom=DE
         if mode == "float":
             pplans[name] = PopulationPlan(
                 name=name, size=pop.size, scale=1.0, du=1.0 - c["a_s"], dv=1.0 - c["a_m"],
-                vth=pop.v_th - pop.v_reset, bias_mant=(1.0 - c["a_m"]) * (pop.v_rest - pop.v_reset), bias_exp=0,
+                vth=pop.v_th - pop.v_reset, bias_mant=(1.0 - c["a_m"]) * (pop.v_rest + pop.bias - pop.v_reset), bias_exp=0,
                 refractory_period=max(0, n_ref - 1), kappa=c["kappa"], a_s=c["a_s"], a_m=c["a_m"],
                 v_reset=pop.v_reset, v_rest=pop.v_rest)
         else:

@@ -23,14 +23,17 @@ import numpy as np
 from neuromem.export.frozen import exact_coefficients, phase_gain
 from neuromem.export.issues import resolve_phase
 from neuromem.spec import PairSTDP, SynapticNormalisation, VogelsISTDP
+from neuromem.spec.registry import RULES
 
 __all__ = [
     "RULE_SUPPORT", "rule_support", "FAST_TAU", "TRACES", "LearningRulePlan", "map_rule", "learning_rule_plans",
     "normalisation_steps", "phase_start_time", "HostNormalisation", "host_normalisations",
 ]
 
-RULE_SUPPORT = {PairSTDP: "chip", VogelsISTDP: "chip", SynapticNormalisation: "host"}
-"""Rule class -> where it runs when a phase learns on Lava; a class not listed cannot."""
+RULE_SUPPORT = {cls: ("chip" if RULES.caps(n).lava_learnable else "host" if RULES.caps(n).host else None)
+                for n, cls in RULES.items()}
+"""Rule class -> where it runs when a phase learns on Lava (None: it cannot); derived from the
+capabilities registered with each rule class (:data:`neuromem.spec.registry.RULES`)."""
 
 FAST_TAU = 1e-3
 """Time constant (steps) of the traces that hold a constant only in the step of a spike."""
@@ -43,8 +46,10 @@ _CLOCK_EPS = 1e-4
 
 
 def rule_support(rule) -> str | None:
-    """``"chip"``, ``"host"`` or ``None`` (no Lava counterpart) for a rule object (:data:`RULE_SUPPORT`)."""
-    return RULE_SUPPORT.get(type(rule))
+    """``"chip"``, ``"host"`` or ``None`` (no Lava counterpart) for a rule object, from the capabilities
+    declared with its class (:class:`neuromem.spec.registry.RuleCaps`: ``lava_learnable``, ``host``)."""
+    caps = RULES.caps(rule)
+    return "chip" if caps.lava_learnable else "host" if caps.host else None
 
 
 @dataclass(frozen=True)
