@@ -106,7 +106,9 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
         usual content its ``results.json`` has ``backend`` (``name``,
         ``target``, ``brian2`` version) and ``run_wall_time_s`` (seconds spent
         loading, simulating including build and compilation, analysing, and in
-        total; the per-phase simulation times are under ``wall_time_s``).
+        total; the per-phase simulation times are under ``wall_time_s``).  A
+        resumed run also has ``resumed_after``: the phases read back from the
+        checkpoint (its ``run_wall_time_s`` covers the resumed process only).
 
     Raises
     ------
@@ -138,8 +140,10 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
 
     options = _backend_options(backend_options, progress)
     model_text = dumps_model(model)
+    resumed_after = None
     if resume is not None:
         checkpoint = RunCheckpoint.open(resume)
+        resumed_after = [r.name for r in checkpoint.completed]
         checkpoint.check_identity(model_text, seed, overrides)
         say(f"resuming {checkpoint.folder} after {len(checkpoint.completed)} completed phase(s)"
             + (f": {', '.join(r.name for r in checkpoint.completed)}" if checkpoint.completed else ""))
@@ -170,6 +174,8 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
             "total": t_analysed - t_start,
         },
     }
+    if resumed_after is not None:
+        extra["resumed_after"] = resumed_after
     try:
         folder = write_run(run, metrics, out_dir, figures=figures, extra=extra, checkpoint=checkpoint)
     except BaseException:

@@ -258,6 +258,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(model_file, reference, t
     assert res["metrics"] == ref_res["metrics"] == json.loads(json.dumps(ref_metrics))
     assert res["phases"] == ref_res["phases"]
     assert res["seed"] == SEED
+    assert res["resumed_after"] == ["encode", "recall_a", "rest"] and "resumed_after" not in ref_res
     assert (folder / "model.toml").read_text() == (ref_folder / "model.toml").read_text()
     # the same files, and every array identical: spikes, weights, initial and recorded state
     got, want = _arrays(folder), _arrays(ref_folder)
