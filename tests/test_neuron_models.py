@@ -85,6 +85,19 @@ def test_cond_lif_bias_current_fires_at_the_analytic_period():
     assert abs(isi - expected) <= 1.5e-4, (isi, expected)
 
 
+def test_a_plain_simulation_without_memories_is_estimated_and_scored():
+    """No memories, no pattern population, no sources: resources, simulation and metrics all work."""
+    from neuromem.analysis import compute_metrics
+    from neuromem.spec.resources import estimate_resources
+
+    model = plain({"a": cond(size=3, bias="200 pA")}, duration="100 ms")
+    assert estimate_resources(model)["pattern_bytes"] == 0
+    run = simulate(model, 0, OPTS)
+    assert run.patterns.shape == (0, 0)
+    metrics = compute_metrics(run)
+    assert metrics["rate_exc_hz"]["a"]["run"] > 10
+
+
 def test_cond_lif_synapses_drive_towards_their_reversal_potentials():
     """An inhibitory conductance with e_inh = v_rest does not move v (pure shunt); with e_inh below rest it
     hyperpolarises; an excitatory one depolarises towards e_exc, never past it."""

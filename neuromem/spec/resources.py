@@ -167,7 +167,7 @@ def estimate_resources(model, rate_hz: float = ASSUMED_RATE_HZ) -> dict:
         n_spk = sum(_input_rate(model, st) for st in ph.stimuli) * L
         input_bytes = max(input_bytes, 3 * n_spk * _SPIKE)
         items += sum(st.n_items(proto.n_memories) for st in ph.stimuli if st.kind == "patterns")
-    n_pat = model.populations[proto.pattern_population].size
+    n_pat = model.populations[proto.pattern_population].size if proto.pattern_population is not None else 0
     fractions = {st.fraction for ph in proto.phases for st in ph.stimuli if st.kind == "patterns"} - {1.0}
     pattern_bytes = float(proto.n_memories) * n_pat * (1 + len(fractions)) + items * _ITEM
 
