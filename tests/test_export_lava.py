@@ -561,3 +561,25 @@ def test_lava_float_reproduces_brian2_spikes_with_bias_and_v_init(bias_run_dir, 
     assert a["by_population"]["E"]["spikes_reference"] > 500
     assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
     assert r["initial_state"] == "snapshot" and r["issues"] == []
+
+
+def test_check_lava_refuses_a_rule_declared_not_exportable():
+    """RuleCaps.exportable is read by check_lava: a rule class registered with exportable=False is refused."""
+    from neuromem.export import check_lava
+    from neuromem.spec.registry import RULES, RuleCaps, spec_field
+
+    @RULES.register("unexportable", RuleCaps(timing=True, exportable=False))
+    @dataclasses.dataclass(frozen=True)
+    class Unexportable:
+        name: str
+        tau: float = spec_field("time")
+
+    try:
+        m = tiny_model()
+        m = dataclasses.replace(m, rules={"stdp": Unexportable("stdp", 0.02)})
+        errors = [i for i in check_lava(m, "recall") if i.severity == "error"]
+        assert [i.feature for i in errors] == ["plasticity"] and "'ee'" in str(errors[0])
+        assert "do not export" in str(errors[0])
+        assert check_lava(tiny_model(), "recall") == []
+    finally:
+        RULES.remove("unexportable")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from neuromem.export.frozen import delay_steps, exported_parts
 from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase
 from neuromem.export.lava.rules import learning_rule_plans, rule_support
+from neuromem.spec.registry import RULES
 
 __all__ = [
     "MODES", "REFRACTORY", "BOUNDS", "MAX_DELAY_FIXED", "check_mode", "check_lava", "require_lava",
@@ -106,6 +107,11 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
             rule = model.rules[rname]
             rtype = type(rule).__name__
             on_chip = rule_support(rule) == "chip"
+            if not RULES.caps(rule).exportable:     # declared with the rule class (RuleCaps)
+                issues.append(ExportIssue(
+                    "error", "plasticity",
+                    f"projection {name!r}: rule {rname!r} ({rtype}) declares that its synapses do not export "
+                    f"(RuleCaps.exportable is false)"))
             if ph is None:
                 if not on_chip:
                     issues.append(ExportIssue(
