@@ -115,8 +115,9 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     neuromem.spec.ModelError
         If the model is invalid; nothing is written then.
     neuromem.io.ResumeError
-        If ``resume`` is not a resumable folder or belongs to another run
-        (model text, seed or overrides differ).
+        If ``resume`` is not a resumable folder, belongs to another run
+        (model text, seed or overrides differ) or lacks the network state its
+        next phase starts from.
 
     Notes
     -----
@@ -145,6 +146,7 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
         checkpoint = RunCheckpoint.open(resume)
         resumed_after = [r.name for r in checkpoint.completed]
         checkpoint.check_identity(model_text, seed, overrides)
+        checkpoint.check_continuation(model.protocol)
         say(f"resuming {checkpoint.folder} after {len(checkpoint.completed)} completed phase(s)"
             + (f": {', '.join(r.name for r in checkpoint.completed)}" if checkpoint.completed else ""))
     else:

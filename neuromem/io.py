@@ -627,6 +627,32 @@ class RunCheckpoint:
         if diffs:
             raise ResumeError(f"{self.folder} is a different run: " + "; ".join(diffs))
 
+    def check_continuation(self, protocol) -> None:
+        """Refuse a checkpoint that cannot continue ``protocol``.
+
+        Parameters
+        ----------
+        protocol : neuromem.spec.Protocol
+
+        Raises
+        ------
+        ResumeError
+            If the completed phases are not the protocol's first phases, or
+            the network state file that the next phase starts from (at the
+            end of :meth:`~neuromem.spec.Protocol.origin`) is missing.
+        """
+        names = [ph.name for ph in protocol.phases]
+        done = [r.name for r in self.completed]
+        if done != names[:len(done)]:
+            raise ResumeError(f"{self.folder}: completed phases {done} are not the first phases of the "
+                              f"protocol {names}")
+        if 0 < len(done) < len(names):
+            origin = protocol.origin(names[len(done)])
+            path = self.state_path(origin)
+            if not path.is_file():
+                raise ResumeError(f"{path}: missing; phase {names[len(done)]!r} starts from the network "
+                                  f"state at the end of {origin!r}")
+
     @staticmethod
     def is_checkpoint(folder) -> bool:
         """Whether ``folder`` is a resumable partial folder (has ``checkpoint/run.json``)."""

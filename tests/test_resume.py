@@ -406,3 +406,10 @@ def test_a_failed_run_keeps_its_completed_phases_only(model_file, tmp_path, monk
     assert "stopped after 1 completed phase(s)" in err
     assert f"neuromem run {model_file} --resume {partial} --seed {SEED}" in err
     assert [r.name for r in RunCheckpoint.open(partial).completed] == ["encode"]
+
+    # without the state its next phase starts from, it is refused before anything is simulated
+    (partial / CHECKPOINT_DIR / "encode.brian2").unlink()
+    monkeypatch.setattr(backend, "simulate", fails_at_start)
+    assert cli.main(["run", str(model_file), "--seed", str(SEED), "--resume", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot resume: ") and "encode.brian2: missing; phase 'recall_a'" in err
