@@ -69,6 +69,7 @@ rate = "20 Hz"
 name = "recall"
 kind = "recall"
 start_from = "encode"
+record_state = ["ctx_e"]
 [[protocol.phases.stimuli]]
 source = "ctx_in"
 kind = "patterns"
@@ -142,6 +143,13 @@ def test_export_nwb_reads_back_with_pynwb(run_dir, tmp_path, capsys):
                 np.testing.assert_array_equal(got, np.sort(want_t))
                 total += got.size
             assert total == sum(rf.spikes(p["name"])[name].i.size for p in phases) > 50
+        # recorded membrane potentials, (time, neuron), at session time
+        assert set(nwb.processing["membrane_potential"].data_interfaces) == {"ctx_e_recall"}
+        ts = nwb.processing["membrane_potential"]["ctx_e_recall"]
+        t, v = rf.state("recall")["ctx_e"]
+        assert ts.unit == "volts" and v.shape[0] == 20 and v.shape[1] > 100
+        np.testing.assert_array_equal(ts.data[:], v.T)
+        np.testing.assert_array_equal(ts.timestamps[:], t + offsets[2])
 
 
 def test_export_nwb_default_path_and_broken_folder(run_dir, tmp_path, capsys):

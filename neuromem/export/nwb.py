@@ -17,6 +17,12 @@ One NWB file holds a whole run:
 ``intervals["items"]``
     Every presented memory: ``start_time``, ``stop_time``, ``memory``,
     ``phase`` and ``cue_fraction`` (absent when no phase presents patterns).
+``processing["membrane_potential"]``
+    The membrane potentials recorded in a phase (``record_state``): one
+    :class:`pynwb.base.TimeSeries` ``<population>_<phase>`` per population and
+    phase, data (time, neuron) in volts for the recorded neurons (the first
+    ones of the population, in index order), with session-time timestamps
+    (absent when nothing was recorded).
 Metadata
     ``notes`` is the resolved model (``model.toml``, TOML text);
     ``session_description`` names the model and the seed; ``session_id`` is
@@ -193,6 +199,16 @@ def export_nwb(run_dir, out_path=None) -> Path:
             kind = getattr(node, "kind", "source")
             module.add(_units(pynwb, name, f"{name}: {node.size} {kind} neurons; spike times in s of session time",
                               trains, int(node.size)))
+
+    traces = [(p["name"], pop, t, v) for p in phases for pop, (t, v) in rf.state(p["name"]).items()]
+    if traces:
+        module = nwb.create_processing_module(
+            name="membrane_potential", description="membrane potentials of the recorded neurons (record_state)")
+        for ph, pop, t, v in traces:
+            module.add(pynwb.base.TimeSeries(
+                name=f"{pop}_{ph}", data=np.asarray(v, dtype=np.float64).T, unit="volts",
+                timestamps=np.asarray(t, dtype=np.float64) + offsets[ph],
+                description=f"v of {pop} neurons 0-{np.shape(v)[0] - 1} during phase {ph!r} (columns: neurons)"))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.partial.nwb")
