@@ -53,3 +53,11 @@ __all__ = [
     "LavaNetwork", "build_lava_network", "LavaLearningNetwork", "build_learning_network",
     "run_lava", "run_lava_learning", "follow_up_phase", "run_is_plastic", "results_file", "weights_file",
 ]
+
+
+def __getattr__(name):
+    """``DEFAULT_PHASE``, deprecated: see :data:`neuromem.export.DEFAULT_PHASE`."""
+    if name == "DEFAULT_PHASE":
+        import neuromem.export
+        return neuromem.export.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
