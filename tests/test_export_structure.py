@@ -34,7 +34,7 @@ def _rel(path: Path) -> str:
 def test_there_are_modules_to_check():
     names = {_rel(p) for p in MODULES}
     assert {"neuromem/export/frozen.py", "neuromem/export/compare.py", "neuromem/export/nir.py",
-            "neuromem/export/lava/plan.py", "neuromem/export/lava/processes.py",
+            "neuromem/export/lava/plan.py", "neuromem/export/lava/processes/__init__.py",
             "neuromem/export/lava/run.py"} <= names
 
 
@@ -86,3 +86,11 @@ def test_lava_processes_are_imported_only_when_a_network_is_built():
             if isinstance(node, ast.ImportFrom) and node.module == "neuromem.export.lava.processes":
                 importers.append((_rel(path), node.col_offset > 0))
     assert importers and all(inside for _, inside in importers), importers
+
+
+def test_lava_processes_have_a_folder_of_their_own():
+    """Lava's compiler executes every module beside a process's module as a script when it looks for
+    process models; none must be there (they would be executed, or warn that they cannot be)."""
+    folder = EXPORT / "lava" / "processes"
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".py" or p.is_dir() and p.name != "__pycache__") \
+        == ["__init__.py"]

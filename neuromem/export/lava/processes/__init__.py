@@ -4,7 +4,11 @@ Importing this module imports lava (through
 :func:`neuromem._compat.lava311.import_lava`), so the network builders import
 it only when they build a network.  Lava's compiler looks for the process
 models of a process in the module that defines the process, so each process
-and its models are defined here together, at module level.
+and its models are defined here together, at module level.  The module is a
+package of its own because that compiler also executes, as stand-alone
+scripts, every other module in the folder of the process's module (and warns
+for each one that does not run that way); in a folder of its own there is
+none.
 
 Frozen networks
     :class:`SpikeRecorder` writes each step's spikes into a memory-mapped
