@@ -16,7 +16,7 @@ import numpy as np
 from neuromem.records import Item
 
 __all__ = ["rng_for", "make_patterns", "apply_overlaps", "protocol_patterns", "make_cues", "phase_inputs",
-           "initial_potentials"]
+           "initial_potentials", "initial_values"]
 
 
 def rng_for(seed: int, purpose: str) -> np.random.Generator:
@@ -43,6 +43,30 @@ def initial_potentials(pop, seed: int) -> np.ndarray:
     if init.kind == "normal":
         return rng.normal(init.value, init.std, pop.size)
     raise ValueError(f"unknown v_init kind {init.kind!r}")  # pragma: no cover - the spec refuses it
+
+
+def initial_values(pop, seed: int) -> dict:
+    """``{state variable: ndarray}`` (SI units) of the variables of ``pop`` that start from a distribution.
+
+    The neuron model declares them (``pop.initial_values()``: ``v`` and, for a
+    conductance-based LIF, ``g_exc``/``g_inh``); ``v`` is
+    :func:`initial_potentials`, another variable ``x`` is drawn from the stream
+    ``"x_init:<population>"``.  Variables without a distribution are left out
+    (they start at rest).
+    """
+    out = {}
+    for var, dist in pop.initial_values().items():
+        if dist is None:
+            continue
+        if var == "v":
+            out[var] = initial_potentials(pop, seed)
+        elif dist.kind == "constant":
+            out[var] = np.full(pop.size, float(dist.value))
+        elif dist.kind == "uniform":
+            out[var] = rng_for(seed, f"{var}_init:{pop.name}").uniform(dist.low, dist.high, pop.size)
+        else:
+            out[var] = rng_for(seed, f"{var}_init:{pop.name}").normal(dist.value, dist.std, pop.size)
+    return out
 
 
 def make_patterns(n_memories: int, n: int, coding_level: float, rng: np.random.Generator) -> np.ndarray:

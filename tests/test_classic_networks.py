@@ -4,8 +4,10 @@ Each test runs a model file of ``models/`` through neuromem and the same
 network written directly in Brian2 from the published parameters (typed here,
 not read from the model file), and compares population statistics after a
 100 ms transient: mean excitatory and inhibitory rates within 10 %, mean CV of
-the interspike intervals within 0.05, and no synchronous start-up volley (at
-most 5 % of the cells spike in the first 3 ms).  The plain script uses the
+the interspike intervals within 0.05, and no synchronous start-up volley: the
+fraction of cells that spike in the first 3 ms is at most 5 % or three times
+what the steady rate gives in 3 ms (started at rest, half the CUBA network
+fires in the first 3 ms; from its random initial state, 3 %).  The plain script uses the
 connectivity and the initial potentials of the neuromem run (both drawn from
 the seed), so the comparison tests the dynamics, not one random realisation
 against another (rates of two realisations of the CUBA network differ by up
@@ -57,7 +59,8 @@ def _compare(model, ph, plain, duration):
         assert ours[0] > 1.0 and theirs[0] > 1.0
         assert abs(ours[0] - theirs[0]) <= 0.1 * theirs[0], (pop, ours, theirs)
         assert abs(ours[1] - theirs[1]) <= 0.05, (pop, ours, theirs)
-        assert ours[2] <= 0.05 and theirs[2] <= 0.05, (pop, ours, theirs)
+        volley = max(0.05, 3 * 3e-3 * theirs[0])      # 3 x the fraction the steady rate gives in 3 ms
+        assert ours[2] <= volley and theirs[2] <= volley, (pop, ours, theirs)
 
 
 def _indices(run, model):
@@ -65,6 +68,8 @@ def _indices(run, model):
     off = {"e": 0, "i": model.populations["e"].size}
     out = {"excitatory": ([], []), "inhibitory": ([], [])}
     for name, pr in model.projections.items():
+        if pr.source not in model.populations:      # inputs (the COBA kick) are given separately
+            continue
         i, j = run.synapses[name]
         n_src, n_tgt = model.populations[pr.source].size, model.populations[pr.target].size
         assert abs(i.size / (n_src * n_tgt) - pr.connector.p) < 0.1 * pr.connector.p
@@ -104,6 +109,41 @@ def test_brette2007_cuba_matches_a_plain_brian2_script():
     P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms, method="exact",
                        namespace=ns)
     P.v = v0 * b2.volt
+    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
+    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
+    Ce.connect(i=syn["excitatory"][0], j=syn["excitatory"][1])
+    Ci.connect(i=syn["inhibitory"][0], j=syn["inhibitory"][1])
+    mon = b2.SpikeMonitor(P)
+    net = b2.Network(P, Ce, Ci, mon)
+    net.run(duration * b2.second, namespace=ns)
+    _compare(model, ph, _split(mon, 3200), duration)
+
+
+@pytest.mark.slow
+def test_brette2007_coba_matches_a_plain_brian2_script():
+    """Brette et al. 2007, benchmark 1 (COBA), one group of 4000 cells, from random v, g_e and g_i."""
+    import brian2 as b2
+    from neuromem.backends.brian2.simulator import Brian2Options, configure
+
+    model, run, ph = _neuromem("brette2007_coba.toml")
+    duration = ph.duration
+    syn = _indices(run, model)
+    init = {var: np.concatenate([ph.initial_state[f"e_{var}"], ph.initial_state[f"i_{var}"]])
+            for var in ("v", "g_exc", "g_inh")}
+
+    configure(Brian2Options(progress=False))
+    b2.start_scope()
+    b2.defaultclock.dt = 0.1 * b2.ms
+    ns = dict(C=200 * b2.pF, gl=10 * b2.nS, El=-60 * b2.mV, Vt=-50 * b2.mV, Vr=-60 * b2.mV, Ee=0 * b2.mV,
+              Ei=-80 * b2.mV, taue=5 * b2.ms, taui=10 * b2.ms, we=6 * b2.nS, wi=67 * b2.nS)
+    eqs = """dv/dt = (gl * (El - v) + ge * (Ee - v) + gi * (Ei - v)) / C : volt (unless refractory)
+             dge/dt = -ge / taue : siemens
+             dgi/dt = -gi / taui : siemens"""
+    P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms,
+                       method="exponential_euler", namespace=ns)
+    P.v = init["v"] * b2.volt
+    P.ge = init["g_exc"] * b2.siemens
+    P.gi = init["g_inh"] * b2.siemens
     Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
     Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
     Ce.connect(i=syn["excitatory"][0], j=syn["excitatory"][1])

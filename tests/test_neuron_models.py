@@ -145,6 +145,23 @@ def test_v_init_is_drawn_from_the_run_seed(v_init):
         assert (v0 == -0.052).all()
 
 
+def test_cond_lif_initial_conductances_are_drawn_from_the_run_seed():
+    from neuromem.stimulus import initial_values
+
+    model = plain({"a": cond(size=50, g_exc_init={"kind": "normal", "value": "40 nS", "std": "15 nS"},
+                             g_inh_init={"kind": "uniform", "low": "100 nS", "high": "300 nS"})},
+                  duration="1 ms")
+    assert loads_model(dumps_model(model)) == model
+    run = simulate(model, 3, OPTS)
+    st = run.phases[0].initial_state
+    np.testing.assert_array_equal(st["a_g_exc"], rng_for(3, "g_exc_init:a").normal(40e-9, 15e-9, 50))
+    np.testing.assert_array_equal(st["a_g_inh"], rng_for(3, "g_inh_init:a").uniform(100e-9, 300e-9, 50))
+    np.testing.assert_array_equal(st["a_v"], np.full(50, -0.06))
+    assert set(initial_values(model.populations["a"], 3)) == {"g_exc", "g_inh"}
+    msg = _err(lambda: plain({"a": cond(g_exc_init={"kind": "constant", "value": "4 mV"})}))
+    assert "populations.a.g_exc_init.value" in msg and "conductance" in msg
+
+
 def test_without_v_init_cells_start_at_rest():
     pop = plain({"a": lif(size=3)}).populations["a"]
     np.testing.assert_array_equal(initial_potentials(pop, 0), np.full(3, -0.07))

@@ -75,6 +75,23 @@ class VInit:
         require(self.std >= 0, "std", "must be >= 0")
 
 
+@dataclass(frozen=True)
+class GInit(VInit):
+    """Distribution of a conductance at the start of a run (S): as :class:`VInit`, in siemens.
+
+    Brian's COBA benchmark starts its cells with random conductances (excitatory
+    ``N(40 nS, 15 nS)``, inhibitory ``N(200 nS, 120 nS)``, not clipped), which
+    puts the network in its balanced state at once instead of a start-up volley.
+    The draws come from the stream ``"<variable>_init:<population>"`` of the run seed.
+    """
+
+    kind: str = spec_field("str")
+    value: float = spec_field("conductance", 0.0, kinds={"constant": True, "normal": True})
+    low: float = spec_field("conductance", 0.0, kinds={"uniform": True})
+    high: float = spec_field("conductance", 0.0, kinds={"uniform": True})
+    std: float = spec_field("conductance", 0.0, kinds={"normal": True})
+
+
 def _check_common(pop) -> None:
     """Validation shared by every neuron model: size, kind, thresholds, refractoriness."""
     require(isinstance(pop.size, int) and pop.size > 0, "size", f"must be a positive integer, got {pop.size!r}")
@@ -147,6 +164,10 @@ class LIFPopulation:
             require(getattr(self, f) > 0, f, "must be > 0")
         if self.tau_syn_inh is not None:
             require(self.tau_syn_inh > 0, "tau_syn_inh", "must be > 0")
+
+    def initial_values(self) -> dict:
+        """``{state variable: VInit or None}``: the distributions a run starts from (``None``: rest)."""
+        return {"v": self.v_init}
 
     def time_constants(self) -> list[tuple[str, float]]:
         """``(key, seconds)`` of every time constant, for the model's time-step check."""
@@ -231,6 +252,8 @@ class CondLIFPopulation:
         Constant current (A); 0 by default.
     v_init : VInit or None
         Initial membrane potentials; ``None``: every neuron at ``v_rest``.
+    g_exc_init, g_inh_init : GInit or None
+        Initial conductances; ``None``: 0.
     """
 
     name: str
@@ -248,12 +271,18 @@ class CondLIFPopulation:
     tau_inh: float = spec_field("time")
     bias: float = spec_field("current", 0.0)
     v_init: VInit | None = spec_field("table", None, table=VInit, tagged=INITS)
+    g_exc_init: GInit | None = spec_field("table", None, table=GInit, tagged=INITS)
+    g_inh_init: GInit | None = spec_field("table", None, table=GInit, tagged=INITS)
 
     def __post_init__(self):
         _check_common(self)
         for f in ("c_m", "g_leak", "tau_exc", "tau_inh"):
             require(getattr(self, f) > 0, f, "must be > 0")
         require(self.e_inh < self.e_exc, "e_inh", "must be below e_exc")
+
+    def initial_values(self) -> dict:
+        """``{state variable: distribution or None}``: what a run starts from (``None``: rest, 0)."""
+        return {"v": self.v_init, "g_exc": self.g_exc_init, "g_inh": self.g_inh_init}
 
     @property
     def tau_m(self) -> float:

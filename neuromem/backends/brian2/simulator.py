@@ -12,7 +12,7 @@ import brian2 as b2
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.stimulus import initial_potentials, make_cues, phase_inputs, protocol_patterns, rng_for
+from neuromem.stimulus import initial_values, make_cues, phase_inputs, protocol_patterns, rng_for
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir"]
@@ -170,9 +170,9 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     net = BuiltNetwork()
     for node in model.nodes().values():
         build(node, net, model, None)
-    for pname, pop in model.populations.items():
-        if pop.v_init is not None:
-            net.groups[pname].v = initial_potentials(pop, seed) * b2.volt
+    for pname, pop in model.populations.items():        # v_init and the model's other initial distributions
+        for var, values in initial_values(pop, seed).items():
+            setattr(net.groups[pname], var, values * net.state[pname][var])
     syn_idx, init_w = {}, {}
     for name, proj in model.projections.items():
         i, j, w = draw_projection(model, name, seed)
