@@ -275,8 +275,9 @@ def test_normalisation_is_host_side_and_unsupported_rules_are_refused_by_name(tm
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["norm"]'))
-    (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
-                                                             ("encode", "sleep", "recall")], "seed": 1}))
+    (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "kind": n, "duration": 0.3, "cue_fraction": 1.0,
+                                                              "items": []} for n in ("encode", "sleep", "recall")],
+                                                  "seed": 1, "wall_time_s": {}}))
     had_lava = "lava" in sys.modules
     with pytest.raises(LavaExportError, match="norm"):
         run_lava_learning(run, phase="sleep", out=tmp_path / "out")
@@ -284,17 +285,17 @@ def test_normalisation_is_host_side_and_unsupported_rules_are_refused_by_name(tm
     assert ("lava" in sys.modules) == had_lava
 
 
-def test_cli_export_lava_plastic_phase_refuses_unsupported_rule(tmp_path, capsys):
+def test_cli_check_plastic_phase_refuses_unsupported_rule(tmp_path, capsys):
+    """The command line names the rule Lava cannot learn with (export lava checks the run
+    folder's integrity first, then refuses the same way)."""
     from neuromem import cli
 
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "model.toml").write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["norm"]'))
-    (run / "results.json").write_text(json.dumps({"phases": [{"name": n, "duration": 0.3} for n in
-                                                             ("encode", "sleep", "recall")], "seed": 1}))
-    assert cli.main(["export", "lava", str(run), "--phase", "sleep"]) == 2
-    err = capsys.readouterr().err
-    assert "'norm'" in err and "SynapticNormalisation" in err
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL.replace('plasticity = ["stdp"]', 'plasticity = ["norm"]'))
+    assert cli.main(["check", str(model), "--phase", "sleep"]) == 1   # 1: the model has errors for the target
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "'norm'" in text and "SynapticNormalisation" in text
 
 
 @pytest.mark.parametrize("before, duration, interval", [
