@@ -152,3 +152,74 @@ def test_brette2007_coba_matches_a_plain_brian2_script():
     net = b2.Network(P, Ce, Ci, mon)
     net.run(duration * b2.second, namespace=ns)
     _compare(model, ph, _split(mon, 3200), duration)
+
+
+@pytest.mark.slow
+def test_vogels2011_matches_a_plain_brian2_script():
+    """Brian2's examples/frompapers/Vogels_et_al_2011.py (one group of 10000 cells, iSTDP on I -> E after 1 s),
+    on the model's connectivity and initial potentials; statistics of the last second of learning, and
+    iSTDP lowering the excitatory rate towards rho0 = 3 Hz.
+
+    No start-up check here: the published protocol starts with no inhibition onto E (I -> E weights 0,
+    iSTDP off for 1 s) and a 200 pA drive that holds every cell above threshold, so the first second
+    is a population burst by design (measured: E at ~170 Hz in that second, every E cell spiking in the
+    first 3 ms)."""
+    import brian2 as b2
+    from neuromem.backends.brian2.simulator import Brian2Options, configure, simulate
+
+    model = neuromem.load_model(ROOT / "models" / "vogels2011.toml")
+    run = simulate(model, 0, Brian2Options(progress=False))
+    settle, learn = run.phases
+    syn = _indices(run, model)
+    ie = run.synapses["ie"]
+    v0 = np.concatenate([settle.initial_state["e_v"], settle.initial_state["i_v"]])
+    NE = 8000
+
+    configure(Brian2Options(progress=False))
+    b2.start_scope()
+    b2.defaultclock.dt = 0.1 * b2.ms
+    tau_stdp = 20 * b2.ms
+    ns = dict(gl=10 * b2.nS, el=-60 * b2.mV, er=-80 * b2.mV, vt=-50 * b2.mV, memc=200 * b2.pF,
+              bgcurrent=200 * b2.pA, tau_ampa=5 * b2.ms, tau_gaba=10 * b2.ms, tau_stdp=tau_stdp,
+              alpha=3 * b2.Hz * tau_stdp * 2, gmax=100, eta=0.0)
+    eqs = """dv/dt = (-gl * (v - el) - (g_ampa * v + g_gaba * (v - er)) + bgcurrent) / memc : volt (unless refractory)
+             dg_ampa/dt = -g_ampa / tau_ampa : siemens
+             dg_gaba/dt = -g_gaba / tau_gaba : siemens"""
+    P = b2.NeuronGroup(NE + 2000, eqs, threshold="v > vt", reset="v = el", refractory=5 * b2.ms,
+                       method="euler", namespace=ns)
+    P.v = v0 * b2.volt
+    Pe, Pi = P[:NE], P[NE:]
+    con_e = b2.Synapses(P, P, on_pre="g_ampa += 0.3 * nS", namespace=ns)
+    con_e.connect(i=syn["excitatory"][0], j=syn["excitatory"][1])
+    ii = run.synapses["ii"]
+    con_ii = b2.Synapses(Pi, Pi, on_pre="g_gaba += 3 * nS", namespace=ns)
+    con_ii.connect(i=ii[0], j=ii[1])
+    con_ie = b2.Synapses(Pi, Pe, model="""w : 1
+                                          dApre/dt = -Apre / tau_stdp : 1 (event-driven)
+                                          dApost/dt = -Apost / tau_stdp : 1 (event-driven)""",
+                         on_pre="Apre += 1.\nw = clip(w + (Apost - alpha) * eta, 0, gmax)\ng_gaba += w * nS",
+                         on_post="Apost += 1.\nw = clip(w + Apre * eta, 0, gmax)", namespace=ns)
+    con_ie.connect(i=ie[0], j=ie[1])
+    con_ie.w = 1e-10
+    mon = b2.SpikeMonitor(P)
+    net = b2.Network(P, con_e, con_ii, con_ie, mon)
+    net.run(settle.duration * b2.second, namespace=ns)
+    ns["eta"] = 1e-2
+    net.run(learn.duration * b2.second, namespace=ns)
+    plain = _split(mon, NE)
+    last = learn.duration - 1.0
+    for pop in ("e", "i"):
+        n = model.populations[pop].size
+        i, t = plain[pop]
+        # the last second of learning, shifted so that _stats (which skips its first T0) sees all of it
+        shift = settle.duration + last - T0
+        theirs = _stats(i[t >= shift], t[t >= shift] - shift, n, 1.0 + T0)
+        s = learn.spikes[pop]
+        ours = _stats(s.i[s.t >= last - T0], s.t[s.t >= last - T0] - (last - T0), n, 1.0 + T0)
+        print(pop, "neuromem", ours, "brian2", theirs)
+        assert abs(ours[0] - theirs[0]) <= 0.1 * theirs[0], (pop, ours, theirs)
+        assert abs(ours[1] - theirs[1]) <= 0.05, (pop, ours, theirs)
+    # iSTDP: inhibition onto E grows and the excitatory rate falls towards 3 Hz
+    rates = np.histogram(learn.spikes["e"].t, bins=int(round(learn.duration)), range=(0, learn.duration))[0] / NE
+    assert rates[-1] < 0.3 * rates[0] and rates[-1] > 3.0 and np.all(np.diff(rates[:5]) < 0)
+    assert learn.weights["ie"].mean() > 1e-9
