@@ -8,11 +8,59 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["connect", "initial_weights", "draw_projection"]
+__all__ = ["connect", "connector_kind", "CONNECT", "initial_weights", "draw_projection"]
+
+
+CONNECT: dict = {}
+"""Connector kind -> function ``(connector, n_src, n_tgt, no_self, rng) -> (i, j)``: how each kind
+registered in :data:`neuromem.spec.registry.CONNECTORS` is drawn (:func:`connector_kind` registers one)."""
+
+
+def connector_kind(kind: str):
+    """Register the function that draws the synapses of connector ``kind`` (a decorator)."""
+    def deco(fn):
+        CONNECT[kind] = fn
+        return fn
+    return deco
+
+
+@connector_kind("one_to_one")
+def _one_to_one(connector, n_src, n_tgt, no_self, rng):
+    i = j = np.arange(n_src)
+    return i, j
+
+
+def _mask_pairs(mask, no_self):
+    if no_self:
+        np.fill_diagonal(mask, False)
+    return np.nonzero(mask)
+
+
+@connector_kind("all_to_all")
+def _all_to_all(connector, n_src, n_tgt, no_self, rng):
+    return _mask_pairs(np.ones((n_src, n_tgt), dtype=bool), no_self)
+
+
+@connector_kind("fixed_probability")
+def _fixed_probability(connector, n_src, n_tgt, no_self, rng):
+    return _mask_pairs(rng.random((n_src, n_tgt)) < connector.p, no_self)
+
+
+@connector_kind("fixed_indegree")
+def _fixed_indegree(connector, n_src, n_tgt, no_self, rng):
+    k = connector.indegree
+    scores = rng.random((n_tgt, n_src))
+    if no_self:
+        np.fill_diagonal(scores, np.inf)
+    pre = np.argpartition(scores, k - 1, axis=1)[:, :k]
+    j = np.repeat(np.arange(n_tgt), k)
+    i = pre.ravel()
+    order = np.lexsort((j, i))
+    return i[order], j[order]
 
 
 def connect(connector, n_src: int, n_tgt: int, same: bool, rng: np.random.Generator):
-    """Pre/post index arrays for a :class:`~neuromem.spec.Connector`.
+    """Pre/post index arrays for a :class:`~neuromem.spec.Connector`, drawn by its kind's function (:data:`CONNECT`).
 
     Parameters
     ----------
@@ -29,30 +77,12 @@ def connect(connector, n_src: int, n_tgt: int, same: bool, rng: np.random.Genera
         Sorted by (i, j).
     """
     no_self = same and not connector.allow_self
-    kind = connector.kind
-    if kind == "one_to_one":
-        i = j = np.arange(n_src)
-    elif kind in ("all_to_all", "fixed_probability"):
-        if kind == "all_to_all":
-            mask = np.ones((n_src, n_tgt), dtype=bool)
-        else:
-            mask = rng.random((n_src, n_tgt)) < connector.p
-        if no_self:
-            np.fill_diagonal(mask, False)
-        i, j = np.nonzero(mask)
-    elif kind == "fixed_indegree":
-        k = connector.indegree
-        scores = rng.random((n_tgt, n_src))
-        if no_self:
-            np.fill_diagonal(scores, np.inf)
-        pre = np.argpartition(scores, k - 1, axis=1)[:, :k]
-        j = np.repeat(np.arange(n_tgt), k)
-        i = pre.ravel()
-        order = np.lexsort((j, i))
-        i, j = i[order], j[order]
-    else:  # pragma: no cover - the spec refuses unknown kinds
-        raise ValueError(kind)
-    return i.astype(np.int32), j.astype(np.int32)
+    try:
+        draw = CONNECT[connector.kind]
+    except KeyError:  # pragma: no cover - the spec refuses unregistered kinds
+        raise ValueError(f"no synapse drawing registered for connector kind {connector.kind!r}") from None
+    i, j = draw(connector, n_src, n_tgt, no_self, rng)
+    return np.asarray(i).astype(np.int32), np.asarray(j).astype(np.int32)
 
 
 def initial_weights(init, n: int, rng: np.random.Generator) -> np.ndarray:

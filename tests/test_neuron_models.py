@@ -281,3 +281,28 @@ def test_a_registered_rule_and_neuron_model_load_without_loader_changes(toy_type
     msg = _err(lambda: plain(pops, projections=projs, rules={"r": {"type": "toy_rule", "rate": "3 Hz"},
                                                             "s": stdp}))
     assert "at most one spike-timing rule" in msg
+
+
+def test_a_connector_kind_is_declared_in_the_spec_registry_and_drawn_by_its_registered_function():
+    from neuromem.connectivity import CONNECT, connector_kind, draw_projection
+    from neuromem.spec.registry import CONNECTORS
+
+    CONNECTORS.add("from_first")
+
+    @connector_kind("from_first")
+    def _from_first(connector, n_src, n_tgt, no_self, rng):
+        return np.zeros(n_tgt, dtype=int), np.arange(n_tgt)
+
+    try:
+        projs = {"p": {"source": "src", "target": "a", "connector": {"kind": "from_first"},
+                       "weight": {"kind": "constant", "value": "1 mV"}}}
+        model = plain({"a": lif(size=4)}, {"src": {"size": 3}}, projs)
+        i, j, w = draw_projection(model, "p", 0)
+        assert i.tolist() == [0, 0, 0, 0] and j.tolist() == [0, 1, 2, 3] and (w == 1e-3).all()
+        assert loads_model(dumps_model(model)) == model
+        msg = _err(lambda: plain({"a": lif(size=4)}, {"src": {"size": 3}},
+                                 {"p": {**projs["p"], "connector": {"kind": "from_first", "p": 0.5}}}))
+        assert "projections.p.connector.p: unknown key" in msg
+    finally:
+        CONNECTORS.remove("from_first")
+        CONNECT.pop("from_first")
