@@ -16,7 +16,7 @@ import numpy as np
 from neuromem.records import Item
 
 __all__ = ["rng_for", "make_patterns", "apply_overlaps", "protocol_patterns", "make_cues", "phase_inputs",
-           "initial_potentials", "initial_values"]
+           "initial_potentials", "initial_values", "stimulus_kind", "STIMULUS_RATES"]
 
 
 def rng_for(seed: int, purpose: str) -> np.random.Generator:
@@ -123,6 +123,52 @@ def protocol_patterns(protocol, n: int, seed: int) -> np.ndarray:
     return pats
 
 
+STIMULUS_RATES: dict = {}
+"""Stimulus kind -> ``make(stimulus, n, n_memories, patterns, cues) -> rates(t)``, where ``rates(t)`` gives
+the Poisson rate (Hz) of each of the source's ``n`` neurons at the times ``t`` (an array of shape
+``(t.size, n)``).  Each kind registered in :data:`neuromem.spec.registry.STIMULI` has one
+(:func:`stimulus_kind` registers it); :func:`phase_inputs` draws the spikes."""
+
+
+def stimulus_kind(kind: str):
+    """Register the rate function of stimulus ``kind`` (a decorator)."""
+    def deco(fn):
+        STIMULUS_RATES[kind] = fn
+        return fn
+    return deco
+
+
+@stimulus_kind("patterns")
+def _pattern_rates(st, n, n_mem, patterns, cues):
+    """Memories one after another: ``rate`` on the pattern's (or cue's) neurons during an item, else ``background``."""
+    mems = list(st.memories) if st.memories else list(range(n_mem))
+    drive = patterns if st.fraction >= 1.0 else cues[st.fraction]
+    period = st.item + st.gap
+
+    def rates(tt):
+        out = np.full((tt.size, n), st.background)
+        k = np.minimum((tt // period).astype(int), len(mems) - 1)
+        on = (tt - k * period) < st.item - 1e-12
+        on &= tt < len(mems) * period
+        for kk in np.unique(k[on]):
+            rows = on & (k == kk)
+            out[np.ix_(rows, drive[mems[kk]])] = st.rate
+        return out
+    return rates
+
+
+@stimulus_kind("noise")
+def _noise_rates(st, n, n_mem, patterns, cues):
+    """Every neuron at ``rate`` (alternating with ``rate_down`` in up/down states when ``up`` is set)."""
+    def rates(tt):
+        rate_t = np.full(tt.size, st.rate)
+        if st.up > 0:
+            up = np.mod(tt, st.up + st.down) < st.up - 1e-12
+            rate_t = np.where(up, st.rate, st.rate_down)
+        return np.broadcast_to(rate_t[:, None], (tt.size, n))
+    return rates
+
+
 def make_cues(patterns: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """For each pattern, a random subset of ``round(fraction * k)`` of its active neurons."""
     cues = np.zeros_like(patterns)
@@ -174,29 +220,16 @@ def phase_inputs(phase, model, patterns: np.ndarray, cues: dict, rng: np.random.
     chunk = max(1, int(2_000_000 // max((s.size for s in model.sources.values()), default=1)))
     for st in phase.stimuli:
         n = model.sources[st.source].size
+        rate_fn = STIMULUS_RATES[st.kind](st, n, n_mem, patterns, cues)
         if st.kind == "patterns":
             mems = list(st.memories) if st.memories else list(range(n_mem))
             fraction = st.fraction
-            drive = patterns if st.fraction >= 1.0 else cues[st.fraction]
             period = st.item + st.gap
             items = [Item(m, k * period, k * period + st.item) for k, m in enumerate(mems)]
         all_i, all_t = [inputs[st.source][0]], [inputs[st.source][1]]
         for s0 in range(0, n_steps, chunk):
             tt = t[s0:s0 + chunk]
-            if st.kind == "patterns":
-                rates = np.full((tt.size, n), st.background)
-                k = np.minimum((tt // period).astype(int), len(mems) - 1)
-                on = (tt - k * period) < st.item - 1e-12
-                on &= tt < len(mems) * period
-                for kk in np.unique(k[on]):
-                    rows = on & (k == kk)
-                    rates[np.ix_(rows, drive[mems[kk]])] = st.rate
-            else:
-                rate_t = np.full(tt.size, st.rate)
-                if st.up > 0:
-                    up = np.mod(tt, st.up + st.down) < st.up - 1e-12
-                    rate_t = np.where(up, st.rate, st.rate_down)
-                rates = np.broadcast_to(rate_t[:, None], (tt.size, n))
+            rates = rate_fn(tt)
             i, ts = _poisson(rates, dt, rng)
             all_i.append(i)
             all_t.append(ts + s0 * dt)

@@ -306,3 +306,29 @@ def test_a_connector_kind_is_declared_in_the_spec_registry_and_drawn_by_its_regi
     finally:
         CONNECTORS.remove("from_first")
         CONNECT.pop("from_first")
+
+
+def test_a_stimulus_kind_is_declared_in_the_spec_registry_and_generated_by_its_registered_function():
+    from neuromem.spec.registry import STIMULI
+    from neuromem.stimulus import STIMULUS_RATES, phase_inputs, stimulus_kind
+
+    STIMULI.add("first_only")
+
+    @stimulus_kind("first_only")
+    def _first_only(st, n, n_mem, patterns, cues):
+        def rates(tt):
+            out = np.zeros((tt.size, n))
+            out[:, 0] = st.rate
+            return out
+        return rates
+
+    try:
+        model = plain({"a": lif()}, {"src": {"size": 3}}, duration="1 s",
+                      stimuli=[{"source": "src", "kind": "first_only", "rate": "100 Hz"}])
+        assert loads_model(dumps_model(model)) == model
+        inputs, _, _ = phase_inputs(model.protocol.phases[0], model, np.zeros((0, 0), bool), {}, rng_for(0, "x"))
+        i, t = inputs["src"]
+        assert set(i.tolist()) == {0} and 60 < i.size < 140
+    finally:
+        STIMULI.remove("first_only")
+        STIMULUS_RATES.pop("first_only")
