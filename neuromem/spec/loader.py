@@ -34,7 +34,7 @@ from neuromem.spec.errors import ModelError, key_part
 from neuromem.spec.model import Model
 from neuromem.spec.neurons import SpikeSource
 from neuromem.spec.projections import Projection
-from neuromem.spec.protocol import Phase, Protocol
+from neuromem.spec.protocol import Protocol
 from neuromem.spec.registry import NEURONS, RULES, WEIGHT, file_fields, kinds_of, nested
 from neuromem.spec.units import DIMENSIONS, format_quantity, parse_quantity
 
