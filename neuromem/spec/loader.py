@@ -14,6 +14,12 @@ path and the problem::
 Command-line overrides (``--set key.path=value``) are applied to the raw TOML
 table before validation, so they are checked exactly like the file.
 
+The schema (which keys each table accepts, their types and units, which are
+required) is not kept here: it is derived from the spec dataclasses' field
+metadata (:func:`neuromem.spec.registry.spec_field`) and the registries of
+neuron models, rules and kinds (:func:`schema`), so a type registered there is
+read and written without touching this module.
+
 This module never writes files; :func:`dumps_model` returns a string.
 """
 
