@@ -295,8 +295,9 @@ class CondLIFPopulation:
 
     @property
     def export_limits(self) -> dict:
-        """``{"conductance": why}``: a conductance-based population is never LIF + Dense."""
-        return {"conductance": NEURONS.caps("cond_lif").refusal}
+        """``{"conductance": why}`` from the model's declared capabilities (never LIF + Dense)."""
+        caps = NEURONS.caps(self)
+        return {} if caps.lif_dense else {"conductance": caps.refusal}
 
     @property
     def exportable_issues(self) -> list[str]:
