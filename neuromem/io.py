@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.records import Item, PhaseRecord, Spikes
+from neuromem.spec.names import safe_name  # noqa: F401  (re-exported: io.safe_name)
 
 __all__ = [
     "write_run", "read_run", "RunFolder", "load_spikes", "load_weights", "load_synapses",
@@ -56,12 +57,6 @@ __all__ = [
 ]
 
 _RESERVED_WEIGHT_FILES = ("initial", "synapses")
-
-
-def safe_name(name: str) -> str:
-    """``name`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
-    s = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
-    return s.lstrip(".") or "_"
 
 
 def _weights_file(phase: str) -> str:

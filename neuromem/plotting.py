@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from neuromem.io import safe_name
+from neuromem.spec.names import safe_name
 
 __all__ = [
     "memory_colors", "plot_raster", "plot_recall", "plot_weights", "plot_replay", "save_figures",

@@ -143,3 +143,13 @@ def check_names(populations, sources, projections) -> None:
                 raise ModelError(f"the backend would give the name {g!r} to objects of both {taken[g]} and "
                                  f"{key}; names must be unique across populations, sources, projections and "
                                  "the objects generated for them", key=key)
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a file name: every character outside ``[A-Za-z0-9._-]`` replaced by ``_``.
+
+    Run folders name files after phases and models with it (phase names are
+    already restricted to these characters; model names are not).
+    """
+    s = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
+    return s.lstrip(".") or "_"
