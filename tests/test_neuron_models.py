@@ -332,3 +332,10 @@ def test_a_stimulus_kind_is_declared_in_the_spec_registry_and_generated_by_its_r
     finally:
         STIMULI.remove("first_only")
         STIMULUS_RATES.pop("first_only")
+
+
+def test_time_step_is_checked_against_a_cond_lif_time_constants():
+    msg = _err(lambda: plain({"a": cond(tau_exc="0.05 ms")}))
+    assert msg.startswith("<test>: dt: ") and "populations.a.tau_exc" in msg
+    msg = _err(lambda: plain({"a": cond(c_m="0.5 pF")}))     # tau_m = c_m / g_leak = 0.05 ms
+    assert "populations.a.c_m / g_leak" in msg
