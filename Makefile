@@ -2,8 +2,9 @@
 #
 #   make venv        create .venv and install neuromem + test/export/nwb/sweep extras + lava-nc
 #   make demo        run the CLS demo model into ./runs
-#   make test        full test suite (including slow science runs)
-#   make test-fast   test suite without tests marked `slow`
+#   make test        the test suite without the tests marked `slow` (about 15 min on a fresh clone)
+#   make test-slow   only the tests marked `slow` (full-size science, classic networks, quick experiments)
+#   make test-all    both; CI (.ci/run) runs `make test` and then `make test-slow`
 #   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
 #   make bench       core benchmark
 #   make clean       remove .venv, caches and build outputs
@@ -24,7 +25,7 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 NEUROMEM_CACHE_DIR ?= $(CURDIR)/.cache
 RUN_ENV := NEUROMEM_CACHE_DIR="$(NEUROMEM_CACHE_DIR)"
 
-.PHONY: venv demo test test-fast notebook bench clean
+.PHONY: venv demo test test-slow test-all notebook bench clean
 
 # venv: create .venv and install everything; re-installs only when pyproject.toml changes.
 venv: $(STAMP)
@@ -45,13 +46,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: venv
 	$(RUN_ENV) $(BIN)/neuromem run models/cls.toml --out runs
 
-# test: the whole suite, slow science runs included.
+# test: everything but the tests marked `slow` (kept within ~15 minutes on 2 cores).
 test: venv
-	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
-
-# test-fast: skip tests marked `slow`.
-test-fast: venv
 	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+
+# test-slow: only the tests marked `slow` (CI runs them after `make test`).
+test-slow: venv
+	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m slow $(PYTEST_ARGS)
+
+# test-all: the whole suite in one pytest run.
+test-all: venv
+	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # notebook: JupyterLab on notebooks/ (installs the `notebook` extra once; re-installs when pyproject.toml changes).
 NOTEBOOK_STAMP := $(VENV)/.notebook-installed

@@ -151,7 +151,7 @@ def test_newcomer_kit():
     assert any(r.startswith(("jupyterlab", "notebook")) for r in extras["notebook"])
     assert re.search(r"^notebook:", (ROOT / "Makefile").read_text(), flags=re.M)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for needed in ("make demo", "make test", "make test-fast", "make notebook", "import neuromem"):
+    for needed in ("make demo", "make test", "make test-slow", "make notebook", "import neuromem"):
         assert needed in readme, needed
 
 
