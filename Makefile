@@ -1,6 +1,6 @@
 # neuromem developer tasks.  Everything runs inside ./.venv (created on demand).
 #
-#   make venv        create .venv and install neuromem + test/export extras + lava-nc
+#   make venv        create .venv and install neuromem + test/export/nwb/sweep extras + lava-nc
 #   make demo        run the CLS demo model into ./runs
 #   make test        full test suite (including slow science runs)
 #   make test-fast   test suite without tests marked `slow`
@@ -37,7 +37,7 @@ $(BIN)/python:
 # dependency: install it separately with --ignore-requires-python (numpy<2 kept
 # pinned); neuromem._compat.lava311 makes it importable at run time.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test,export]'
+	$(BIN)/python -m pip install -e '.[test,export,nwb,sweep]'
 	$(BIN)/python -m pip install --ignore-requires-python 'lava-nc==0.10.0' 'numpy<2'
 	touch $@
 

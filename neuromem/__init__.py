@@ -122,6 +122,7 @@ def run(model, seed: int = 0, out="runs", overrides=(), *, figures: bool = True,
 
 
 def __getattr__(name):
+    """Import a public name's module on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neuromem' has no attribute {name!r}")
@@ -131,4 +132,5 @@ def __getattr__(name):
 
 
 def __dir__():
+    """Module attributes including the lazily imported public names."""
     return sorted(set(globals()) | set(_LAZY))

@@ -9,7 +9,8 @@ already holds a finished run of the very same model and seed, so an
 interrupted experiment is rerun at the cost of the missing points only.
 
 This is a local runner for a handful of points on one machine; sweeps of many
-points across machines belong on a distributed engine (Dask), not here.
+points, on one machine or many, are :mod:`neuromem.sweep` (Dask), which reuses
+:func:`finished_run`.
 """
 
 from __future__ import annotations

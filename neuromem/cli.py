@@ -3,7 +3,7 @@
 ::
 
     neuromem run MODEL [--seed N] [--out DIR] [--set key.path=value ...]
-                       [--target auto|cython|numpy] [--no-figures] [--quiet]
+                       [--target auto|cython|numpy] [--no-figures] [--quiet] [--force] [--resume RUN_DIR]
     neuromem validate MODEL [--set key.path=value ...] [--force]
     neuromem info
     neuromem check MODEL --backend lava [--mode float|fixed] [--refractory ignore|emulate] [--phase P]
@@ -11,7 +11,10 @@
                          [--headroom H] [--out DIR] [--frozen] [--then PHASE] [--bounds clip|brian2|none]
                          [--from-rest]
     neuromem export nir RUN_DIR [--phase P] [--out FILE]
+    neuromem export nwb RUN_DIR [--out FILE]
     neuromem verify RUN_DIR
+    neuromem sweep MODEL --grid key.path=v1,v2,... [--grid ...] [--seeds 1-5] [--scheduler ADDRESS]
+                   [--workers N] [--out DIR] [--metric NAME] [--target auto|cython|numpy] [--set ...]
 
 Every subcommand is one function decorated with :func:`subcommand`: it
 receives its own :class:`argparse.ArgumentParser`, adds its arguments and
@@ -37,6 +40,7 @@ import platform
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -195,18 +199,28 @@ def _setup_run(p: argparse.ArgumentParser):
     p.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw figures")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars, phase log or summary; print only the results line")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run from its last completed phase: RUN_DIR is its hidden "
+                        "partial folder (.<name>.partial, printed when the run stopped); MODEL, --seed and "
+                        "--set must be those it was started with; it is finished next to RUN_DIR "
+                        "(--out does not apply) with the results of an uninterrupted run")
 
     def run(args) -> int:
         check_resources(load_from_args(args), args)
         from neuromem.backends.brian2 import Brian2Options
         from neuromem.experiment import run_experiment, summary_lines
+        from neuromem.io import ResumeError
 
         _prepare_out(args)
         options = Brian2Options(target=args.target, progress=not args.quiet)
-        _, metrics, folder = run_experiment(
-            args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
-            backend_options=options, figures=args.figures, progress=not args.quiet,
-            log=None if args.quiet else print)
+        try:
+            _, metrics, folder = run_experiment(
+                args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,
+                backend_options=options, figures=args.figures, progress=not args.quiet,
+                log=None if args.quiet else print, resume=args.resume)
+        except ResumeError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
         if not args.quiet:
             for line in summary_lines(metrics):
                 print(line)
@@ -245,6 +259,56 @@ def _setup_validate(p: argparse.ArgumentParser):
         for line in lines:
             print(line)
         return 0
+
+    return run
+
+
+@subcommand("sweep", help="run a model for every combination of grid values and seeds on Dask; write one table")
+def _setup_sweep(p: argparse.ArgumentParser):
+    add_model_arguments(p)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
+                   help="an override path and the values to sweep, comma-separated (repeatable: every "
+                        "combination runs), e.g. --grid protocol.n_memories=5,10,20 "
+                        "--grid 'protocol.phases.sleep.duration=10 s,20 s'")
+    p.add_argument("--seeds", default="0", metavar="SEEDS", help="seeds of every combination: 1-5, 0,3,7 or "
+                                                                  "0-2,5 (default 0)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786) whose workers see --out and MODEL "
+                        "(default: a local cluster, one single-threaded worker process per core)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the sweep's folder: table, figure and runs/ (default sweeps/<model name>); rerun into "
+                        "the same folder, finished points are reused")
+    p.add_argument("--metric", default=None, metavar="NAME",
+                   help="the table column drawn against the first grid key (default: the first recall "
+                        "phase's mean overlap)")
+    p.add_argument("--target", choices=("auto", "cython", "numpy"), default="auto",
+                   help="Brian2 code generation target of every run (default auto)")
+
+    def run(args) -> int:
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from neuromem.io import safe_name
+        from neuromem.sweep import SweepError, run_sweep
+
+        def log(line):
+            tqdm.write(line, file=sys.stderr if line.startswith("error") else sys.stdout)
+
+        out = args.out or str(Path("sweeps") / safe_name(load_from_args(args).name))
+        try:
+            rows = run_sweep(args.model, args.grid, args.seeds, out, scheduler=args.scheduler,
+                             workers=args.workers, overrides=args.overrides,
+                             backend_options={"target": args.target}, metric=args.metric, log=log)
+        except SweepError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        status = [r["status"] for r in rows]
+        print(f"{len(rows)} runs: {status.count('ran')} ran, {status.count('reused')} reused, "
+              f"{status.count('error')} failed")
+        return 1 if "error" in status else 0
 
     return run
 
@@ -336,21 +400,22 @@ def _setup_check(p: argparse.ArgumentParser):
         for issue in issues:
             print(issue)
         errors = [i for i in issues if i.severity == "error"]
-        fmt = args.mode if args.mode == "float" else f"{args.mode}, refractory {refractory}"
+        variant = args.mode if args.mode == "float" else f"{args.mode}, refractory {refractory}"
         print(f"{m.name}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s) for "
-              f"{args.backend} ({fmt})")
+              f"{args.backend} ({variant})")
         return 1 if errors else 0
 
     return run
 
 
-@subcommand("export", help="export a Brian2 run folder to Lava (and run it) or to NIR")
+@subcommand("export", help="export a Brian2 run folder to Lava (and run it), to NIR or to NWB")
 def _setup_export(p: argparse.ArgumentParser):
-    p.add_argument("target", choices=["lava", "nir"])
+    p.add_argument("target", choices=["lava", "nir", "nwb"])
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by `neuromem run`")
-    p.add_argument("--phase", default="recall_lesioned_after_sleep",
-                   help="phase to export; lava: a plastic phase (e.g. sleep) runs with learning on Lava "
-                        "(LearningDense), then the recall phase that follows it, unless --frozen")
+    p.add_argument("--phase", default=DEFAULT_EXPORT_PHASE,
+                   help=f"phase to export (default {DEFAULT_EXPORT_PHASE}, the default model's recall after "
+                        f"sleep); lava: a plastic phase (e.g. sleep) runs with learning on Lava "
+                        f"(LearningDense), then the recall phase that follows it, unless --frozen")
     p.add_argument("--mode", choices=["float", "fixed"], default="float", help="Lava number format")
     add_refractory_argument(p)
     p.add_argument("--headroom", type=float, default=None, metavar="H",
@@ -359,7 +424,8 @@ def _setup_export(p: argparse.ArgumentParser):
     p.add_argument("--out", default=None,
                    help="lava: folder for lava_results.json (lava_<phase>_results.json with learning) "
                         "(default RUN_DIR; a second export there replaces it: give each phase/mode/"
-                        "refractory its own --out to keep several); nir: output file (default RUN_DIR/model.nir)")
+                        "refractory its own --out to keep several); nir: output file (default RUN_DIR/model.nir); "
+                        "nwb: output file (default RUN_DIR/run.nwb)")
     p.add_argument("--frozen", action="store_true",
                    help="lava: run a plastic phase with its weights frozen at the phase start (no learning)")
     p.add_argument("--then", default="auto", metavar="PHASE",
@@ -376,16 +442,19 @@ def _setup_export(p: argparse.ArgumentParser):
     def run(args) -> int:
         from pathlib import Path
 
-        from neuromem.export.lava import LavaExportError
-        from neuromem.io import check_run_folder
+        from neuromem.export import ExportError
+        from neuromem.io import OutDirError, check_out_dir, check_run_folder
 
+        progress = LavaProgress()   # prints nothing until the export reports its first step
         try:
             if args.target == "lava":
                 # every file the export reads is checked first: a broken run folder is refused at once,
                 # naming the file, before anything slow (or Lava) starts
                 then = [] if args.then.lower() in ("auto", "none") else [args.then]
                 check_run_folder(args.run_dir, [args.phase, *then])
-                from neuromem.export.lava_learning import run_is_plastic
+                if args.out is not None:      # refused now, not after Lava has run
+                    check_out_dir(args.out)
+                from neuromem.export.lava import run_is_plastic
 
                 if args.from_rest:
                     print(f"warning: --from-rest: Lava starts phase {args.phase!r} from rest, not from Brian2's "
@@ -400,7 +469,7 @@ def _setup_export(p: argparse.ArgumentParser):
                                   f"point (add --frozen --mode fixed to run it with frozen weights in fixed "
                                   f"point)", file=sys.stderr)
                             return 2
-                    return _export_lava_learning(args)
+                    return _export_lava_learning(args, progress)
                 refractory = _refractory_from_args(args)
                 if refractory is None:
                     return 2
@@ -417,19 +486,17 @@ def _setup_export(p: argparse.ArgumentParser):
                 res = run_lava(args.run_dir, phase=args.phase, mode=args.mode, out=args.out,
                                refractory="ignore" if refractory == "exact" else refractory,
                                headroom=DEFAULT_HEADROOM if args.headroom is None else args.headroom,
-                               from_rest=args.from_rest)
+                               from_rest=args.from_rest, progress=progress)
+                progress.close()
                 a = res["agreement"]
                 warn_rates(a["by_population"], f"lava {res['mode']} {res['phase']}")
-
-                def fmt(x, spec=".3f"):
-                    return "n/a" if x is None else format(x, spec)
-
                 variant = f"refractory {res['refractory']}"
                 if res["quantisation"]:
                     variant += f", headroom {res['quantisation']['headroom']:g}"
                 print(f"lava {res['mode']} ({variant}) {res['phase']}: recall overlap "
-                      f"{fmt(res['recall_overlap'])} (brian2 {fmt(res['recall_overlap_brian2'])}); identical "
-                      f"spikes {a['identical_spike_fraction']:.3f}, pattern identity {fmt(a['pattern_identity'])}, "
+                      f"{fmt_optional(res['recall_overlap'])} (brian2 {fmt_optional(res['recall_overlap_brian2'])}); "
+                      f"identical spikes {a['identical_spike_fraction']:.3f}, pattern identity "
+                      f"{fmt_optional(a['pattern_identity'])}, "
                       f"rate error {a['rate_relative_error']:+.3f}")
                 if before is not None:
                     print(f"replaced the previous {dest.name} there ({before}); use --out DIR to keep several")
@@ -442,22 +509,104 @@ def _setup_export(p: argparse.ArgumentParser):
                 if args.from_rest:
                     print("error: --from-rest applies to `export lava` only", file=sys.stderr)
                     return 2
+                if args.target == "nwb":
+                    return _export_nwb(args)
                 check_run_folder(args.run_dir, [args.phase])
+                if args.out is not None:
+                    if Path(args.out).is_dir():
+                        raise OutDirError(args.out, "is a folder; --out names the .nir file to write")
+                    check_out_dir(Path(args.out).parent)
                 from neuromem.export.nir import export_nir
 
                 out = args.out or str(Path(args.run_dir) / "model.nir")
                 export_nir(args.run_dir, out, phase=args.phase)
                 print(f"written: {out}")
-        except LavaExportError as e:
+        except ExportError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        finally:
+            progress.close()
         return 0
 
     return run
 
 
+class LavaProgress:
+    """Progress of a Lava export on stderr, step by step, with the elapsed time.
+
+    Called by :func:`neuromem.export.lava.run_lava` and
+    :func:`neuromem.export.lava.run_lava_learning` as each step
+    starts (build, compile, run, compare).  On a terminal each step is a
+    :mod:`tqdm` bar: a step counter where the exporter reports steps (the
+    chunks of a learning run), otherwise the elapsed time, refreshed twice a
+    second while Lava runs as one call.  Elsewhere (a log file) each step
+    prints one line when it ends, with its duration.
+
+    Parameters
+    ----------
+    stream : file, optional
+        Default ``sys.stderr``.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lines: list[str] = []
+        self._name = self._bar = self._stop = None
+        self._t0 = self._total = 0
+
+    def __call__(self, step: str, total: int | None = None, done: int | None = None) -> None:
+        """Start ``step`` (or, for the current step, report ``done`` of ``total`` Lava steps)."""
+        if step == self._name:
+            if self._bar is not None and done is not None:
+                self._bar.n = done
+                self._bar.refresh()
+            return
+        self.close()
+        self._name, self._t0, self._total = step, time.perf_counter(), total
+        if self.tty:
+            from tqdm import tqdm
+
+            bar_format = "{desc}: {elapsed}" if not total else None
+            self._bar = tqdm(total=total, desc=f"lava: {step}", unit="step", file=self.stream, bar_format=bar_format,
+                             initial=done or 0)
+            self._stop = threading.Event()
+            threading.Thread(target=self._tick, args=(self._bar, self._stop), daemon=True).start()
+
+    @staticmethod
+    def _tick(bar, stop):
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    def close(self) -> None:
+        """End the current step (prints its line off a terminal)."""
+        if self._name is None:
+            return
+        elapsed = time.perf_counter() - self._t0
+        if self._bar is not None:
+            self._stop.set()
+            self._bar.close()
+            self._bar = None
+        else:
+            steps = f" ({self._total} steps)" if self._total else ""
+            line = f"lava: {self._name}{steps} {elapsed:.1f} s"
+            self.lines.append(line)
+            print(line, file=self.stream, flush=True)
+        self._name = None
+
+
 RATE_TOLERANCE = 0.03
 """Largest relative difference of an exported population's rate from Brian2's without a warning."""
+
+DEFAULT_EXPORT_PHASE = "recall_lesioned_after_sleep"
+"""``neuromem export``'s ``--phase`` when none is given: the default model's (``models/cls.toml``)
+recall after sleep.  A command-line convenience only; the library's exporters take the phase
+as a required argument."""
+
+
+def fmt_optional(x, spec: str = ".3f") -> str:
+    """``format(x, spec)``, or ``"n/a"`` for ``None`` (a figure an export could not compute)."""
+    return "n/a" if x is None else format(x, spec)
 
 
 def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE) -> list[str]:
@@ -467,7 +616,7 @@ def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE
     ----------
     by_population : dict
         ``agreement["by_population"]`` of an export
-        (:func:`neuromem.export.lava.compare_spikes`): ``rate_hz``,
+        (:func:`neuromem.export.compare.compare_spikes`): ``rate_hz``,
         ``rate_reference_hz`` and ``rate_relative_error`` per population.
     what : str
         What ran, for the message (e.g. ``"lava fixed recall"``).
@@ -490,6 +639,19 @@ def warn_rates(by_population: dict, what: str, tolerance: float = RATE_TOLERANCE
     return lines
 
 
+def _export_nwb(args) -> int:
+    """``export nwb``: the whole run (every phase) as one NWB file; exit 2 without pynwb."""
+    from neuromem.export.nwb import NWBExportError, export_nwb
+
+    try:
+        out = export_nwb(args.run_dir, args.out)
+    except NWBExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"written: {out}")
+    return 0
+
+
 def _previous_lava_results(path) -> str | None:
     """``"phase P, mode M, refractory R"`` of an existing ``lava_results.json``, else ``None``."""
     import json
@@ -503,31 +665,30 @@ def _previous_lava_results(path) -> str | None:
         return "unreadable"
 
 
-def _export_lava_learning(args) -> int:
+def _export_lava_learning(args, progress=None) -> int:
     """``neuromem export lava RUN_DIR --phase <plastic phase>``: learning on Lava, then the recall."""
-    from neuromem.export.lava_learning import run_lava_learning
+    from neuromem.export.lava import run_lava_learning
 
     then = None if args.then.lower() == "none" else args.then
     res = run_lava_learning(args.run_dir, phase=args.phase, then=then, mode=args.mode, bounds=args.bounds,
-                            out=args.out, from_rest=args.from_rest)
+                            out=args.out, from_rest=args.from_rest, progress=progress)
+    if progress is not None:
+        progress.close()
     warn_rates(res["spikes"]["by_population"], f"lava {res['mode']} {res['phase']} (learning)")
     if res["recall"] is not None:
         warn_rates(res["recall"]["spikes"]["by_population"], f"lava {res['mode']} {res['then']}")
-
-    def fmt(x, spec=".3f"):
-        return "n/a" if x is None else format(x, spec)
 
     print(f"lava {res['mode']} {res['phase']} with learning (bounds {res['bounds']}): identical spikes "
           f"{res['spikes']['identical_spike_fraction']:.3f}")
     for name, w in res["weights"].items():
         ev = w.get("bound_events")
         extra = "" if not ev else f", clipped {ev['clipped']}, order-sensitive {ev['order_sensitive']}"
-        print(f"  {name}: weights r = {fmt(w['correlation'], '.6f')} (changes r = "
-              f"{fmt(w['change_correlation'], '.4f')}), mean |diff| {w['mean_abs_diff_mV']:.2g} mV{extra}")
+        print(f"  {name}: weights r = {fmt_optional(w['correlation'], '.6f')} (changes r = "
+              f"{fmt_optional(w['change_correlation'], '.4f')}), mean |diff| {w['mean_abs_diff_mV']:.2g} mV{extra}")
     if res["then"] is not None:
-        print(f"{res['then']} after the Lava {res['phase']}: recall overlap {fmt(res['recall_overlap'])} "
-              f"(after the Brian2 {res['phase']}: {fmt(res['recall_overlap_brian2'])}; difference "
-              f"{fmt(res['recall_overlap_difference'], '+.3f')})")
+        print(f"{res['then']} after the Lava {res['phase']}: recall overlap {fmt_optional(res['recall_overlap'])} "
+              f"(after the Brian2 {res['phase']}: {fmt_optional(res['recall_overlap_brian2'])}; difference "
+              f"{fmt_optional(res['recall_overlap_difference'], '+.3f')})")
     print(f"results: {res['output']}")
     print(f"learned weights: {res['weights_output']}")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from neuromem.spec import Model
 from neuromem.spec.loader import dumps_model, load_model, loads_model
 
-__all__ = ["run_experiment", "summary_lines", "resolve_model"]
+__all__ = ["run_experiment", "summary_lines", "resolve_model", "resume_command"]
 
 
 def resolve_model(model_path_or_model, overrides=()) -> tuple[Model, str | None]:
@@ -64,7 +64,7 @@ def _backend_options(backend_options, progress: bool):
 
 
 def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="runs", backend_options=None,
-                   figures: bool = True, progress: bool = True, log=print):
+                   figures: bool = True, progress: bool = True, log=print, resume=None):
     """Load, simulate (Brian2), analyse and save one run.
 
     Parameters
@@ -88,6 +88,13 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     log : callable or None, optional
         Called with one line of text per step (loading, each phase, writing);
         ``None`` for silence.
+    resume : str or Path, optional
+        The partial folder (``.<name>.partial``) of an interrupted run of the
+        same model, seed and overrides: its completed phases are read back,
+        the simulation continues from the network state stored at the end of
+        the origin of the next phase, and the run is finished in that folder
+        (renamed next to it; ``out_dir`` is not used).  The result is
+        identical to an uninterrupted run.
 
     Returns
     -------
@@ -99,12 +106,25 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
         usual content its ``results.json`` has ``backend`` (``name``,
         ``target``, ``brian2`` version) and ``run_wall_time_s`` (seconds spent
         loading, simulating including build and compilation, analysing, and in
-        total; the per-phase simulation times are under ``wall_time_s``).
+        total; the per-phase simulation times are under ``wall_time_s``).  A
+        resumed run also has ``resumed_after``: the phases read back from the
+        checkpoint (its ``run_wall_time_s`` covers the resumed process only).
 
     Raises
     ------
     neuromem.spec.ModelError
         If the model is invalid; nothing is written then.
+    neuromem.io.ResumeError
+        If ``resume`` is not a resumable folder, belongs to another run
+        (model text, seed or overrides differ) or lacks the network state its
+        next phase starts from.
+
+    Notes
+    -----
+    Every phase is written into the hidden partial run folder as it ends
+    (:class:`neuromem.io.RunCheckpoint`).  If the run fails or is
+    interrupted after a phase has completed, the partial folder is kept and
+    ``resume`` continues it; if no phase has completed it is removed.
     """
     say = log if log is not None else (lambda line: None)
     t_start = time.perf_counter()
@@ -117,16 +137,35 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
 
     from neuromem.analysis import compute_metrics
     from neuromem.backends.brian2 import simulate
-    from neuromem.io import write_run
+    from neuromem.io import RunCheckpoint, write_run
 
     options = _backend_options(backend_options, progress)
-    run = simulate(model, seed, options, log=log)
+    model_text = dumps_model(model)
+    resumed_after = None
+    if resume is not None:
+        checkpoint = RunCheckpoint.open(resume)
+        resumed_after = [r.name for r in checkpoint.completed]
+        checkpoint.check_identity(model_text, seed, overrides)
+        checkpoint.check_continuation(model.protocol)
+        say(f"resuming {checkpoint.folder} after {len(checkpoint.completed)} completed phase(s)"
+            + (f": {', '.join(r.name for r in checkpoint.completed)}" if checkpoint.completed else ""))
+    else:
+        checkpoint = RunCheckpoint.create(out_dir, model.name, model_text, seed, overrides, model_file)
+    try:
+        run = simulate(model, seed, options, log=log, checkpoint=checkpoint)
+    except BaseException:
+        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        raise
     target = str(brian2.prefs.codegen.target)
     t_simulated = time.perf_counter()
     run.model_file = model_file
-    run.model_text = dumps_model(model)
+    run.model_text = model_text
     run.overrides = list(overrides)
-    metrics = compute_metrics(run)
+    try:
+        metrics = compute_metrics(run)
+    except BaseException:
+        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        raise
     t_analysed = time.perf_counter()
     extra = {
         "backend": {"name": "brian2", "target": target, "brian2": brian2.__version__},
@@ -137,9 +176,40 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
             "total": t_analysed - t_start,
         },
     }
-    folder = write_run(run, metrics, out_dir, figures=figures, extra=extra)
+    if resumed_after is not None:
+        extra["resumed_after"] = resumed_after
+    try:
+        folder = write_run(run, metrics, out_dir, figures=figures, extra=extra, checkpoint=checkpoint)
+    except BaseException:
+        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        raise
     say(f"written {folder}")
     return run, metrics, Path(folder)
+
+
+def resume_command(folder, model_file, seed: int, overrides=()) -> str:
+    """The ``neuromem run ... --resume`` command line that continues an interrupted run."""
+    import shlex
+
+    words = ["neuromem", "run", str(model_file) if model_file else "MODEL", "--resume", str(folder),
+             "--seed", str(int(seed))]
+    for o in overrides:
+        words += ["--set", o]
+    return shlex.join(words)
+
+
+def _keep_or_remove(checkpoint, model_file, seed, overrides) -> None:
+    """After a failure: keep a checkpoint with completed phases (and say how to resume), else remove it."""
+    import shutil
+    import sys
+
+    if not checkpoint.folder.exists():
+        return
+    if checkpoint.completed:
+        print(f"the run stopped after {len(checkpoint.completed)} completed phase(s); continue it with:\n  "
+              + resume_command(checkpoint.folder, model_file, seed, overrides), file=sys.stderr)
+    else:
+        shutil.rmtree(checkpoint.folder, ignore_errors=True)
 
 
 def _fmt(x, spec=".2f") -> str:

@@ -15,7 +15,10 @@ Layout of ``<out_dir>/<model>-<YYYYmmdd-HHMMSS>-seed<seed>/``::
 
 The folder is assembled as ``.<name>.partial`` next to its final place and
 renamed only when complete, so a folder without the leading dot is always a
-finished run; if writing fails the partial folder is removed.
+finished run; if writing fails the partial folder is removed.  A run written
+phase by phase (:class:`RunCheckpoint`, what ``neuromem run`` does) keeps a
+``checkpoint/`` subfolder there until it completes, from which an interrupted
+run is resumed.
 
 File names are phase/projection names passed through :func:`safe_name`; a
 phase named ``initial`` or ``synapses`` has its weights stored as
@@ -34,8 +37,8 @@ import platform
 import re
 import shutil
 import tempfile
-import zlib
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,9 +48,11 @@ from neuromem.records import Item, PhaseRecord, Spikes
 
 __all__ = [
     "write_run", "read_run", "RunFolder", "load_spikes", "load_weights", "load_synapses",
-    "load_patterns", "load_state", "load_phase", "safe_name", "versions",
+    "load_patterns", "load_state", "load_phase", "safe_name", "versions", "git_info",
     "RunFolderError", "UnknownPhaseError", "check_run_folder", "verify_run", "file_checksums",
-    "OutDirError", "check_out_dir", "claim_partial", "stale_partials", "clean_stale_partials", "WRITER_FILE", "git_info",
+    "OutDirError", "check_out_dir", "claim_partial", "stale_partials", "clean_stale_partials", "WRITER_FILE",
+    "RunCheckpoint", "ResumeError", "CHECKPOINT_DIR", "write_json_atomic", "write_npz_atomic",
+    "load_initial", "load_model_text",
 ]
 
 _RESERVED_WEIGHT_FILES = ("initial", "synapses")
@@ -257,7 +262,8 @@ def _results(run, metrics, extra, now) -> dict:
     return _jsonable(res)
 
 
-def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | None = None) -> Path:
+def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | None = None,
+              checkpoint=None) -> Path:
     """Write a run to a new folder ``out_dir/<model>-<YYYYmmdd-HHMMSS>-seed<seed>``.
 
     Parameters
@@ -272,6 +278,12 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
         Also draw the standard figures into ``figures/``.
     extra : dict, optional
         Merged into ``results.json`` at the top level (overriding keys).
+    checkpoint : RunCheckpoint, optional
+        The checkpoint the run was saved into phase by phase: its partial
+        folder already holds every array, so only the figures and
+        ``results.json`` are added, it is renamed into place and then its
+        ``checkpoint/`` folder is removed (``out_dir`` is not used then; on
+        failure the partial folder is kept, so the run can be resumed).
 
     Returns
     -------
@@ -283,52 +295,32 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
     -----
     Everything is written into a hidden ``.<name>.partial`` sibling first and
     renamed into place at the very end; on any exception the partial folder is
-    removed and the exception re-raised.
+    removed (kept with a ``checkpoint``) and the exception re-raised.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now().astimezone()
-    base = f"{safe_name(getattr(run.model, 'name', 'run'))}-{now:%Y%m%d-%H%M%S}-seed{int(run.seed)}"
-    final, partial = _reserve(out_dir, base)
+    if checkpoint is not None:
+        partial = checkpoint.folder
+        out_dir = partial.parent
+        final = out_dir / _final_name(partial)
+    else:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = f"{safe_name(getattr(run.model, 'name', 'run'))}-{now:%Y%m%d-%H%M%S}-seed{int(run.seed)}"
+        final, partial = _reserve(out_dir, base)
     final_base = final.name
     try:
         results = _results(run, metrics, extra, now)
-        (partial / "model.toml").write_text(run.model_text or "", encoding="utf-8")
-        cues = {f"cue_{float(f):g}": np.asarray(m, dtype=bool) for f, m in run.cues.items()}
-        np.savez_compressed(partial / "patterns.npz", patterns=np.asarray(run.patterns, dtype=bool),
-                            cue_fractions=np.array([float(f) for f in run.cues], dtype=float), **cues)
-        for sub in ("spikes", "weights"):
-            (partial / sub).mkdir()
-        for ph in run.phases:
-            arrays = {}
-            for pop, sp in ph.spikes.items():
-                arrays[f"{pop}_i"] = np.asarray(sp.i, dtype=np.int32)
-                arrays[f"{pop}_t"] = np.asarray(sp.t, dtype=np.float64)
-                arrays[f"{pop}_n"] = np.array(int(sp.n))
-            np.savez_compressed(partial / "spikes" / f"{safe_name(ph.name)}.npz", **arrays)
-            if ph.initial_state:
-                (partial / "initial").mkdir(exist_ok=True)
-                np.savez_compressed(partial / "initial" / f"{safe_name(ph.name)}.npz", **ph.initial_state)
-            if ph.state:
-                (partial / "state").mkdir(exist_ok=True)
-                st = {}
-                for pop, (t, v) in ph.state.items():
-                    st[f"{pop}_t"], st[f"{pop}_v"] = np.asarray(t), np.asarray(v)
-                np.savez_compressed(partial / "state" / f"{safe_name(ph.name)}.npz", **st)
-            np.savez_compressed(partial / "weights" / f"{_weights_file(ph.name)}.npz",
-                                **{k: np.asarray(w) for k, w in ph.weights.items()})
-        np.savez_compressed(partial / "weights" / "initial.npz",
-                            **{k: np.asarray(w) for k, w in run.initial_weights.items()})
-        syn = {}
-        for proj, (i, j) in run.synapses.items():
-            syn[f"{proj}_i"], syn[f"{proj}_j"] = np.asarray(i, dtype=np.int32), np.asarray(j, dtype=np.int32)
-        np.savez_compressed(partial / "weights" / "synapses.npz", **syn)
+        if checkpoint is None:
+            _write_run_arrays(partial, run, run.model_text)
+            for ph in run.phases:
+                _write_phase_arrays(partial, ph)
         if figures:
             from neuromem.plotting import save_figures
             save_figures(run, metrics, partial / "figures")
         # checksums of everything written so far, for `neuromem verify`
         (partial / WRITER_FILE).unlink(missing_ok=True)
-        results["files"] = file_checksums(partial)
+        results["files"] = {rel: sha for rel, sha in file_checksums(partial).items()
+                            if checkpoint is None or not rel.startswith(f"{CHECKPOINT_DIR}/")}
         # results.json last: its presence also marks a complete folder
         with open(partial / "results.json", "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2, allow_nan=False)
@@ -346,9 +338,352 @@ def write_run(run, metrics: dict, out_dir, figures: bool = True, extra: dict | N
             k += 1
             final = out_dir / f"{final_base}-{k}"
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if checkpoint is None:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
+    if checkpoint is not None:
+        # only now: until the folder is complete and in place, the checkpoint can resume it
+        shutil.rmtree(final / CHECKPOINT_DIR, ignore_errors=True)
     return final
+
+
+def _write_run_arrays(folder: Path, run, model_text: str) -> None:
+    """The files of a run that no phase changes: model, patterns, initial weights, synapses."""
+    (folder / "model.toml").write_text(model_text or "", encoding="utf-8")
+    cues = {f"cue_{float(f):g}": np.asarray(m, dtype=bool) for f, m in run.cues.items()}
+    np.savez_compressed(folder / "patterns.npz", patterns=np.asarray(run.patterns, dtype=bool),
+                        cue_fractions=np.array([float(f) for f in run.cues], dtype=float), **cues)
+    (folder / "weights").mkdir(exist_ok=True)
+    np.savez_compressed(folder / "weights" / "initial.npz",
+                        **{k: np.asarray(w) for k, w in run.initial_weights.items()})
+    syn = {}
+    for proj, (i, j) in run.synapses.items():
+        syn[f"{proj}_i"], syn[f"{proj}_j"] = np.asarray(i, dtype=np.int32), np.asarray(j, dtype=np.int32)
+    np.savez_compressed(folder / "weights" / "synapses.npz", **syn)
+
+
+def _write_phase_arrays(folder: Path, ph) -> None:
+    """One phase's spikes, weights, initial state and recorded state (see the module layout)."""
+    for sub in ("spikes", "weights"):
+        (folder / sub).mkdir(exist_ok=True)
+    arrays = {}
+    for pop, sp in ph.spikes.items():
+        arrays[f"{pop}_i"] = np.asarray(sp.i, dtype=np.int32)
+        arrays[f"{pop}_t"] = np.asarray(sp.t, dtype=np.float64)
+        arrays[f"{pop}_n"] = np.array(int(sp.n))
+    np.savez_compressed(folder / "spikes" / f"{safe_name(ph.name)}.npz", **arrays)
+    if ph.initial_state:
+        (folder / "initial").mkdir(exist_ok=True)
+        np.savez_compressed(folder / "initial" / f"{safe_name(ph.name)}.npz", **ph.initial_state)
+    if ph.state:
+        (folder / "state").mkdir(exist_ok=True)
+        st = {}
+        for pop, (t, v) in ph.state.items():
+            st[f"{pop}_t"], st[f"{pop}_v"] = np.asarray(t), np.asarray(v)
+        np.savez_compressed(folder / "state" / f"{safe_name(ph.name)}.npz", **st)
+    np.savez_compressed(folder / "weights" / f"{_weights_file(ph.name)}.npz",
+                        **{k: np.asarray(w) for k, w in ph.weights.items()})
+
+
+# ---------------------------------------------------------------- checkpoints
+
+CHECKPOINT_DIR = "checkpoint"
+"""Subfolder of a partial run folder that makes it resumable (removed when the run completes)."""
+
+
+class ResumeError(Exception):
+    """A folder cannot be resumed: not a run checkpoint, unreadable, or another run's."""
+
+
+def _final_name(partial: Path) -> str:
+    """``name`` for a partial folder ``.name.partial``."""
+    return partial.name[1:-len(".partial")]
+
+
+def _write_atomic(path, mode: str, write) -> Path:
+    """Write ``path`` through a temporary file in its folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_json_atomic(path, obj) -> Path:
+    """Write ``obj`` as JSON so that ``path`` is either the old file or the complete new one.
+
+    The data go to a temporary file in the same folder, which is then renamed
+    over ``path`` (``os.replace``); on any failure the temporary file is
+    removed and ``path`` is untouched.  Numpy values become JSON types and
+    non-finite floats ``null``.  The one atomic JSON writer of neuromem (run
+    checkpoints, export results).
+
+    Parameters
+    ----------
+    path : str or Path
+        Its folder is created if missing.
+    obj : dict or list
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    def write(fh):
+        json.dump(_jsonable(obj), fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    return _write_atomic(path, "w", write)
+
+
+def write_npz_atomic(path, arrays: dict) -> Path:
+    """Write ``arrays`` as an (uncompressed) ``.npz`` file atomically, as :func:`write_json_atomic`.
+
+    Parameters
+    ----------
+    path : str or Path
+    arrays : dict of str to array_like
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return _write_atomic(path, "wb", lambda fh: np.savez(fh, **arrays))
+
+
+def _text_sha256(text: str) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+class RunCheckpoint:
+    """A run written phase by phase into its partial folder, so that it can be resumed.
+
+    The hooks that :func:`neuromem.backends.brian2.simulate` calls (its
+    ``checkpoint`` argument).  The partial folder ``.<name>.partial`` gets the
+    run folder's files as soon as they are known, and a ``checkpoint/``
+    subfolder that makes it resumable::
+
+        model.toml, patterns.npz, weights/initial.npz, weights/synapses.npz   before the first phase
+        spikes/, weights/, initial/, state/ <phase>.npz                       as each phase ends
+        checkpoint/run.json             the run's identity: model name, model file, model text (and
+                                        its SHA-256), seed, overrides
+        checkpoint/phases/<phase>.json  the phase's record (index, kind, duration, items, cue
+                                        fraction, silenced, wall time); written last, it marks the
+                                        phase complete
+        checkpoint/<phase>.brian2       Brian2 network state at the end of a phase (pickle written by
+                                        ``Network.store``), kept while a later phase starts from it
+
+    :func:`write_run` with this checkpoint adds the figures and
+    ``results.json``, removes ``checkpoint/`` and renames the folder into
+    place.
+
+    Parameters
+    ----------
+    folder : Path
+        The partial folder.
+    identity : dict
+        ``model``, ``model_file``, ``model_text``, ``model_text_sha256``,
+        ``seed``, ``overrides``.
+    completed : list of neuromem.records.PhaseRecord, optional
+        Phases already on disk, in simulated order.
+
+    Attributes
+    ----------
+    folder : Path
+    identity : dict
+    completed : list of neuromem.records.PhaseRecord
+        The phases completed so far (grows as phases end).
+    """
+
+    def __init__(self, folder, identity: dict, completed=()):
+        self.folder = Path(folder)
+        self.identity = identity
+        self.completed = list(completed)
+
+    @classmethod
+    def create(cls, out_dir, model_name: str, model_text: str, seed: int, overrides=(),
+               model_file=None) -> "RunCheckpoint":
+        """Reserve a new partial run folder in ``out_dir`` and record the run's identity.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            Parent folder (created if missing).
+        model_name : str
+        model_text : str
+            The resolved model as TOML text.
+        seed : int
+        overrides : iterable of str, optional
+        model_file : str or None, optional
+
+        Returns
+        -------
+        RunCheckpoint
+            With no completed phase; its folder is
+            ``out_dir/.<model>-<YYYYmmdd-HHMMSS>-seed<seed>.partial``.
+        """
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        now = _dt.datetime.now().astimezone()
+        base = f"{safe_name(model_name)}-{now:%Y%m%d-%H%M%S}-seed{int(seed)}"
+        _, partial = _reserve(out_dir, base)
+        identity = {"model": model_name, "model_file": None if model_file is None else str(model_file),
+                    "model_text": model_text, "model_text_sha256": _text_sha256(model_text),
+                    "seed": int(seed), "overrides": list(overrides),
+                    "started": now.isoformat(timespec="seconds")}
+        try:
+            (partial / CHECKPOINT_DIR / "phases").mkdir(parents=True)
+            write_json_atomic(partial / CHECKPOINT_DIR / "run.json", identity)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return cls(partial, identity)
+
+    @classmethod
+    def open(cls, folder) -> "RunCheckpoint":
+        """The checkpoint in the partial folder of an interrupted run, with its completed phases.
+
+        The current process becomes the folder's writer (:func:`claim_partial`).
+
+        Raises
+        ------
+        ResumeError
+            If ``folder`` is not the partial folder of a checkpointed run, a
+            file of it cannot be read (the message names the file), or a
+            process that still runs is writing it.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ResumeError(f"{folder}: no such folder")
+        run_json = folder / CHECKPOINT_DIR / "run.json"
+        if not (folder.name.startswith(".") and folder.name.endswith(".partial")) or not run_json.is_file():
+            raise ResumeError(f"{folder}: not the partial folder of an interrupted run "
+                              f"(.<name>.partial with {CHECKPOINT_DIR}/run.json)")
+        try:
+            identity = json.loads(run_json.read_text(encoding="utf-8"))
+            for key in ("model_text", "seed", "overrides"):
+                identity[key]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ResumeError(f"{run_json}: unreadable ({type(e).__name__}: {e})") from None
+        metas = []
+        for f in sorted((folder / CHECKPOINT_DIR / "phases").glob("*.json")):
+            try:
+                metas.append(json.loads(f.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as e:
+                raise ResumeError(f"{f}: unreadable ({type(e).__name__}: {e})") from None
+        completed = []
+        for meta in sorted(metas, key=lambda m: m["index"]):
+            completed.append(cls._load_record(folder, meta))
+        if _writer_alive(folder) and _writer_pid(folder) != os.getpid():
+            raise ResumeError(f"{folder}: another running process is writing it ({WRITER_FILE})")
+        claim_partial(folder)
+        return cls(folder, identity, completed)
+
+    @staticmethod
+    def _load_record(folder: Path, meta: dict) -> PhaseRecord:
+        name = meta["name"]
+        try:
+            initial = {}
+            f = folder / "initial" / f"{safe_name(name)}.npz"
+            if f.exists():
+                with np.load(f) as z:
+                    initial = {k: z[k] for k in z.files}
+            return PhaseRecord(
+                name=name, kind=meta["kind"], duration=meta["duration"], spikes=load_spikes(folder, name),
+                items=[Item(int(m), float(a), float(b)) for m, a, b in meta["items"]],
+                cue_fraction=meta["cue_fraction"], weights=load_weights(folder, name),
+                state=load_state(folder, name), initial_state=initial, wall_time=meta["wall_time"],
+                silenced=tuple(meta["silenced"]))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            raise ResumeError(f"{folder}: phase {name!r} cannot be read back "
+                              f"({type(e).__name__}: {e})") from None
+
+    def check_identity(self, model_text: str, seed: int, overrides=()) -> None:
+        """Refuse to continue another run.
+
+        Raises
+        ------
+        ResumeError
+            If the model text, the seed or the overrides differ from those the
+            checkpoint was started with (the message lists each difference).
+        """
+        ident = self.identity
+        diffs = []
+        if int(ident["seed"]) != int(seed):
+            diffs.append(f"seed {seed} (started with {ident['seed']})")
+        if list(ident["overrides"]) != list(overrides):
+            diffs.append(f"overrides {list(overrides)} (started with {ident['overrides']})")
+        if _text_sha256(ident["model_text"]) != _text_sha256(model_text):
+            diffs.append("the model (its resolved text differs from the one the run was started with)")
+        if diffs:
+            raise ResumeError(f"{self.folder} is a different run: " + "; ".join(diffs))
+
+    def check_continuation(self, protocol) -> None:
+        """Refuse a checkpoint that cannot continue ``protocol``.
+
+        Parameters
+        ----------
+        protocol : neuromem.spec.Protocol
+
+        Raises
+        ------
+        ResumeError
+            If the completed phases are not the protocol's first phases, or
+            the network state file that the next phase starts from (at the
+            end of :meth:`~neuromem.spec.Protocol.origin`) is missing.
+        """
+        names = [ph.name for ph in protocol.phases]
+        done = [r.name for r in self.completed]
+        if done != names[:len(done)]:
+            raise ResumeError(f"{self.folder}: completed phases {done} are not the first phases of the "
+                              f"protocol {names}")
+        if 0 < len(done) < len(names):
+            origin = protocol.origin(names[len(done)])
+            path = self.state_path(origin)
+            if not path.is_file():
+                raise ResumeError(f"{path}: missing; phase {names[len(done)]!r} starts from the network "
+                                  f"state at the end of {origin!r}")
+
+    @staticmethod
+    def is_checkpoint(folder) -> bool:
+        """Whether ``folder`` is a resumable partial folder (has ``checkpoint/run.json``)."""
+        return (Path(folder) / CHECKPOINT_DIR / "run.json").is_file()
+
+    def state_path(self, phase: str) -> Path:
+        """File of the Brian2 network state at the end of ``phase``."""
+        return self.folder / CHECKPOINT_DIR / f"{safe_name(phase)}.brian2"
+
+    def on_start(self, run) -> None:
+        """Write the files no phase changes (model, patterns, initial weights, synapses)."""
+        _write_run_arrays(self.folder, run, self.identity["model_text"])
+
+    def on_phase_end(self, record, state_path) -> None:
+        """Write a finished phase's arrays, then its record (which marks it complete).
+
+        Parameters
+        ----------
+        record : neuromem.records.PhaseRecord
+        state_path : Path or None
+            The network state file written for the phase (recorded by name).
+        """
+        _write_phase_arrays(self.folder, record)
+        meta = {"index": len(self.completed), "name": record.name, "kind": record.kind,
+                "duration": float(record.duration), "cue_fraction": float(record.cue_fraction),
+                "silenced": list(record.silenced),
+                "items": [[int(it.memory), float(it.t_on), float(it.t_off)] for it in record.items],
+                "wall_time": float(record.wall_time),
+                "network_state": None if state_path is None else Path(state_path).name}
+        write_json_atomic(self.folder / CHECKPOINT_DIR / "phases" / f"{safe_name(record.name)}.json", meta)
+        self.completed.append(record)
 
 
 # ---------------------------------------------------------------- reading
@@ -464,6 +799,46 @@ def _grouped(f: Path, arrays: dict, suffixes) -> dict:
             raise RunFolderError(f, f"has no array '{name}_{lacking[0]}' (beside {sorted(keys.values())})")
         out[name] = {s: arrays[k] for s, k in keys.items()}
     return out
+
+
+def load_model_text(path) -> str:
+    """The text of a run folder's ``model.toml``.
+
+    Raises
+    ------
+    RunFolderError
+        If it is missing or unreadable.
+    """
+    f = Path(path) / "model.toml"
+    with _reading(f):
+        return f.read_text(encoding="utf-8")
+
+
+def load_initial(path, phase: str) -> dict | None:
+    """The network state at the start of ``phase``: every array of ``initial/<phase>.npz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder.
+    phase : str
+
+    Returns
+    -------
+    dict of str to ndarray or None
+        ``<pop>_v``, ``<pop>_I`` (V) and ``<pop>_lastspike`` (s, relative to
+        the phase start) as the backend wrote them; ``None`` when the run
+        folder has no such file (runs written before it existed).
+
+    Raises
+    ------
+    RunFolderError
+        If the file exists but cannot be read.
+    """
+    f = Path(path) / "initial" / f"{safe_name(phase)}.npz"
+    if not f.exists():
+        return None
+    return _npz_files(f)
 
 
 def load_spikes(path, phase: str) -> dict:
@@ -634,9 +1009,7 @@ class RunFolder(dict):
     @property
     def model_text(self) -> str:
         """The text of ``model.toml`` (:class:`RunFolderError` if missing or unreadable)."""
-        f = self.path / "model.toml"
-        with _reading(f):
-            return f.read_text(encoding="utf-8")
+        return load_model_text(self.path)
 
 
 def _is_number(x) -> bool:
@@ -789,7 +1162,7 @@ def check_run_folder(path, phases=()) -> RunFolder:
 # ---------------------------------------------------------------- checksums
 
 _NOT_RECORDED = ("results.json",)
-_EXPORT_OUTPUTS = re.compile(r"(lava_results\.json|lava_.+_results\.json|lava_.+_weights\.npz|model\.nir)")
+_EXPORT_OUTPUTS = re.compile(r"(lava_results\.json|lava_.+_results\.json|lava_.+_weights\.npz|model\.nir|run\.nwb)")
 """Files that exporters write into a run folder after it was finished (not checksummed)."""
 
 
@@ -934,6 +1307,14 @@ def claim_partial(folder) -> None:
     tmp = Path(folder) / f"{WRITER_FILE}.tmp"
     tmp.write_text(json.dumps(writer) + "\n", encoding="utf-8")
     os.replace(tmp, Path(folder) / WRITER_FILE)
+
+
+def _writer_pid(folder: Path) -> int | None:
+    """The process id recorded in ``folder/.writer`` (``None`` if unreadable)."""
+    try:
+        return int(json.loads((Path(folder) / WRITER_FILE).read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _writer_alive(folder: Path) -> bool | None:

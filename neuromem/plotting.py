@@ -168,7 +168,7 @@ def targets_for(run) -> dict:
 
 
 def plot_raster(phase, run, populations=None, ax=None, assemblies=None, t_max=None,
-                max_points: int = MAX_POINTS, sort: bool = True, seed: int = 0):
+                max_points: int = MAX_POINTS, sort: bool = True, seed: int = 0, colour_key=None):
     """Spike raster of a phase, one panel per population.
 
     Neurons of the pattern population (and of spike sources of its size, which
@@ -202,6 +202,11 @@ def plot_raster(phase, run, populations=None, ax=None, assemblies=None, t_max=No
         Order the neurons of coloured populations by memory.
     seed : int, optional
         Seed of the subsampling.
+    colour_key : bool, optional
+        Draw the colour key (memories, "in no memory", shaded items).  Default:
+        on a new figure, as a figure legend at its right; not when ``ax`` is
+        given (several rasters side by side would overlap it), unless ``True``
+        (then to the right of the first given axes).
 
     Returns
     -------
@@ -299,7 +304,9 @@ def plot_raster(phase, run, populations=None, ax=None, assemblies=None, t_max=No
         if keep_frac < 1.0:
             title += f"; {shown} of {total} spikes shown"
         axes[0].set_title(title, fontsize=9)
-        if coloured and n_mem:
+        if colour_key is None:
+            colour_key = own_figure
+        if colour_key and coloured and n_mem:
             handles = [Patch(color=colors[k], label=f"memory {k}") for k in range(n_mem)]
             handles.append(Patch(color=GREY, label="in no memory"))
             if phase.items:
@@ -487,6 +494,7 @@ def plot_weights(run, projection: str, phases, vmax=None):
 
 
 def _order_word(by_memory: bool) -> str:
+    """How a weight matrix axis is ordered, for its label."""
     return "sorted by memory" if by_memory else "index"
 
 

@@ -15,12 +15,34 @@ import numpy as np
 
 from neuromem.records import Item
 
-__all__ = ["rng_for", "make_patterns", "apply_overlaps", "protocol_patterns", "make_cues", "phase_inputs"]
+__all__ = ["rng_for", "make_patterns", "apply_overlaps", "protocol_patterns", "make_cues", "phase_inputs",
+           "initial_potentials"]
 
 
 def rng_for(seed: int, purpose: str) -> np.random.Generator:
     """Independent generator for one purpose (``"patterns"``, ``"phase:sleep"``, ...)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode())]))
+
+
+def initial_potentials(pop, seed: int) -> np.ndarray:
+    """Membrane potentials (V) of population ``pop`` at the start of a run.
+
+    ``v_rest`` for every neuron without a ``v_init``; otherwise drawn as
+    :class:`neuromem.spec.neurons.VInit` says from the stream
+    ``"v_init:<population>"`` of the run seed, so every backend starts from
+    the same values.
+    """
+    init = pop.v_init
+    if init is None:
+        return np.full(pop.size, float(pop.v_rest))
+    if init.kind == "constant":
+        return np.full(pop.size, float(init.value))
+    rng = rng_for(seed, f"v_init:{pop.name}")
+    if init.kind == "uniform":
+        return rng.uniform(init.low, init.high, pop.size)
+    if init.kind == "normal":
+        return rng.normal(init.value, init.std, pop.size)
+    raise ValueError(f"unknown v_init kind {init.kind!r}")  # pragma: no cover - the spec refuses it
 
 
 def make_patterns(n_memories: int, n: int, coding_level: float, rng: np.random.Generator) -> np.ndarray:
@@ -69,6 +91,8 @@ def protocol_patterns(protocol, n: int, seed: int) -> np.ndarray:
     overlaps draw from their own stream (``"overlaps"``), so declaring them
     leaves the other memories' patterns unchanged.
     """
+    if protocol.n_memories == 0:      # a plain network simulation stores nothing
+        return np.zeros((0, n), dtype=bool)
     pats = make_patterns(protocol.n_memories, n, protocol.coding_level, rng_for(seed, "patterns"))
     if protocol.overlaps:
         pats = apply_overlaps(pats, protocol.overlaps, rng_for(seed, "overlaps"))

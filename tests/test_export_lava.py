@@ -198,7 +198,7 @@ def test_exact_mapping_coefficients():
 
 
 def test_fixed_point_quantisation():
-    from neuromem.export.lava import _quantise_weights, plan_lava
+    from neuromem.export.lava import plan_lava, quantise_weights
     m = tiny_model()
     rng = np.random.default_rng(0)
     w = {k: rng.uniform(0, 0.02, (m.populations[p.target].size, m.nodes()[p.source].size))
@@ -216,7 +216,7 @@ def test_fixed_point_quantisation():
         assert abs(q["populations"][name]["tau_m_relative_error"]) < 0.005
     assert q["decay_tau_relative_error_max"] < 0.005
     # mixed-sign matrices: even mantissas (Loihi drops their lowest bit)
-    mixed, e, info = _quantise_weights(np.array([[100.3, -37.9], [-0.2, 3.3]]))
+    mixed, e, info = quantise_weights(np.array([[100.3, -37.9], [-0.2, 3.3]]))
     assert info["mixed_sign"] and (mixed % 2 == 0).all()
 
 
@@ -430,7 +430,8 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
     res = _run_python(f"""
         import json
         import numpy as np
-        from neuromem.export.lava import build_lava_network, compare_spikes, weight_matrices, _to_spikes
+        from neuromem.export.compare import to_spikes
+        from neuromem.export.lava import build_lava_network, compare_spikes, weight_matrices
         from neuromem.records import Spikes
         from neuromem.spec.loader import loads_model
         m = loads_model(open({str(tmp_path / "model.toml")!r}).read())
@@ -445,7 +446,7 @@ def test_lava_starts_from_a_brian2_state_snapshot(tmp_path):
             with build_lava_network(m, mats, None, "float", inputs={{"cue": (z["in_i"], z["in_t"])}},
                                     n_steps={n_steps - n1}, **kw) as net:
                 r = net.run()
-            sp = {{p: _to_spikes(x, m.dt) for p, x in r.items()}}
+            sp = {{p: to_spikes(x, m.dt) for p, x in r.items()}}
             out[label] = compare_spikes(ref, sp, m.dt, {(n_steps - n1) * DT}, list(sp))
         print(json.dumps(out))
         """)
@@ -493,3 +494,92 @@ def test_fixed_point_headroom_keeps_deep_inhibition():
     assert len(ref) >= 3 and ref[0] > 250                 # silent while inhibited, then regular firing
     assert len(default) == len(ref) and max(abs(a - b) for a, b in zip(default, ref)) <= 1
     assert h4[0] <= ref[0] - 4                            # saturated at -125 mV: fires early
+
+
+# ---------------------------------------------------------------- neuron models (issue 12, part 3)
+
+
+def _cond_model():
+    """tiny_model with E conductance-based (weights onto it read as siemens)."""
+    from neuromem.spec.neurons import CondLIFPopulation
+
+    m = tiny_model()
+    e = CondLIFPopulation(name="E", size=N_E, kind="excitatory", c_m=2e-10, g_leak=1e-8, v_rest=-0.06,
+                          v_reset=-0.06, v_th=-0.05, refractory=1e-3, e_exc=0.0, e_inh=-0.08, tau_exc=0.005,
+                          tau_inh=0.01)
+    return dataclasses.replace(m, populations={**m.populations, "E": e})
+
+
+def test_check_lava_and_nir_refuse_conductance_models_from_declared_capabilities():
+    from neuromem.export import ExportError, check_lava
+    from neuromem.spec.registry import NEURONS
+
+    assert not NEURONS.caps("cond_lif").lif_dense
+    errors = [i for i in check_lava(_cond_model(), "recall") if i.severity == "error"]
+    assert [i.feature for i in errors] == ["conductance"]
+    assert "population 'E'" in str(errors[0]) and "conductance-based synapses are not LIF + Dense" in str(errors[0])
+    pytest.importorskip("nir")
+    from neuromem.export import to_nir
+    with pytest.raises(ExportError, match="conductance-based synapses"):
+        to_nir(_cond_model(), {}, "recall")
+
+
+def test_lava_plan_maps_the_bias_onto_bias_mant():
+    """Brian2: tau_m dv/dt = v_rest + b - v + I; Lava: v <- v (1 - dv) + u + bias with v measured from
+    v_reset, so bias = (1 - a_m) (v_rest + b - v_reset) (float mode, exact)."""
+    from neuromem.export.frozen import exact_coefficients
+    from neuromem.export.lava import plan_lava
+
+    m = tiny_model(bias=0.012)
+    weights = {name: np.zeros((m.populations[pr.target].size, m.nodes()[pr.source].size))
+               for name, pr in m.projections.items()}
+    p = plan_lava(m, weights, "recall", "float").populations["E"]
+    a_m = exact_coefficients(0.02, 0.005, DT)["a_m"]
+    assert p.bias_mant == (1.0 - a_m) * (-0.070 + 0.012 + 0.065)
+    assert plan_lava(tiny_model(), weights, "recall", "float").populations["E"].bias_mant == \
+        (1.0 - a_m) * (-0.070 + 0.065)
+
+
+@pytest.fixture(scope="module")
+def bias_run_dir(tmp_path_factory):
+    from neuromem.spec.neurons import VInit
+
+    return _simulate(tiny_model(bias=0.012, v_init=VInit("uniform", low=-0.065, high=-0.05)),
+                     tmp_path_factory.mktemp("brian2_bias"))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_lava_float_reproduces_brian2_spikes_with_bias_and_v_init(bias_run_dir, tmp_path):
+    """A current-based LIF with a bias (and random initial potentials) exports exactly in float."""
+    r = _run_python(f"""
+        import json
+        from neuromem.export import run_lava
+        print(json.dumps(run_lava({str(bias_run_dir)!r}, phase="recall", mode="float", out={str(tmp_path)!r})))
+        """)
+    a = r["agreement"]
+    assert a["by_population"]["E"]["spikes_reference"] > 500
+    assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
+    assert r["initial_state"] == "snapshot" and r["issues"] == []
+
+
+def test_check_lava_refuses_a_rule_declared_not_exportable():
+    """RuleCaps.exportable is read by check_lava: a rule class registered with exportable=False is refused."""
+    from neuromem.export import check_lava
+    from neuromem.spec.registry import RULES, RuleCaps, spec_field
+
+    @RULES.register("unexportable", RuleCaps(timing=True, exportable=False))
+    @dataclasses.dataclass(frozen=True)
+    class Unexportable:
+        name: str
+        tau: float = spec_field("time")
+
+    try:
+        m = tiny_model()
+        m = dataclasses.replace(m, rules={"stdp": Unexportable("stdp", 0.02)})
+        errors = [i for i in check_lava(m, "recall") if i.severity == "error"]
+        assert [i.feature for i in errors] == ["plasticity"] and "'ee'" in str(errors[0])
+        assert "do not export" in str(errors[0])
+        assert check_lava(tiny_model(), "recall") == []
+    finally:
+        RULES.remove("unexportable")

@@ -367,7 +367,7 @@ PREFLIGHT = [
     ('[populations.ctx_i]', '[populations.ctx-i]', "populations.ctx-i", "ASCII letters"),
     ('[populations.ctx_i]', '[populations._ctx_i]', "populations._ctx_i", "starting with a letter"),
     ('[populations.ctx_i]', '[populations.class]', "populations.class", "Python keyword"),
-    ('[populations.ctx_i]', '[populations."ctx_ï"]', "populations.ctx_ï", "ASCII letters"),
+    ('[populations.ctx_i]', '[populations."ctx_ï"]', 'populations."ctx_ï"', "ASCII letters"),
     ('[sources.ctx_in]', '[sources.spikemon_ctx_e]', "sources.spikemon_ctx_e", "reserved"),
     ('[projections.ctx_ee]', '[projections.ctx_i]', "projections.ctx_i", "already used by populations.ctx_i"),
     ('[projections.ctx_ee]', '[projections.ctx_in]', "projections.ctx_in", "already used by sources.ctx_in"),
@@ -540,3 +540,83 @@ def test_validate_prints_estimate_and_refuses_what_cannot_fit(model_file, tmp_pa
     assert "warning:" in capsys.readouterr().err
     monkeypatch.setattr(resources, "available_memory", lambda: None)   # unknown: never refuse
     assert cli.main(["validate", str(model_file), "--set", "protocol.n_memories=1000000000"]) == 0
+
+
+def test_load_model_refuses_unreadable_paths(tmp_path):
+    import os
+
+    cases = [(str(tmp_path / "a\0b.toml"), "cannot read model file"), (str(tmp_path), "cannot read model file")]
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.toml"
+        os.mkfifo(fifo)                     # no writer: a blocking open would wait forever
+        cases.append((str(fifo), "not a regular file"))
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as fh:
+        fh.truncate(17 * 2**20)
+    cases.append((str(big), "larger than"))
+    for path, fragment in cases:
+        with pytest.raises(ModelError) as exc:
+            load_model(path)
+        assert exc.value.file == path and fragment in str(exc.value), str(exc.value)
+
+
+def test_override_must_be_a_string(model_file):
+    with pytest.raises(ModelError) as exc:
+        load_model(model_file, overrides=[None])
+    assert exc.value.key == "--set" and exc.value.file == str(model_file)
+
+
+def test_generated_names_cover_the_brian2_backend(model_file, monkeypatch):
+    """Every object the Brian2 backend names after a model object is declared in spec.names."""
+    b2 = pytest.importorskip("brian2")
+    from neuromem.backends.brian2 import Brian2Options, simulate
+    from neuromem.spec.names import generated_names
+
+    # a plastic projection with a normalisation in each direction, state monitors, all node kinds
+    m = load_model(model_file, overrides=[
+        "rules.norm_in={type = \"normalisation\", total = \"5 mV\", interval = \"10 ms\"}",
+        "rules.norm_out={type = \"normalisation\", total = \"5 mV\", interval = \"10 ms\", direction = \"outgoing\"}",
+        "projections.ctx_ee.plasticity=[\"ctx_stdp\", \"norm_in\", \"norm_out\"]",
+        "protocol.phases.sleep.record_state=[\"ctx_i\"]"])
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def fake_run(self, *args, **kwargs):
+        seen.extend(obj.name for obj in self.sorted_objects)   # contained objects included
+        raise Built
+
+    monkeypatch.setattr(b2.Network, "run", fake_run)
+    with pytest.raises(Built):
+        simulate(m, 0, Brian2Options(target="numpy", progress=False))
+    allowed = generated_names(m.populations, m.sources, m.projections)
+    own = tuple(m.populations) + tuple(m.sources) + tuple(m.projections)
+    derived = [n for n in seen if n.startswith(("spikemon_", "statemon_"))
+               or any(n == o or n.startswith(o + "_") for o in own)]
+    assert len(derived) > len(own)
+    assert set(derived) <= set(allowed), sorted(set(derived) - set(allowed))
+
+
+def test_model_without_sources_runs(tmp_path, capsys):
+    """A model with no [sources] simulates and writes its run folder (was: max() of an empty sequence)."""
+    pytest.importorskip("brian2")
+    from neuromem import cli
+
+    head = MODEL.split("[populations.ctx_i]")[0].replace('adaptation = { tau_w = "100 ms", b = "0.5 mV" }\n', "")
+    path = tmp_path / "nosources.toml"
+    path.write_text(head.replace("size = 100", "size = 20") + """
+[protocol]
+n_memories = 2
+pattern_population = "ctx_e"
+coding_level = 0.1
+[[protocol.phases]]
+name = "rest"
+kind = "wake"
+duration = "50 ms"
+""")
+    assert load_model(path).sources == {}
+    rc = cli.main(["run", str(path), "--target", "numpy", "--no-figures", "--quiet", "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert out.out.strip().startswith("results: ") and (tmp_path / "runs").is_dir()

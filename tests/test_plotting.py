@@ -170,6 +170,15 @@ def test_recall_target_lines_only_where_declared(metrics):
         plotting.plot_recall(metrics, targets={"recall_intact": {"above": 0.9}})
 
 
+def test_recall_missing_condition_is_not_a_zero():
+    metrics = {"recall": {"a": {"memory": [0, 1], "overlap": [0.0, 0.0], "mean_overlap": 0.0},
+                          "b": {"memory": [], "overlap": [], "mean_overlap": None}}}
+    ax = plotting.plot_recall(metrics, seed=SEED, n_memories=2).axes[0]
+    texts = {t.get_text(): t.get_position()[0] for t in ax.texts}
+    assert texts["0.00"] == pytest.approx(0, abs=0.45) and texts["no data"] == pytest.approx(1)
+    assert "n = 2 memories" in ax.get_title()
+
+
 def test_read_targets_and_sidecar(run, tmp_path):
     (tmp_path / "m.toml").write_text("")
     (tmp_path / "m.targets.toml").write_text("[recall_intact]\nmin = 0.9\n[recall_lesioned]\nmax = 0.4\n")
@@ -221,6 +230,8 @@ def test_raster_into_given_axes_keeps_key_outside(run):
     fig = Figure(figsize=(9, 3), layout="constrained")
     ax = fig.subplots()
     plotting.plot_raster(run.phase("encode"), run, populations=["ctx_e"], ax=ax)
+    assert ax.get_legend() is None and not fig.legends       # side-by-side rasters: no key by default
+    plotting.plot_raster(run.phase("encode"), run, populations=["ctx_e"], ax=ax, colour_key=True)
     assert _outside(ax.get_legend(), ax, _drawn(fig))
 
 

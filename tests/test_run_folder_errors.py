@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -293,8 +294,12 @@ def test_the_cases_start_from_a_good_folder(pristine, tmp_path, capsys):
     (["export", "lava", "{run}/missing", "--phase", PHASE], "missing", "missing"),
     (["export", "nir", "{run}/model.toml", "--phase", PHASE], M, "is a file, expected a run folder"),
     (["verify", "{run}/missing"], "missing", "missing"),
+    (["export", "lava", "{run}", "--phase", PHASE, "--out", "{run}/model.toml"], M, "is a file, not a folder"),
+    (["export", "lava", "{run}", "--phase", PHASE, "--out", "{run}/model.toml/x"], M, "is a file, so the output"),
+    (["export", "nir", "{run}", "--phase", PHASE, "--out", "{run}/spikes"], "spikes", "is a folder; --out names"),
+    (["export", "nir", "{run}", "--phase", PHASE, "--out", "{run}/model.toml/x.nir"], M, "is a file, not a folder"),
 ])
-def test_unknown_phase_and_bad_run_dir(folder, capsys, no_lava, argv, rel, text):
+def test_unknown_phase_bad_run_dir_and_bad_out(folder, capsys, no_lava, argv, rel, text):
     code = cli.main([a.format(run=folder) for a in argv])
     line = _one_error_line(capsys, code)
     assert str(folder / rel) in line and text in line, line
@@ -361,8 +366,8 @@ def test_export_lava_from_rest_is_said_and_reaches_the_export(folder, tmp_path, 
     frozen = lava.load_frozen_network(folder, PHASE)
     assert frozen.initial_state is None
     with pytest.raises(nio.RunFolderError, match="initial/recall_half_cue.npz: missing"):
-        lava._start_state(frozen, folder, PHASE, from_rest=False)
-    assert lava._start_state(lava.load_frozen_network(folder, "encode"), folder, "encode",
+        lava.start_state(frozen, folder, PHASE, from_rest=False)
+    assert lava.start_state(lava.load_frozen_network(folder, "encode"), folder, "encode",
                              from_rest=True).initial_state is None
     assert cli.main(["export", "nir", str(folder), "--phase", PHASE, "--from-rest"]) == 2
     assert "--from-rest applies to `export lava` only" in capsys.readouterr().err
@@ -550,16 +555,74 @@ def test_sigterm_to_a_running_process(tiny_model, tmp_path):
                           "--no-figures", "--target", "numpy", "--set", "protocol.phases.encode.duration=60 s"],
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for line in p.stdout:                 # the phase log: the simulation is under way
-            if line.startswith("model "):
-                break
-        time.sleep(1.0)
+        deadline = time.time() + 120
+        while not any(out.glob(".*.partial/weights/synapses.npz")):   # the first phase is being simulated
+            assert p.poll() is None and time.time() < deadline, p.stderr.read()[-2000:]
+            time.sleep(0.1)
+        time.sleep(0.5)
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
     assert p.returncode == 128 + signal.SIGTERM, err[-2000:]
-    assert "terminated" in err and "Traceback" not in err
-    assert not [f for f in out.iterdir() if not f.name.startswith(".")] if out.exists() else True
-    assert not any(out.glob(".*.partial")) if out.exists() else True
+    # (after the phase's progress bar, and Brian2 may warn after it)
+    assert re.search(r"terminated$", err, re.M) and "Traceback" not in err
+    assert list(out.iterdir()) == []          # no phase completed: nothing to resume, nothing left
+
+
+# ---------------------------------------------------------------- Lava: progress, --from-rest (runs Lava)
+
+
+def test_lava_progress_off_and_on_a_terminal():
+    import io
+
+    log = io.StringIO()
+    p = cli.LavaProgress(log)
+    p("build")
+    p("run encode", total=600, done=0)
+    p("run encode", total=600, done=300)
+    p.close()
+    p.close()                                   # idempotent
+    lines = log.getvalue().splitlines()
+    assert [line.rsplit(" ", 2)[0] for line in lines] == ["lava: build", "lava: run encode (600 steps)"]
+    assert all(line.endswith(" s") for line in lines) and p.lines == lines
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    p = cli.LavaProgress(term)
+    p("compile")
+    p("run sleep", total=100, done=0)
+    p("run sleep", total=100, done=40)
+    p.close()
+    text = term.getvalue()
+    assert "lava: compile: " in text and "lava: run sleep: " in text and "40/100" in text and p.lines == []
+
+
+def _neuromem(*argv, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "neuromem", *map(str, argv)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.lava
+def test_lava_exports_show_progress_and_record_from_rest(folder, tmp_path):
+    pytest.importorskip("lava")
+    # a plastic phase (learning on Lava, then the recall): progress per phase run on Lava
+    r = _neuromem("export", "lava", folder, "--phase", "encode", "--out", tmp_path / "learn")
+    assert r.returncode == 0, r.stderr[-3000:]
+    steps = [line.rsplit(" ", 2)[0] for line in r.stderr.splitlines() if line.startswith("lava: ")]
+    assert steps == ["lava: build", "lava: compile", "lava: run encode (600 steps)",
+                     "lava: run recall_half_cue (600 steps)", "lava: compare with Brian2"]
+    assert json.loads((tmp_path / "learn" / "lava_encode_results.json").read_text())["from_rest"] is False
+    # a frozen phase without its start state, from rest on request: said on stderr and recorded
+    (folder / I).unlink()
+    r = _neuromem("export", "lava", folder, "--phase", PHASE, "--from-rest", "--out", tmp_path / "rest")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "warning: --from-rest: Lava starts phase 'recall_half_cue' from rest" in r.stderr
+    assert re.search(r"^lava: run \(600 steps\) [0-9.]+ s$", r.stderr, re.M)
+    res = json.loads((tmp_path / "rest" / "lava_results.json").read_text())
+    assert res["from_rest"] is True and res["initial_state"] == "rest" and "initial_state_note" in res

@@ -53,6 +53,11 @@ def test_parse_quantity(text, dim, value):
     ("fast", "rate", "expected a rate"),
     (True, "rate", "expected a rate"),
     ("1e999 s", "time", "finite"),
+    ("1e1000000 s", "time", "finite"),
+    ("２０ ms", "time", "ASCII digits"),
+    ("2０ms", "time", "ASCII digits"),
+    ("٢٠ ms", "time", "ASCII digits"),
+    ("20 ms²", "time", "ASCII digits"),
 ])
 def test_parse_quantity_refuses(value, dim, fragment):
     with pytest.raises(ModelError) as exc:
@@ -156,7 +161,9 @@ def test_valid_model():
     (lambda: Stimulus("s", "noise", 1.0, up=0.1), "down"),
     (lambda: Phase("p", "wake", duration=0.0), "duration"),
     (lambda: Phase("p", "wake", plastic={"ee": 0.0}), "plastic.ee"),
-    (lambda: Protocol(0, "e", 0.1, (Phase("p", "wake", duration=1.0),)), "n_memories"),
+    (lambda: Protocol(-1, "e", 0.1, (Phase("p", "wake", duration=1.0),)), "n_memories"),
+    (lambda: Protocol(2, None, 0.1, (Phase("p", "wake", duration=1.0),)), "pattern_population"),
+    (lambda: Protocol(2, "e", None, (Phase("p", "wake", duration=1.0),)), "coding_level"),
     (lambda: Protocol(1, "e", 1.0, (Phase("p", "wake", duration=1.0),)), "coding_level"),
     (lambda: Protocol(1, "e", 0.1, ()), "phases"),
     (lambda: Protocol(1, "e", 0.1, (Phase("p", "wake", duration=1.0), Phase("p", "wake", duration=1.0))),
@@ -287,6 +294,16 @@ def test_sizes_are_32_bit():
     assert exc.value.key == "size" and "32-bit" in str(exc.value)
 
 
+@pytest.mark.parametrize("name", ["", "a b", "../x", "a/b", ".hidden", "réveil", "٣"])
+def test_phase_names_are_file_names(name):
+    with pytest.raises(ModelError) as exc:
+        Phase(name, "wake", duration=1.0)
+    assert exc.value.key == "name" and "phase names name files" in str(exc.value)
+
+
+def test_phase_name_characters_accepted():
+    for name in ("sleep", "sleep-2", "recall_1.b", "3rd"):
+        assert Phase(name, "wake", duration=1.0).name == name
 def test_pattern_overlaps_exact_and_validated(tmp_path):
     import numpy as np
     from neuromem.spec import PatternOverlap

@@ -13,11 +13,30 @@ import numpy as np
 
 from neuromem.spec.protocol import RECALL_WINDOW_SKIP
 
-__all__ = ["recall_overlap", "winner", "recall_phase_metrics", "cue_mask"]
+__all__ = ["recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson"]
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation, 0.0 when either side has zero variance."""
+def pearson(x, y) -> float:
+    """Pearson correlation of two equally long arrays; 0.0 where it is undefined.
+
+    The one correlation of neuromem (recall overlap, winners, and the
+    exporters' agreement figures through
+    :func:`neuromem.export.compare.count_correlation`).  Where the
+    correlation is undefined -- fewer than two values, or either side with
+    zero variance (``x`` within ``1e-12`` of constant, relative to its
+    largest magnitude) -- it is 0.0, not NaN: a recall score has to be a
+    number for a silent network or a cue that covers the whole pattern, and
+    "no linear relation" is what such a trial shows.  The result is clipped
+    to ``[-1, 1]`` against rounding.
+
+    Parameters
+    ----------
+    x, y : array_like of shape (N,)
+
+    Returns
+    -------
+    float
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.size < 2:
@@ -86,7 +105,7 @@ def recall_overlap(counts, pattern, cued, duration: float = 1.0, min_rate: float
         return float(rates[mask].mean()) if mask.any() else 0.0
 
     return {
-        "overlap": _pearson(counts[uncued], pattern[uncued]),
+        "overlap": pearson(counts[uncued], pattern[uncued]),
         "hit_rate": frac(target),
         "false_alarm_rate": frac(other),
         "rate_pattern_hz": mean(target),
@@ -121,7 +140,7 @@ def winner(counts, patterns, cued) -> tuple[int, np.ndarray]:
     patterns = np.atleast_2d(np.asarray(patterns, dtype=bool))
     keep = ~np.asarray(cued, dtype=bool)
     x = counts[keep]
-    corr = np.array([_pearson(x, p[keep]) for p in patterns], dtype=float)
+    corr = np.array([pearson(x, p[keep]) for p in patterns], dtype=float)
     if corr.size == 0 or np.all(corr == 0.0):
         return -1, corr
     return int(np.argmax(corr)), corr

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromem.export.lava import (DEFAULT_PHASE, _delay_steps, _resolve_phase, exact_coefficients,
-                                  exported_parts, load_frozen_network, phase_gain)
+from neuromem.export.frozen import delay_steps, exact_coefficients, exported_parts, load_frozen_network, phase_gain
+from neuromem.export.issues import neuron_issues, raise_on_errors, resolve_phase
 
 __all__ = ["WEIGHT_CONVENTION", "to_nir", "export_nir", "simulate_nir"]
 
@@ -81,7 +81,7 @@ def to_nir(model, weights: dict, phase=None):
     model : neuromem.spec.Model
     weights : dict of str to ndarray (n_post, n_pre)
         Weight magnitudes (V) of every exported projection (see
-        :func:`neuromem.export.lava.weight_matrices`).
+        :func:`neuromem.export.frozen.weight_matrices`).
     phase : str or Phase, optional
         Populations silenced and projections blocked in this phase are left
         out and weights are scaled by its transmission gains (as in the Lava
@@ -96,20 +96,16 @@ def to_nir(model, weights: dict, phase=None):
 
     Raises
     ------
-    LavaExportError
-        If the model uses features a current-based LIF cannot represent
-        (a separate ``tau_syn_inh``, adaptation): NIR's ``CubaLIF`` has the
-        same limits as Lava's LIF.
+    neuromem.export.ExportError
+        If an exported population has a feature of
+        :attr:`~neuromem.spec.LIFPopulation.export_limits` (a separate
+        ``tau_syn_inh``, adaptation): ``CubaLIF`` is a current-based LIF with
+        one synaptic current.
     """
     nir = _nir()
-    from neuromem.export.lava import LavaExportError, check_lava
-
-    ph = _resolve_phase(model, phase)
-    issues = [i for i in check_lava(model, ph, "float") if i.severity == "error"
-              and i.feature != "plasticity"]
-    if issues:
-        raise LavaExportError(issues, f"model {model.name!r} to NIR (CubaLIF has the limits of Lava's LIF)")
+    ph = resolve_phase(model, phase)
     pops, sources, projs = exported_parts(model, ph)
+    raise_on_errors(neuron_issues(model, pops, "NIR's CubaLIF"), f"model {model.name!r}", "NIR")
     dt = model.dt
     nodes, edges = {}, []
     for name in sources:
@@ -121,7 +117,7 @@ def to_nir(model, weights: dict, phase=None):
         n = p.size
         nodes[name] = nir.CubaLIF(
             tau_syn=np.full(n, p.tau_syn), tau_mem=np.full(n, p.tau_m), r=np.ones(n),
-            v_leak=np.full(n, p.v_rest), v_threshold=np.full(n, p.v_th), v_reset=np.full(n, p.v_reset),
+            v_leak=np.full(n, p.v_rest + p.bias), v_threshold=np.full(n, p.v_th), v_reset=np.full(n, p.v_reset),
             w_in=np.ones(n),
             metadata={"kind": p.kind, "refractory": float(p.refractory),
                       "refractory_steps": int(round(p.refractory / dt))})
@@ -140,7 +136,7 @@ def to_nir(model, weights: dict, phase=None):
         nodes[name] = nir.Linear(
             weight=sign * phase_gain(ph, name) * w * tgt.tau_syn,
             metadata={"source": pr.source, "target": pr.target, "sign": pr.sign,
-                      "delay": float(pr.delay), "delay_steps": _delay_steps(pr.delay, dt)})
+                      "delay": float(pr.delay), "delay_steps": delay_steps(pr.delay, dt)})
         edges += [(pr.source, name), (name, pr.target)]
     metadata = {
         "generator": "neuromem", "neuromem_version": _version(), "model": model.name,
@@ -155,7 +151,7 @@ def to_nir(model, weights: dict, phase=None):
     return graph
 
 
-def export_nir(run_dir, out_path, phase: str = DEFAULT_PHASE):
+def export_nir(run_dir, out_path, phase: str):
     """Write the network of a run folder, frozen at the start of ``phase``, as a NIR file.
 
     Parameters
@@ -164,9 +160,9 @@ def export_nir(run_dir, out_path, phase: str = DEFAULT_PHASE):
         A run folder (:func:`neuromem.io.write_run`).
     out_path : str or Path
         The HDF5 file to write (``nir.write``).
-    phase : str, optional
+    phase : str
         Weights are those at the start of this phase (see
-        :func:`neuromem.export.lava.load_frozen_network`); its silenced
+        :func:`neuromem.export.frozen.load_frozen_network`); its silenced
         populations and blocked projections are left out.
 
     Returns

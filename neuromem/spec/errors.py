@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
 
 class ModelError(ValueError):
     """A model description is invalid.
@@ -39,3 +44,14 @@ def require(cond: bool, key: str, message: str) -> None:
     """Raise :class:`ModelError` for ``key`` unless ``cond`` holds."""
     if not cond:
         raise ModelError(message, key=key)
+
+
+def key_part(k) -> str:
+    """One segment of a dotted key path as TOML writes it: bare when it can be, else quoted.
+
+    ``ctx_e`` stays ``ctx_e``; an empty key, or one with spaces, dots or
+    non-ASCII characters, is quoted (``""``, ``"ctx e"``, ``"ctx.e"``) so the
+    path stays readable and unambiguous.
+    """
+    k = str(k)
+    return k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)

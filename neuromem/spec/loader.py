@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 try:
@@ -29,15 +30,15 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from neuromem.spec.errors import ModelError
+from neuromem.spec.errors import ModelError, key_part
 from neuromem.spec.model import Model
-from neuromem.spec.neurons import Adaptation, LIFPopulation, SpikeSource
-from neuromem.spec.plasticity import RULE_TYPES
-from neuromem.spec.projections import CONNECTORS, WEIGHT_KINDS, Connector, Projection, WeightInit
-from neuromem.spec.protocol import STIMULUS_KINDS, PatternOverlap, Phase, Protocol, Stimulus
-from neuromem.spec.units import format_quantity, parse_quantity
+from neuromem.spec.neurons import SpikeSource
+from neuromem.spec.projections import Projection
+from neuromem.spec.protocol import Phase, Protocol
+from neuromem.spec.registry import NEURONS, RULES, WEIGHT, file_fields, kinds_of, nested
+from neuromem.spec.units import DIMENSIONS, format_quantity, parse_quantity
 
-__all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_overrides"]
+__all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_overrides", "schema"]
 
 # ---------------------------------------------------------------------------
 # schema
@@ -46,10 +47,13 @@ __all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_o
 TIME, VOLTAGE, RATE = "time", "voltage", "rate"
 INT, FLOAT, BOOL, STR = "int", "float", "bool", "str"
 STRS, INTS, TABLE, TABLES = "strs", "ints", "table", "tables"
-_QUANTITIES = (TIME, VOLTAGE, RATE)
+_QUANTITIES = tuple(DIMENSIONS)
 
 MAX_DEPTH = 16
 """Deepest nesting of tables and arrays accepted in a model file (the format needs 6)."""
+
+MAX_FILE_BYTES = 16 * 2**20
+"""Largest model file read (the default model is 12 kB)."""
 
 _INT_LIMIT = 2**63
 """Integers must lie in [-2**63, 2**63), TOML's range."""
@@ -67,68 +71,58 @@ def _opt(t: str) -> _F:
     return _F(t, required=False)
 
 
-_TOP = {
-    "name": _F(STR), "description": _opt(STR), "dt": _F(TIME),
-    "populations": _F(TABLE), "sources": _opt(TABLE), "rules": _opt(TABLE),
-    "projections": _opt(TABLE), "protocol": _F(TABLE),
-}
-_POPULATION = {
-    "size": _F(INT), "kind": _F(STR), "tau_m": _F(TIME), "tau_syn": _F(TIME),
-    "v_rest": _F(VOLTAGE), "v_reset": _F(VOLTAGE), "v_th": _F(VOLTAGE), "refractory": _F(TIME),
-    "tau_syn_inh": _opt(TIME), "adaptation": _opt(TABLE),
-}
-_ADAPTATION = {"tau_w": _F(TIME), "b": _F(VOLTAGE)}
-_SOURCE = {"size": _F(INT)}
-_RULES = {
-    "pair_stdp": {
-        "type": _F(STR), "window": _F(STR), "tau_pre": _F(TIME), "tau_post": _F(TIME),
-        "a_plus": _F(VOLTAGE), "a_minus": _F(VOLTAGE), "c_pre": _opt(VOLTAGE), "c_post": _opt(VOLTAGE),
-        "w_min": _opt(VOLTAGE), "w_max": _F(VOLTAGE),
-    },
-    "vogels_istdp": {
-        "type": _F(STR), "tau": _F(TIME), "eta": _F(VOLTAGE), "rho0": _F(RATE), "w_max": _F(VOLTAGE),
-    },
-    "normalisation": {"type": _F(STR), "total": _F(VOLTAGE), "interval": _F(TIME), "direction": _opt(STR)},
-}
-assert set(_RULES) == set(RULE_TYPES)
-_PROJECTION = {
-    "source": _F(STR), "target": _F(STR), "connector": _F(TABLE), "weight": _F(TABLE),
-    "sign": _opt(STR), "delay": _opt(TIME), "plasticity": _opt(STRS),
-}
-_CONNECTORS = {
-    "fixed_probability": {"kind": _F(STR), "p": _F(FLOAT), "allow_self": _opt(BOOL)},
-    "fixed_indegree": {"kind": _F(STR), "indegree": _F(INT), "allow_self": _opt(BOOL)},
-    "one_to_one": {"kind": _F(STR)},
-    "all_to_all": {"kind": _F(STR), "allow_self": _opt(BOOL)},
-}
-assert set(_CONNECTORS) == set(CONNECTORS)
-_WEIGHTS = {
-    "constant": {"kind": _F(STR), "value": _F(VOLTAGE)},
-    "uniform": {"kind": _F(STR), "low": _F(VOLTAGE), "high": _F(VOLTAGE)},
-    "normal": {"kind": _F(STR), "value": _F(VOLTAGE), "std": _F(VOLTAGE)},
-}
-assert set(_WEIGHTS) == set(WEIGHT_KINDS)
-_PROTOCOL = {
-    "n_memories": _F(INT), "pattern_population": _F(STR), "coding_level": _F(FLOAT),
-    "replay_population": _opt(STR), "phases": _F(TABLES), "overlaps": _opt(TABLES),
-}
-_OVERLAP = {"memories": _F(INTS), "share": _F(INTS), "fraction": _F(FLOAT)}
-_PHASE = {
-    "name": _F(STR), "kind": _F(STR), "plastic": _opt(TABLE), "silence": _opt(STRS),
-    "block": _opt(STRS), "gain": _opt(TABLE), "start_from": _opt(STR), "duration": _opt(TIME),
-    "record_state": _opt(STRS), "stimuli": _opt(TABLES),
-}
-_STIMULI = {
-    "patterns": {
-        "source": _F(STR), "kind": _F(STR), "rate": _F(RATE), "background": _opt(RATE),
-        "item": _F(TIME), "gap": _opt(TIME), "fraction": _opt(FLOAT), "memories": _opt(INTS),
-    },
-    "noise": {
-        "source": _F(STR), "kind": _F(STR), "rate": _F(RATE), "up": _opt(TIME),
-        "down": _opt(TIME), "rate_down": _opt(RATE),
-    },
-}
-assert set(_STIMULI) == set(STIMULUS_KINDS)
+def _plain(cls) -> dict:
+    """Schema of an untagged table: the model-file keys of dataclass ``cls`` (its field metadata)."""
+    return {k: _F(t, req) for k, t, req, _ in file_fields(cls)}
+
+
+def _tagged(cls, registry, tag: str) -> dict:
+    """Schema of a tagged table whose tag is ``tag``.
+
+    ``cls`` is the one dataclass of a table whose kinds are declared on its
+    fields (connectors, weights, stimuli, ...), or ``None`` for a registry of
+    classes (neuron models, rules), whose tag key comes first and is optional
+    when the registry has a default.
+    """
+    if cls is not None:
+        return {k: _F(t, req) for k, t, req in kinds_of(cls, registry.tag, tag)}
+    return {registry.tag: _F(STR, registry.default is None), **_plain(registry.cls(tag))}
+
+
+def schema() -> tuple[dict, dict]:
+    """The model-file schema, derived from the spec dataclasses' field metadata.
+
+    Returns
+    -------
+    tables : dict of str to list of str
+        ``{table: [keys]}`` of every untagged table (``"model"`` is the top level).
+    tagged : dict of str to dict
+        ``{table: {tag value: [keys]}}`` of every tagged table (``"populations"``,
+        ``"rules"``, ``"connector"``, ``"weight"``, ``"v_init"``, ``"stimuli"``, ...).
+    """
+    tables, tagged = {}, {}
+
+    def walk(name, cls, registry):
+        if registry is None:
+            if name in tables:
+                return
+            tables[name] = list(_plain(cls))
+            subs = [cls]
+        else:
+            if name in tagged:
+                return
+            tagged[name] = {t: list(_tagged(cls, registry, t)) for t in registry}
+            subs = [cls] if cls is not None else [registry.cls(t) for t in registry]
+        for sub in subs:
+            for k, *_ in file_fields(sub):
+                n = nested(sub, k)
+                if n is not None:
+                    walk(k, *n)
+
+    walk("model", Model, None)
+    walk("populations", None, NEURONS)
+    walk("rules", None, RULES)
+    return tables, tagged
 
 # ---------------------------------------------------------------------------
 # reading values
@@ -162,8 +156,14 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _convert(v, t: str, key: str):
-    """Check the TOML value ``v`` against type ``t`` and convert it to its spec form."""
+def _convert(v, t: str, key: str, weight: str | None = None):
+    """Check the TOML value ``v`` against type ``t`` and convert it to its spec form.
+
+    ``weight`` is the dimension that :data:`~neuromem.spec.registry.WEIGHT`
+    stands for here (default ``"voltage"``).
+    """
+    if t == WEIGHT:
+        t = weight or VOLTAGE
     if t in _QUANTITIES:
         return parse_quantity(v, t, key)
     if t == INT:
@@ -210,10 +210,11 @@ def _convert(v, t: str, key: str):
 
 
 def _join(key: str, k: str) -> str:
+    k = key_part(k)
     return f"{key}.{k}" if key else k
 
 
-def _read(table: dict, schema: dict, key: str, what: str = "") -> dict:
+def _read(table: dict, schema: dict, key: str, what: str = "", weight: str | None = None) -> dict:
     """Check a raw table against ``schema``; return the converted present values.
 
     Unknown keys are refused (listing the valid ones), then missing required
@@ -228,19 +229,21 @@ def _read(table: dict, schema: dict, key: str, what: str = "") -> dict:
     for k, f in schema.items():
         if f.required and k not in table:
             raise ModelError(f"missing required key {k!r}", key=_join(key, k))
-    return {k: _convert(table[k], f.type, _join(key, k)) for k, f in schema.items() if k in table}
+    return {k: _convert(table[k], f.type, _join(key, k), weight) for k, f in schema.items() if k in table}
 
 
-def _choose(table, tag: str, choices: dict, key: str, noun: str) -> tuple[str, dict]:
-    """Pick the schema of a tagged table (``kind = ...``/``type = ...``)."""
+def _choose(table, tag: str, choices, key: str, noun: str, default: str | None = None) -> str:
+    """The tag of a tagged table (``kind = ...``/``type = ...``/``model = ...``), checked against ``choices``."""
     if not isinstance(table, dict):
         raise ModelError(f"expected a table, got {_what(table)}", key=key)
+    if tag not in table and default is not None:
+        return default
     if tag not in table:
         raise ModelError(f"missing required key {tag!r} (one of: {', '.join(choices)})", key=f"{key}.{tag}")
     v = table[tag]
     if not isinstance(v, str) or v not in choices:
         raise ModelError(f"unknown {noun} {v!r}; known: {', '.join(choices)}", key=f"{key}.{tag}")
-    return v, choices[v]
+    return v
 
 
 def _build(cls, prefix: str, **kwargs):
@@ -255,72 +258,73 @@ def _named(raw: dict, section: str) -> dict:
     tables = raw.get(section, {})
     for name, t in tables.items():
         if not isinstance(t, dict):
-            raise ModelError(f"expected a table [{section}.{name}], got {_what(t)}", key=f"{section}.{name}")
+            key = _join(section, name)
+            raise ModelError(f"expected a table [{key}], got {_what(t)}", key=key)
     return tables
 
 
-def _population(name: str, t: dict) -> LIFPopulation:
-    key = f"populations.{name}"
-    kw = _read(t, _POPULATION, key)
-    if "adaptation" in kw:
-        akey = f"{key}.adaptation"
-        kw["adaptation"] = _build(Adaptation, akey, **_read(kw["adaptation"], _ADAPTATION, akey))
-    return _build(LIFPopulation, key, name=name, **kw)
+def _obj(t, cls, registry, key: str, weight: str | None = None, **extra):
+    """Read a table into its spec dataclass, with its nested tables.
+
+    ``cls`` is the dataclass (``None`` for a registry of classes), ``registry``
+    the registry of a tagged table (``None`` for an untagged one); ``extra``
+    are fields that are not keys of the table (``name``).  A table-valued key
+    whose field names no dataclass is a map of names to numbers (a phase's
+    ``plastic`` and ``gain``).
+    """
+    if registry is None:
+        target, schema, what = cls, _plain(cls), ""
+    else:
+        tag = _choose(t, registry.tag, registry.names(), key, registry.what, registry.default)
+        target, schema = cls or registry.cls(tag), _tagged(cls, registry, tag)
+        what = f" for {registry.what} {tag!r}"
+    kw = _read(t, schema, key, what, weight)
+    if registry is not None and cls is None:
+        kw.pop(registry.tag, None)
+    for k, f in schema.items():
+        if k not in kw or f.type not in (TABLE, TABLES):
+            continue
+        sub = nested(target, k)
+        kkey = _join(key, k)
+        if sub is None:
+            kw[k] = {p: _convert(v, FLOAT, _join(kkey, p)) for p, v in kw[k].items()}
+        elif f.type == TABLE:
+            kw[k] = _obj(kw[k], *sub, kkey, weight)
+        else:
+            kw[k] = tuple(_obj(x, *sub, f"{kkey}[{i}]", weight) for i, x in enumerate(kw[k]))
+    return _build(target, key, **extra, **kw)
 
 
-def _rule(name: str, t: dict):
-    key = f"rules.{name}"
-    rtype, schema = _choose(t, "type", _RULES, key, "rule type")
-    kw = _read(t, schema, key, f" for a {rtype} rule")
-    del kw["type"]
-    return _build(RULE_TYPES[rtype], key, name=name, **kw)
-
-
-def _projection(name: str, t: dict) -> Projection:
-    key = f"projections.{name}"
-    kw = _read(t, _PROJECTION, key)
-    ckey, wkey = f"{key}.connector", f"{key}.weight"
-    ckind, cschema = _choose(kw["connector"], "kind", _CONNECTORS, ckey, "connector kind")
-    kw["connector"] = _build(Connector, ckey, **_read(kw["connector"], cschema, ckey, f" for {ckind}"))
-    wkind, wschema = _choose(kw["weight"], "kind", _WEIGHTS, wkey, "weight kind")
-    kw["weight"] = _build(WeightInit, wkey, **_read(kw["weight"], wschema, wkey, f" for {wkind}"))
-    return _build(Projection, key, name=name, **kw)
-
-
-def _stimulus(t: dict, key: str) -> Stimulus:
-    kind, schema = _choose(t, "kind", _STIMULI, key, "stimulus kind")
-    return _build(Stimulus, key, **_read(t, schema, key, f" for a {kind} stimulus"))
-
-
-def _phase(t: dict, key: str) -> Phase:
-    kw = _read(t, _PHASE, key)
-    if "stimuli" in kw:
-        kw["stimuli"] = tuple(_stimulus(s, f"{key}.stimuli[{j}]") for j, s in enumerate(kw["stimuli"]))
-    if "plastic" in kw:
-        kw["plastic"] = {p: _convert(v, FLOAT, f"{key}.plastic.{p}") for p, v in kw["plastic"].items()}
-    if "gain" in kw:
-        kw["gain"] = {p: _convert(v, FLOAT, f"{key}.gain.{p}") for p, v in kw["gain"].items()}
-    return _build(Phase, key, **kw)
-
-
-def _protocol(t: dict) -> Protocol:
-    kw = _read(t, _PROTOCOL, "protocol")
-    kw["phases"] = tuple(_phase(p, f"protocol.phases[{i}]") for i, p in enumerate(kw["phases"]))
-    if "overlaps" in kw:
-        kw["overlaps"] = tuple(
-            _build(PatternOverlap, f"protocol.overlaps[{i}]", **_read(o, _OVERLAP, f"protocol.overlaps[{i}]"))
-            for i, o in enumerate(kw["overlaps"]))
-    return _build(Protocol, "protocol", **kw)
+def _weight_dims(projections: dict, populations: dict) -> dict:
+    """Weight dimension of each rule: that of the targets of the projections naming it (first one wins;
+    :class:`Model` refuses a rule shared by projections of different dimensions)."""
+    dims: dict = {}
+    for t in projections.values():
+        if not isinstance(t, dict) or not isinstance(t.get("plasticity"), list):
+            continue
+        pop = populations.get(t.get("target")) if isinstance(t.get("target"), str) else None
+        if pop is None:
+            continue
+        for r in t["plasticity"]:
+            if isinstance(r, str):
+                dims.setdefault(r, NEURONS.caps(pop).weight)
+    return dims
 
 
 def _model(raw: dict) -> Model:
-    kw = _read(raw, _TOP, "")
-    populations = {n: _population(n, t) for n, t in _named(kw, "populations").items()}
-    sources = {n: _build(SpikeSource, f"sources.{n}", name=n, **_read(t, _SOURCE, f"sources.{n}"))
-               for n, t in _named(kw, "sources").items()}
-    rules = {n: _rule(n, t) for n, t in _named(kw, "rules").items()}
-    projections = {n: _projection(n, t) for n, t in _named(kw, "projections").items()}
-    protocol = _protocol(kw["protocol"])
+    kw = _read(raw, _plain(Model), "")
+    populations = {n: _obj(t, None, NEURONS, _join("populations", n), name=n)
+                   for n, t in _named(kw, "populations").items()}
+    sources = {n: _obj(t, SpikeSource, None, _join("sources", n), name=n) for n, t in _named(kw, "sources").items()}
+    raw_projections = _named(kw, "projections")
+    dims = _weight_dims(raw_projections, populations)
+    rules = {n: _obj(t, None, RULES, _join("rules", n), dims.get(n), name=n) for n, t in _named(kw, "rules").items()}
+    projections = {}
+    for n, t in raw_projections.items():
+        tgt = t.get("target")
+        weight = NEURONS.caps(populations[tgt]).weight if isinstance(tgt, str) and tgt in populations else None
+        projections[n] = _obj(t, Projection, None, _join("projections", n), weight, name=n)
+    protocol = _obj(kw["protocol"], Protocol, None, "protocol")
     return _build(Model, None, name=kw["name"], description=kw.get("description", ""), dt=kw["dt"],
                   populations=populations, sources=sources, projections=projections, rules=rules,
                   protocol=protocol)
@@ -395,6 +399,8 @@ def apply_overrides(raw: dict, overrides) -> list[tuple[str, str]]:
         overrides = (overrides,)
     origins = []
     for text in overrides:
+        if not isinstance(text, str):
+            raise ModelError(f"an override must be a string key.path=value, got {_what(text)}", key="--set")
         path, sep, value = text.partition("=")
         path = path.strip()
         if not sep or not path:
@@ -587,13 +593,25 @@ def load_model(path, overrides=()) -> Model:
     """
     file = os.fspath(path)
     try:
-        with open(file, "rb") as fh:
+        # non-blocking open: a FIFO without a writer would otherwise block here
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):   # a pipe or a device would block or never end
+                raise ModelError("not a regular file", file=file)
+            if st.st_size > MAX_FILE_BYTES:
+                raise ModelError(f"{st.st_size} bytes: larger than the {MAX_FILE_BYTES} bytes accepted for a "
+                                 "model file", file=file)
             data = fh.read()
         text = data.decode("utf-8")
     except OSError as e:
         raise ModelError(f"cannot read model file: {e.strerror or e}", file=file) from None
     except UnicodeDecodeError as e:
         raise ModelError(f"not UTF-8 text: {e}", file=file) from None
+    except ValueError as e:          # e.g. a NUL character in the path
+        if isinstance(e, ModelError):
+            raise
+        raise ModelError(f"cannot read model file: {e}", file=file) from None
     return loads_model(text, file=file, overrides=overrides)
 
 
@@ -602,20 +620,44 @@ def load_model(path, overrides=()) -> Model:
 # ---------------------------------------------------------------------------
 
 
-def _emit(obj, schema: dict, skip=()) -> dict:
-    """Write the fields of ``obj`` named in ``schema`` as TOML values (``None`` omitted)."""
+def _dump(obj, cls=None, registry=None, weight: str | None = None) -> dict:
+    """Write a spec object as a TOML table: its model-file keys (``None`` and empty tables omitted).
+
+    ``cls``/``registry`` as in :func:`_obj`; the tag of a registered class is
+    written unless it is the registry's default.
+    """
     out = {}
+    if registry is None:
+        schema = _plain(type(obj))
+    elif cls is not None:
+        schema = _tagged(cls, registry, getattr(obj, registry.tag))
+    else:
+        tag = registry.name_of(obj)
+        schema = _tagged(None, registry, tag)
+        if tag != registry.default:
+            out[registry.tag] = tag
     for k, f in schema.items():
-        if k in skip:
+        if registry is not None and cls is None and k == registry.tag:
             continue
         v = getattr(obj, k)
         if v is None:
             continue
-        if f.type in _QUANTITIES:
-            v = format_quantity(v, f.type)
-        elif f.type == FLOAT:
+        t = (weight or VOLTAGE) if f.type == WEIGHT else f.type
+        if t in (TABLE, TABLES):
+            if not v:
+                continue
+            sub = nested(type(obj), k)
+            if sub is None:
+                v = {p: float(x) for p, x in v.items()}
+            elif t == TABLE:
+                v = _dump(v, *sub, weight)
+            else:
+                v = [_dump(x, *sub, weight) for x in v]
+        elif t in _QUANTITIES:
+            v = format_quantity(v, t)
+        elif t == FLOAT:
             v = float(v)
-        elif f.type in (STRS, INTS):
+        elif t in (STRS, INTS):
             v = list(v)
         out[k] = v
     return out
@@ -625,9 +667,10 @@ def model_to_dict(model: Model) -> dict:
     """Convert a model to a TOML-ready table, quantities as unit strings.
 
     Every field is written, defaults included, except those that are
-    ``None``; weight and connector tables carry only the keys of their kind
-    and stimuli only those of theirs.  ``Model.extra`` is not part of the
-    file format and is not written.
+    ``None`` and empty tables; weight and connector tables carry only the
+    keys of their kind and stimuli only those of theirs; a population's
+    ``model`` tag is written unless it is the default (``"lif"``).
+    ``Model.extra`` is not part of the file format and is not written.
 
     Parameters
     ----------
@@ -640,44 +683,16 @@ def model_to_dict(model: Model) -> dict:
         ready for ``tomli_w.dumps``; :func:`loads_model` of its TOML gives back
         an equal model.
     """
-    rule_type = {cls: name for name, cls in RULE_TYPES.items()}
-    out = {"name": model.name, "description": model.description, "dt": format_quantity(model.dt, TIME)}
-    pops = {}
-    for n, p in model.populations.items():
-        d = _emit(p, _POPULATION, skip=("adaptation",))
-        if p.adaptation is not None:
-            d["adaptation"] = _emit(p.adaptation, _ADAPTATION)
-        pops[n] = d
-    out["populations"] = pops
-    out["sources"] = {n: _emit(s, _SOURCE) for n, s in model.sources.items()}
-    rules = {}
-    for n, r in model.rules.items():
-        rtype = rule_type[type(r)]
-        rules[n] = {"type": rtype, **_emit(r, _RULES[rtype], skip=("type",))}
-    out["rules"] = rules
-    projs = {}
+    dims: dict = {}
     for n, pr in model.projections.items():
-        d = _emit(pr, _PROJECTION, skip=("connector", "weight"))
-        d["connector"] = _emit(pr.connector, _CONNECTORS[pr.connector.kind])
-        d["weight"] = _emit(pr.weight, _WEIGHTS[pr.weight.kind])
-        projs[n] = d
-    out["projections"] = projs
-    proto = model.protocol
-    pd = _emit(proto, _PROTOCOL, skip=("phases", "overlaps"))
-    if proto.overlaps:
-        pd["overlaps"] = [_emit(o, _OVERLAP) for o in proto.overlaps]
-    phases = []
-    for ph in proto.phases:
-        d = _emit(ph, _PHASE, skip=("plastic", "gain", "stimuli"))
-        if ph.plastic:
-            d["plastic"] = {k: float(v) for k, v in ph.plastic.items()}
-        if ph.gain:
-            d["gain"] = {k: float(v) for k, v in ph.gain.items()}
-        if ph.stimuli:
-            d["stimuli"] = [_emit(s, _STIMULI[s.kind]) for s in ph.stimuli]
-        phases.append(d)
-    pd["phases"] = phases
-    out["protocol"] = pd
+        for r in pr.plasticity:
+            dims.setdefault(r, model.weight_dimension(n))
+    out = {"name": model.name, "description": model.description, "dt": format_quantity(model.dt, TIME)}
+    out["populations"] = {n: _dump(p, None, NEURONS) for n, p in model.populations.items()}
+    out["sources"] = {n: _dump(s) for n, s in model.sources.items()}
+    out["rules"] = {n: _dump(r, None, RULES, dims.get(n)) for n, r in model.rules.items()}
+    out["projections"] = {n: _dump(pr, weight=model.weight_dimension(n)) for n, pr in model.projections.items()}
+    out["protocol"] = _dump(model.protocol)
     return out
 
 

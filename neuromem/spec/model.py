@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 from neuromem.spec.errors import ModelError, require
 from neuromem.spec.names import check_names
-from neuromem.spec.neurons import LIFPopulation, SpikeSource
-from neuromem.spec.plasticity import PairSTDP, SynapticNormalisation, VogelsISTDP
+from neuromem.spec.neurons import LIFPopulation, SpikeSource  # noqa: F401  (registers the neuron models)
+from neuromem.spec.plasticity import SynapticNormalisation
 from neuromem.spec.projections import Projection
 from neuromem.spec.protocol import Protocol
+from neuromem.spec.registry import NEURONS, RULES, spec_field
 
 __all__ = ["Model", "ModelError"]
 
@@ -24,11 +25,16 @@ class Model:
     name : str
     dt : float
         Simulation time step (s).
-    populations : dict of str to LIFPopulation
+    populations : dict of str to neuron population
+        Instances of the classes registered in
+        :data:`neuromem.spec.registry.NEURONS` (:class:`LIFPopulation`,
+        :class:`CondLIFPopulation`, ...).
     sources : dict of str to SpikeSource
     projections : dict of str to Projection
     rules : dict of str to rule
-        :class:`PairSTDP`, :class:`VogelsISTDP` or :class:`SynapticNormalisation`.
+        Instances of the classes registered in
+        :data:`neuromem.spec.registry.RULES` (:class:`PairSTDP`,
+        :class:`VogelsISTDP`, :class:`SynapticNormalisation`, ...).
     protocol : Protocol
     description : str
 
@@ -42,14 +48,14 @@ class Model:
     infinite length.
     """
 
-    name: str
-    dt: float
-    populations: dict
-    sources: dict
-    projections: dict
-    rules: dict
-    protocol: Protocol
-    description: str = ""
+    name: str = spec_field("str")
+    dt: float = spec_field("time")
+    populations: dict = spec_field("table", tagged=NEURONS)
+    sources: dict = spec_field("table", required=False, table=SpikeSource)
+    projections: dict = spec_field("table", required=False, table=Projection)
+    rules: dict = spec_field("table", required=False, tagged=RULES)
+    protocol: Protocol = spec_field("table", table=Protocol)
+    description: str = spec_field("str", "")
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -65,7 +71,7 @@ class Model:
             require(pr.target in self.populations, f"{key}.target",
                     f"{pr.target!r} is not a defined neuron population")
             src, tgt = nodes[pr.source], self.populations[pr.target]
-            if isinstance(src, LIFPopulation):
+            if pr.source in self.populations:
                 require(src.kind == pr.sign, f"{key}.sign",
                         f"{pr.sign} projection from {src.kind} population {src.name!r} breaks Dale's law")
             if pr.connector.kind == "one_to_one":
@@ -84,22 +90,27 @@ class Model:
             timing = 0
             for rname in pr.plasticity:
                 require(rname in self.rules, f"{key}.plasticity", f"unknown rule {rname!r}")
-                timing += isinstance(self.rules[rname], (PairSTDP, VogelsISTDP))
-                if isinstance(self.rules[rname], VogelsISTDP):
-                    require(pr.sign == "inhibitory", f"{key}.plasticity",
-                            f"rule {rname!r} (vogels_istdp) applies to inhibitory projections")
+                caps = RULES.caps(self.rules[rname])
+                timing += caps.timing
+                if caps.sign is not None:
+                    require(pr.sign == caps.sign, f"{key}.plasticity",
+                            f"rule {rname!r} ({RULES.name_of(self.rules[rname])}) applies to {caps.sign} "
+                            "projections")
             require(timing <= 1, f"{key}.plasticity", "at most one spike-timing rule per projection")
             dirs = [self.rules[r].direction for r in pr.plasticity if isinstance(self.rules[r], SynapticNormalisation)]
             require(len(dirs) == len(set(dirs)), f"{key}.plasticity",
                     "at most one normalisation per direction (incoming, outgoing) per projection")
+        self._check_rule_units()
         pp = self.protocol.pattern_population
-        require(pp in self.populations, "protocol.pattern_population", f"{pp!r} is not a defined population")
-        n_pat = self.populations[pp].size
+        require(pp is None or pp in self.populations, "protocol.pattern_population",
+                f"{pp!r} is not a defined population")
+        n_pat = self.populations[pp].size if pp is not None else 0
         rp = self.protocol.replay_population
         require(rp is None or rp in self.populations, "protocol.replay_population",
                 f"{rp!r} is not a defined population")
-        require(round(self.protocol.coding_level * n_pat) >= 1, "protocol.coding_level",
-                f"gives no active neuron in {pp!r} of size {n_pat}")
+        if pp is not None and self.protocol.coding_level is not None:
+            require(round(self.protocol.coding_level * n_pat) >= 1, "protocol.coding_level",
+                    f"gives no active neuron in {pp!r} of size {n_pat}")
         for i, ph in enumerate(self.protocol.phases):
             key = f"protocol.phases[{i}]"
             try:
@@ -117,6 +128,8 @@ class Model:
                             "cannot be produced")
                 require(st.source in self.sources, f"{skey}.source", f"{st.source!r} is not a defined spike source")
                 if st.kind == "patterns":
+                    require(self.protocol.n_memories > 0, f"{skey}.kind",
+                            "a patterns stimulus needs memories (protocol.n_memories > 0)")
                     require(self.sources[st.source].size == n_pat, f"{skey}.source",
                             f"a patterns stimulus needs a source of the pattern population's size ({n_pat})")
                     for m in st.memories:
@@ -135,15 +148,25 @@ class Model:
             for proj in ph.gain:
                 require(proj in self.projections, f"{key}.gain", f"{proj!r} is not a defined projection")
 
+    def weight_dimension(self, projection: str) -> str:
+        """Dimension of a projection's weights: its target's neuron model's (``"voltage"``, ``"conductance"``)."""
+        return NEURONS.caps(self.populations[self.projections[projection].target]).weight
+
+    def _check_rule_units(self) -> None:
+        """Refuse a rule shared by projections whose weights have different dimensions."""
+        seen: dict = {}
+        for name, pr in self.projections.items():
+            dim = self.weight_dimension(name)
+            for rname in pr.plasticity:
+                first = seen.setdefault(rname, (dim, name))
+                require(first[0] == dim, f"projections.{name}.plasticity",
+                        f"rule {rname!r} acts on {first[0]} weights (projection {first[1]!r}) and cannot also "
+                        f"act on {dim} weights; declare a second rule")
+
     def _check_time_step(self) -> None:
         """Refuse a time step longer than a neuron time constant (the dynamics would mean nothing)."""
         for name, pop in self.populations.items():
-            taus = [("tau_m", pop.tau_m), ("tau_syn", pop.tau_syn)]
-            if pop.tau_syn_inh is not None:
-                taus.append(("tau_syn_inh", pop.tau_syn_inh))
-            if pop.adaptation is not None:
-                taus.append(("adaptation.tau_w", pop.adaptation.tau_w))
-            for f, tau in taus:
+            for f, tau in pop.time_constants():
                 require(self.dt <= tau, "dt",
                         f"dt = {self.dt * 1e3:g} ms is longer than populations.{name}.{f} = {tau * 1e3:g} ms; "
                         "the time step must not exceed any population's time constant")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from neuromem.spec.errors import ModelError
+from neuromem.spec.errors import ModelError, key_part
 
 __all__ = ["NAME_PATTERN", "RESERVED_PREFIXES", "GENERATED_NAMES", "check_name", "generated_names",
            "check_names"]
@@ -93,11 +93,11 @@ def generated_names(populations, sources, projections) -> dict[str, str]:
               ("projection", "projections", projections))
     for _, section, names in groups:
         for n in names:
-            out.setdefault(n, f"{section}.{n}")
+            out.setdefault(n, f"{section}.{key_part(n)}")
     for kind, section, names in groups:
         for n in names:
             for pattern in GENERATED_NAMES[kind]:
-                out.setdefault(pattern.format(n), f"{section}.{n}")
+                out.setdefault(pattern.format(n), f"{section}.{key_part(n)}")
     return out
 
 
@@ -118,11 +118,11 @@ def check_names(populations, sources, projections) -> None:
     groups = (("populations", list(populations)), ("sources", list(sources)), ("projections", list(projections)))
     for section, names in groups:
         for n in names:
-            check_name(n, f"{section}.{n}")
+            check_name(n, f"{section}.{key_part(n)}")
     seen: dict[str, str] = {}
     for section, names in groups:
         for n in names:
-            key = f"{section}.{n}"
+            key = f"{section}.{key_part(n)}"
             if n in seen:
                 raise ModelError(f"name {n!r} is already used by {seen[n]}; names must be unique across "
                                  "populations, sources and projections", key=key)
@@ -131,7 +131,7 @@ def check_names(populations, sources, projections) -> None:
     kinds = {"populations": "population", "sources": "source", "projections": "projection"}
     for section, names in groups:
         for n in names:
-            key = f"{section}.{n}"
+            key = f"{section}.{key_part(n)}"
             for pattern in GENERATED_NAMES[kinds[section]]:
                 g = pattern.format(n)
                 if taken[g] == key:

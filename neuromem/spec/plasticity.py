@@ -1,15 +1,24 @@
-"""Plasticity rules, each with its equations."""
+"""Plasticity rules, each with its equations.
+
+Each rule class is registered in :data:`neuromem.spec.registry.RULES` with
+its type tag and capabilities (:class:`~neuromem.spec.registry.RuleCaps`);
+amplitudes, bounds and totals are in the weight unit of the projections the
+rule acts on (volts onto current-based populations, siemens onto
+conductance-based ones).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from neuromem.spec.errors import require
+from neuromem.spec.registry import RULES, WEIGHT, RuleCaps, spec_field
 
 WINDOWS = ("asymmetric", "symmetric")
 DIRECTIONS = ("incoming", "outgoing")
 
 
+@RULES.register("pair_stdp", RuleCaps(timing=True, lava_learnable=True))
 @dataclass(frozen=True)
 class PairSTDP:
     r"""Pair-based, additive STDP with exponential traces and hard bounds.
@@ -55,15 +64,15 @@ class PairSTDP:
     """
 
     name: str
-    window: str
-    tau_pre: float
-    tau_post: float
-    a_plus: float
-    a_minus: float
-    w_max: float
-    w_min: float = 0.0
-    c_pre: float = 0.0
-    c_post: float = 0.0
+    window: str = spec_field("str")
+    tau_pre: float = spec_field("time")
+    tau_post: float = spec_field("time")
+    a_plus: float = spec_field(WEIGHT)
+    a_minus: float = spec_field(WEIGHT)
+    w_max: float = spec_field(WEIGHT)
+    w_min: float = spec_field(WEIGHT, 0.0)
+    c_pre: float = spec_field(WEIGHT, 0.0)
+    c_post: float = spec_field(WEIGHT, 0.0)
 
     def __post_init__(self):
         require(self.window in WINDOWS, "window", f"must be one of {WINDOWS}, got {self.window!r}")
@@ -74,6 +83,7 @@ class PairSTDP:
         require(self.w_max > self.w_min, "w_max", "must be above w_min")
 
 
+@RULES.register("vogels_istdp", RuleCaps(timing=True, lava_learnable=True, sign="inhibitory"))
 @dataclass(frozen=True)
 class VogelsISTDP:
     r"""Inhibitory STDP of Vogels et al. (2011), for inhibitory → excitatory synapses.
@@ -101,10 +111,10 @@ class VogelsISTDP:
     """
 
     name: str
-    tau: float
-    eta: float
-    rho0: float
-    w_max: float
+    tau: float = spec_field("time")
+    eta: float = spec_field(WEIGHT)
+    rho0: float = spec_field("rate")
+    w_max: float = spec_field(WEIGHT)
 
     def __post_init__(self):
         require(self.tau > 0, "tau", "must be > 0")
@@ -118,6 +128,7 @@ class VogelsISTDP:
         return 2.0 * self.rho0 * self.tau
 
 
+@RULES.register("normalisation", RuleCaps(timing=False, lava_learnable=False, host=True))
 @dataclass(frozen=True)
 class SynapticNormalisation:
     r"""Multiplicative normalisation of each neuron's total incoming or outgoing weight.
@@ -150,9 +161,9 @@ class SynapticNormalisation:
     """
 
     name: str
-    total: float
-    interval: float
-    direction: str = "incoming"
+    total: float = spec_field(WEIGHT)
+    interval: float = spec_field("time")
+    direction: str = spec_field("str", "incoming")
 
     def __post_init__(self):
         require(self.total > 0, "total", "must be > 0")
@@ -200,4 +211,5 @@ class SynapticNormalisation:
         return f
 
 
-RULE_TYPES = {"pair_stdp": PairSTDP, "vogels_istdp": VogelsISTDP, "normalisation": SynapticNormalisation}
+RULE_TYPES = dict(RULES.items())
+"""Rule classes by type tag (a view of :data:`neuromem.spec.registry.RULES`, kept for callers)."""

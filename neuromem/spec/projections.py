@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuromem.spec.errors import require
+from neuromem.spec.registry import CONNECTORS as _CONNECTOR_REGISTRY, WEIGHT, WEIGHTS, spec_field
 
-CONNECTORS = ("fixed_probability", "fixed_indegree", "one_to_one", "all_to_all")
-WEIGHT_KINDS = ("constant", "uniform", "normal")
+for _k in ("fixed_probability", "fixed_indegree", "one_to_one", "all_to_all"):
+    _CONNECTOR_REGISTRY.add(_k)
+for _k in ("constant", "uniform", "normal"):
+    WEIGHTS.add(_k)
+
+CONNECTORS = _CONNECTOR_REGISTRY.names()
+WEIGHT_KINDS = WEIGHTS.names()
 SIGNS = ("excitatory", "inhibitory")
 
 
@@ -27,13 +33,15 @@ class Connector:
         Whether a neuron may connect to itself when source is target.
     """
 
-    kind: str
-    p: float | None = None
-    indegree: int | None = None
-    allow_self: bool = False
+    kind: str = spec_field("str")
+    p: float | None = spec_field("float", None, kinds={"fixed_probability": True})
+    indegree: int | None = spec_field("int", None, kinds={"fixed_indegree": True})
+    allow_self: bool = spec_field("bool", False,
+                                  kinds={"fixed_probability": False, "fixed_indegree": False, "all_to_all": False})
 
     def __post_init__(self):
-        require(self.kind in CONNECTORS, "kind", f"must be one of {CONNECTORS}, got {self.kind!r}")
+        require(self.kind in _CONNECTOR_REGISTRY, "kind",
+                f"must be one of {_CONNECTOR_REGISTRY.names()}, got {self.kind!r}")
         if self.kind == "fixed_probability":
             require(self.p is not None, "p", "is required for a fixed_probability connector")
             require(0.0 <= self.p <= 1.0, "p", f"must be a probability in [0, 1], got {self.p!r}")
@@ -49,7 +57,8 @@ class Connector:
 
 @dataclass(frozen=True)
 class WeightInit:
-    """Initial weights (V, current jump per spike; always a magnitude >= 0).
+    """Initial weights (magnitudes >= 0, in the target's weight unit: V, a current jump per
+    spike, onto current-based populations; S, a conductance jump, onto conductance-based ones).
 
     Attributes
     ----------
@@ -62,14 +71,14 @@ class WeightInit:
         ``normal`` standard deviation; samples are clipped at 0.
     """
 
-    kind: str = "constant"
-    value: float = 0.0
-    low: float = 0.0
-    high: float = 0.0
-    std: float = 0.0
+    kind: str = spec_field("str", "constant")
+    value: float = spec_field(WEIGHT, 0.0, kinds={"constant": True, "normal": True})
+    low: float = spec_field(WEIGHT, 0.0, kinds={"uniform": True})
+    high: float = spec_field(WEIGHT, 0.0, kinds={"uniform": True})
+    std: float = spec_field(WEIGHT, 0.0, kinds={"normal": True})
 
     def __post_init__(self):
-        require(self.kind in WEIGHT_KINDS, "kind", f"must be one of {WEIGHT_KINDS}, got {self.kind!r}")
+        require(self.kind in WEIGHTS, "kind", f"must be one of {WEIGHTS.names()}, got {self.kind!r}")
         require(self.value >= 0, "value", "weights are magnitudes and must be >= 0 (the sign is the projection's)")
         if self.kind == "uniform":
             require(0 <= self.low <= self.high, "high", "need 0 <= low <= high")
@@ -100,13 +109,13 @@ class Projection:
     """
 
     name: str
-    source: str
-    target: str
-    connector: Connector
-    weight: WeightInit
-    sign: str = "excitatory"
-    delay: float = 0.0
-    plasticity: tuple[str, ...] = ()
+    source: str = spec_field("str")
+    target: str = spec_field("str")
+    connector: Connector = spec_field("table", table=Connector, tagged=_CONNECTOR_REGISTRY)
+    weight: WeightInit = spec_field("table", table=WeightInit, tagged=WEIGHTS)
+    sign: str = spec_field("str", "excitatory")
+    delay: float = spec_field("time", 0.0)
+    plasticity: tuple[str, ...] = spec_field("strs", ())
 
     def __post_init__(self):
         require(self.sign in SIGNS, "sign", f"must be one of {SIGNS}, got {self.sign!r}")

@@ -11,17 +11,25 @@ trained network as the main arm.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 from neuromem.spec.errors import ModelError, require
+from neuromem.spec.registry import STIMULI, spec_field
 
-STIMULUS_KINDS = ("patterns", "noise")
+for _k in ("patterns", "noise"):
+    STIMULI.add(_k)
+STIMULUS_KINDS = STIMULI.names()
 
 PHASE_KINDS = ("encode", "sleep", "recall", "wake")
 """The phase kinds: what the analysis computes for a phase depends on its kind
 (``"recall"``: recall overlap per item; ``"sleep"``: replay events;
 ``"encode"``: the replay population's assemblies; ``"wake"``: awake rest,
 rates only)."""
+
+PHASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""A phase name (matched in full): it names the phase's files in a run folder
+(``spikes/<name>.npz``, ...), so only characters that file names keep unchanged."""
 
 RECALL_WINDOW_SKIP = 0.02
 """Seconds at the start of each recall item that recall scoring skips (only the
@@ -62,20 +70,20 @@ class Stimulus:
         Memory indices presented (``patterns``); empty means all, in order.
     """
 
-    source: str
-    kind: str
-    rate: float
-    background: float = 0.0
-    item: float = 0.0
-    gap: float = 0.0
-    fraction: float = 1.0
-    memories: tuple[int, ...] = ()
-    up: float = 0.0
-    down: float = 0.0
-    rate_down: float = 0.0
+    source: str = spec_field("str")
+    kind: str = spec_field("str")
+    rate: float = spec_field("rate")
+    background: float = spec_field("rate", 0.0, kinds={"patterns": False})
+    item: float = spec_field("time", 0.0, kinds={"patterns": True})
+    gap: float = spec_field("time", 0.0, kinds={"patterns": False})
+    fraction: float = spec_field("float", 1.0, kinds={"patterns": False})
+    memories: tuple[int, ...] = spec_field("ints", (), kinds={"patterns": False})
+    up: float = spec_field("time", 0.0, kinds={"noise": False})
+    down: float = spec_field("time", 0.0, kinds={"noise": False})
+    rate_down: float = spec_field("rate", 0.0, kinds={"noise": False})
 
     def __post_init__(self):
-        require(self.kind in STIMULUS_KINDS, "kind", f"must be one of {STIMULUS_KINDS}, got {self.kind!r}")
+        require(self.kind in STIMULI, "kind", f"must be one of {STIMULI.names()}, got {self.kind!r}")
         for f in ("rate", "background", "rate_down", "gap", "up", "down"):
             require(getattr(self, f) >= 0, f, "must be >= 0")
         if self.kind == "patterns":
@@ -101,7 +109,9 @@ class Phase:
     Attributes
     ----------
     name : str
-        Unique name; recall phases' names are the metric keys in results.
+        Unique name (:data:`PHASE_NAME`: ASCII letters, digits, ``.``, ``_``,
+        ``-``; it names the phase's files); recall phases' names are the
+        metric keys in results.
     kind : {"encode", "sleep", "recall", "wake"}
         One of :data:`PHASE_KINDS`.  Recall overlap metrics are computed for
         phases of kind ``"recall"`` (whose patterns items must be longer than
@@ -129,18 +139,21 @@ class Phase:
         populations are always recorded).
     """
 
-    name: str
-    kind: str
-    duration: float | None = None
-    stimuli: tuple[Stimulus, ...] = ()
-    plastic: dict = field(default_factory=dict)
-    silence: tuple[str, ...] = ()
-    block: tuple[str, ...] = ()
-    gain: dict = field(default_factory=dict)
-    start_from: str | None = None
-    record_state: tuple[str, ...] = ()
+    name: str = spec_field("str")
+    kind: str = spec_field("str")
+    duration: float | None = spec_field("time", None)
+    stimuli: tuple[Stimulus, ...] = spec_field("tables", (), table=Stimulus, tagged=STIMULI)
+    plastic: dict = spec_field("table", default_factory=dict)
+    silence: tuple[str, ...] = spec_field("strs", ())
+    block: tuple[str, ...] = spec_field("strs", ())
+    gain: dict = spec_field("table", default_factory=dict)
+    start_from: str | None = spec_field("str", None)
+    record_state: tuple[str, ...] = spec_field("strs", ())
 
     def __post_init__(self):
+        require(isinstance(self.name, str) and PHASE_NAME.fullmatch(self.name) is not None, "name",
+                f"phase name {self.name!r} is not usable: phase names name files in the run folder, so they "
+                "are ASCII letters, digits, '.', '_' and '-', starting with a letter or digit")
         require(self.kind in PHASE_KINDS, "kind",
                 f"unknown phase kind {self.kind!r}; allowed: {', '.join(PHASE_KINDS)}")
         if self.kind == "recall":
@@ -192,9 +205,9 @@ class PatternOverlap:
         Fraction of the pattern shared, in [0, 1].
     """
 
-    memories: tuple[int, ...]
-    share: tuple[int, ...]
-    fraction: float
+    memories: tuple[int, ...] = spec_field("ints")
+    share: tuple[int, ...] = spec_field("ints")
+    fraction: float = spec_field("float")
 
     def __post_init__(self):
         require(len(self.memories) == len(self.share), "share",
@@ -213,11 +226,14 @@ class Protocol:
     Attributes
     ----------
     n_memories : int
-        Number of stored patterns (>= 1).
-    pattern_population : str
-        Population whose neurons the patterns are defined on.
-    coding_level : float
-        Fraction of ``pattern_population`` active in each pattern, in (0, 1).
+        Number of stored patterns (>= 0; 0 by default: a plain network
+        simulation that stores nothing).
+    pattern_population : str or None
+        Population whose neurons the patterns are defined on; required when
+        ``n_memories > 0``.
+    coding_level : float or None
+        Fraction of ``pattern_population`` active in each pattern, in (0, 1);
+        required when ``n_memories > 0``.
     phases : tuple of Phase
     replay_population : str or None
         Population holding the fast-learned memory index (e.g. hippocampal
@@ -228,17 +244,23 @@ class Protocol:
         every pattern drawn independently).
     """
 
-    n_memories: int
-    pattern_population: str
-    coding_level: float
-    phases: tuple[Phase, ...]
-    replay_population: str | None = None
-    overlaps: tuple[PatternOverlap, ...] = ()
+    n_memories: int = spec_field("int", 0)
+    pattern_population: str | None = spec_field("str", None)
+    coding_level: float | None = spec_field("float", None)
+    phases: tuple[Phase, ...] = spec_field("tables", (), required=True, table=Phase)
+    replay_population: str | None = spec_field("str", None)
+    overlaps: tuple[PatternOverlap, ...] = spec_field("tables", (), table=PatternOverlap)
 
     def __post_init__(self):
-        require(isinstance(self.n_memories, int) and self.n_memories >= 1, "n_memories",
-                f"must be a positive integer, got {self.n_memories!r}")
-        require(0 < self.coding_level < 1, "coding_level", f"must be in (0, 1), got {self.coding_level!r}")
+        require(isinstance(self.n_memories, int) and self.n_memories >= 0, "n_memories",
+                f"must be an integer >= 0, got {self.n_memories!r}")
+        if self.n_memories > 0:
+            require(self.pattern_population is not None, "pattern_population",
+                    f"is required to store {self.n_memories} memories")
+            require(self.coding_level is not None, "coding_level",
+                    f"is required to store {self.n_memories} memories")
+        if self.coding_level is not None:
+            require(0 < self.coding_level < 1, "coding_level", f"must be in (0, 1), got {self.coding_level!r}")
         require(len(self.phases) > 0, "phases", "at least one phase is required")
         overlapped = [m for ov in self.overlaps for m in ov.memories]
         for i, ov in enumerate(self.overlaps):

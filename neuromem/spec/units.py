@@ -33,13 +33,35 @@ UNITS: dict[str, tuple[str, int]] = {
     "μV": ("voltage", -6),
     "Hz": ("rate", 0),
     "kHz": ("rate", 3),
+    "A": ("current", 0),
+    "mA": ("current", -3),
+    "uA": ("current", -6),
+    "µA": ("current", -6),
+    "μA": ("current", -6),
+    "nA": ("current", -9),
+    "pA": ("current", -12),
+    "S": ("conductance", 0),
+    "mS": ("conductance", -3),
+    "uS": ("conductance", -6),
+    "µS": ("conductance", -6),
+    "μS": ("conductance", -6),
+    "nS": ("conductance", -9),
+    "pS": ("conductance", -12),
+    "F": ("capacitance", 0),
+    "uF": ("capacitance", -6),
+    "µF": ("capacitance", -6),
+    "μF": ("capacitance", -6),
+    "nF": ("capacitance", -9),
+    "pF": ("capacitance", -12),
 }
 """Accepted unit symbols (case-sensitive) and their dimension and SI scale."""
 
-DIMENSIONS: dict[str, str] = {"time": "20 ms", "voltage": "-70 mV", "rate": "200 Hz"}
+DIMENSIONS: dict[str, str] = {"time": "20 ms", "voltage": "-70 mV", "rate": "200 Hz", "current": "200 pA",
+                              "conductance": "10 nS", "capacitance": "200 pF"}
 """The known dimensions, each with an example quantity used in error messages."""
 
-_ARTICLE = {"time": "a time", "voltage": "a voltage", "rate": "a rate"}
+_ARTICLE = {"time": "a time", "voltage": "a voltage", "rate": "a rate", "current": "a current",
+            "conductance": "a conductance", "capacitance": "a capacitance"}
 
 # ASCII digits only: ``\d`` would also accept Arabic-Indic or full-width digits.
 _QUANTITY = re.compile(
@@ -60,7 +82,7 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     value : str
         A number followed by a unit symbol, with or without a space:
         ``"20 ms"``, ``"0.5ms"``, ``"-70 mV"``, ``"2 kHz"``, ``"1e-3 s"``.
-    dimension : {"time", "voltage", "rate"}
+    dimension : {"time", "voltage", "rate", "current", "conductance", "capacitance"}
         The dimension the field expects.
     key : str, optional
         Dotted key path of the field, attached to any error raised.
@@ -68,7 +90,7 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     Returns
     -------
     float
-        The value in seconds, volts or hertz.
+        The value in seconds, volts, hertz, amperes, siemens or farads.
 
     Raises
     ------
@@ -90,9 +112,9 @@ def parse_quantity(value, dimension: str, key: str | None = None) -> float:
     want = _ARTICLE[dimension]
     if not isinstance(value, str):
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
-    m = _QUANTITY.match(value)
-    if m is None and any(c.isdigit() and not c.isascii() for c in value):
+    if any(c.isdigit() and not c.isascii() for c in value):   # "２０ ms", "2٠ ms", "20 ms²"
         raise ModelError(f"only ASCII digits 0-9 are accepted in numbers, got {value!r}", key=key)
+    m = _QUANTITY.match(value)
     if m is None:
         raise ModelError(f'expected {want} with a unit such as "{example}", got {value!r}', key=key)
     unit = m.group("unit")
@@ -124,6 +146,12 @@ def _unit_for(x: float, dimension: str) -> str:
         if a >= 1:
             return "V"
         return "mV" if a >= 1e-6 or a == 0 else "uV"
+    if dimension == "current":
+        return "nA" if a >= 1e-9 else "pA"
+    if dimension == "conductance":
+        return "nS" if a < 1e-6 else "uS"
+    if dimension == "capacitance":
+        return "pF" if a < 1e-9 else "nF"
     return "Hz"
 
 
@@ -132,15 +160,18 @@ def format_quantity(x: float, dimension: str) -> str:
 
     The unit is chosen for readability: seconds for times of 1 s or more,
     milliseconds below (microseconds under 1 us); millivolts for voltages
-    under 1 V (volts above, microvolts under 1 uV); hertz for rates.
+    under 1 V (volts above, microvolts under 1 uV); hertz for rates;
+    nanoamperes for currents of 1 nA or more, picoamperes below; nanosiemens
+    for conductances under 1 uS (microsiemens above); picofarads for
+    capacitances under 1 nF (nanofarads above).
     The decimal digits are exact, so :func:`parse_quantity` returns ``x``
     bit for bit.
 
     Parameters
     ----------
     x : float
-        Value in seconds, volts or hertz.
-    dimension : {"time", "voltage", "rate"}
+        Value in seconds, volts, hertz, amperes, siemens or farads.
+    dimension : {"time", "voltage", "rate", "current", "conductance", "capacitance"}
 
     Returns
     -------

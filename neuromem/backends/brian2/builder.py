@@ -4,6 +4,23 @@ Build functions are registered per spec type (the idea of Nengo's
 ``Builder.register``): :func:`build` looks up the function for the object's
 class (walking the MRO), so a new population type or rule plugs in by
 registering one function, without touching the simulator loop.
+
+What each kind of build function returns:
+
+neuron model (``build(pop, net, model, rng)``)
+    The ``NeuronGroup``, stored in ``net.groups``.  It must have a membrane
+    potential ``v`` (volt) and a shared ``silenced`` flag (its threshold
+    ignores spikes while it is 1), and declare in ``net.state[pop.name]`` the
+    variables that make up a neuron's state (name → Brian2 unit; recorded at
+    each phase's start) and in ``net.inputs[pop.name]`` a function
+    ``(projection) -> on_pre code`` that adds a presynaptic spike to the
+    right variable.
+spike-timing rule (``build(rule, unit)``; ``RuleCaps.timing``)
+    ``(namespace, synapse model, on_pre code, on_post code)`` for the
+    projection's ``Synapses``; ``unit`` is the Brian2 unit of its weights.
+other rules (``build(rule, syn, projection, model, (i, j), order)``)
+    A Brian2 object run beside the synapses while the projection is plastic
+    (e.g. a ``NetworkOperation``), the ``order``-th of the projection's.
 """
 
 from __future__ import annotations
@@ -13,6 +30,11 @@ import brian2 as b2
 
 from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP,
                            SynapticNormalisation, Projection, ModelError)
+from neuromem.spec.neurons import CondLIFPopulation
+from neuromem.spec.registry import NEURONS, RULES
+
+#: Brian2 unit and its name in equations, per weight dimension (:attr:`NeuronCaps.weight`)
+WEIGHT_UNITS = {"voltage": (b2.volt, "volt"), "conductance": (b2.siemens, "siemens")}
 
 __all__ = ["Builder", "build", "BuiltNetwork"]
 
@@ -60,6 +82,10 @@ class BuiltNetwork:
         #: projection name -> objects that exist only for its normalisation
         #: (summed-variable updater, periodic rescaling); active only while plastic
         self.normalisers: dict = {}
+        #: population name -> {state variable: Brian2 unit} (recorded at each phase's start)
+        self.state: dict = {}
+        #: population name -> function(projection) -> on_pre code adding a spike to the target
+        self.inputs: dict = {}
 
     def objects(self):
         return [*self.groups.values(), *self.synapses.values(), *self.extra]
@@ -73,6 +99,9 @@ def build_lif(pop: LIFPopulation, net: BuiltNetwork, model, rng):
           "v_th": pop.v_th * b2.volt}
     drive = "I"
     extra_eqs = ""
+    if pop.bias != 0:
+        ns["v_bias"] = pop.bias * b2.volt
+        drive += " + v_bias"
     if pop.tau_syn_inh is not None:
         ns["tau_syn_inh"] = pop.tau_syn_inh * b2.second
         drive += " - I_inh"
@@ -92,6 +121,42 @@ def build_lif(pop: LIFPopulation, net: BuiltNetwork, model, rng):
                        name=pop.name)
     g.v = pop.v_rest * b2.volt
     net.groups[pop.name] = g
+    net.state[pop.name] = {"v": b2.volt, "I": b2.volt}
+    net.inputs[pop.name] = lambda proj: _lif_input(pop, proj)
+    return g
+
+
+def _lif_input(pop: LIFPopulation, proj: Projection) -> str:
+    """A spike adds ``+w`` (excitatory) or ``-w`` (inhibitory) to ``I`` (``I_inh`` with ``tau_syn_inh``)."""
+    if proj.sign == "inhibitory" and pop.tau_syn_inh is not None:
+        return "I_inh_post += gain * w"
+    op = "+=" if proj.sign == "excitatory" else "-="
+    return f"I_post {op} gain * w"
+
+
+@Builder.register(CondLIFPopulation)
+def build_cond_lif(pop: CondLIFPopulation, net: BuiltNetwork, model, rng):
+    """Conductance-based LIF group; see :class:`neuromem.spec.neurons.CondLIFPopulation` for the equations.
+
+    Integrated with Brian2's ``exponential_euler`` (exact for ``v`` at fixed
+    conductances, as in Brian2's own COBA example).
+    """
+    ns = {"c_m": pop.c_m * b2.farad, "g_leak": pop.g_leak * b2.siemens, "v_rest": pop.v_rest * b2.volt,
+          "v_reset": pop.v_reset * b2.volt, "v_th": pop.v_th * b2.volt, "e_exc": pop.e_exc * b2.volt,
+          "e_inh": pop.e_inh * b2.volt, "tau_exc": pop.tau_exc * b2.second, "tau_inh": pop.tau_inh * b2.second,
+          "i_bias": pop.bias * b2.amp}
+    eqs = ("dv/dt = (g_leak * (v_rest - v) + g_exc * (e_exc - v) + g_inh * (e_inh - v) + i_bias) / c_m "
+           ": volt (unless refractory)\n"
+           "dg_exc/dt = -g_exc / tau_exc : siemens\n"
+           "dg_inh/dt = -g_inh / tau_inh : siemens\n"
+           "silenced : 1 (shared)\n")
+    g = b2.NeuronGroup(pop.size, eqs, threshold="v > v_th and silenced < 0.5", reset="v = v_reset",
+                       refractory=pop.refractory * b2.second, method="exponential_euler", namespace=ns,
+                       name=pop.name)
+    g.v = pop.v_rest * b2.volt
+    net.groups[pop.name] = g
+    net.state[pop.name] = {"v": b2.volt, "g_exc": b2.siemens, "g_inh": b2.siemens}
+    net.inputs[pop.name] = lambda proj: ("g_exc_post" if proj.sign == "excitatory" else "g_inh_post") + " += gain * w"
     return g
 
 
@@ -104,28 +169,22 @@ def build_source(src: SpikeSource, net: BuiltNetwork, model, rng):
     return g
 
 
-def _target_var(model, proj: Projection) -> str:
-    tgt = model.populations[proj.target]
-    if proj.sign == "inhibitory" and tgt.tau_syn_inh is not None:
-        return "I_inh_post += gain * w"
-    op = "+=" if proj.sign == "excitatory" else "-="
-    return f"I_post {op} gain * w"
-
-
 # A frozen projection (lr == 0) keeps its weights exactly, even weights outside
 # the rule's bounds: while lr is 0 the clip bounds are widened by w_unbounded
 # (and w + 0 * dw == w), while lr > 0 they are exactly the rule's bounds.
-_W_UNBOUNDED = 1e6 * b2.volt
+_W_UNBOUNDED = 1e6
 _FROZEN = "int(lr <= 0) * w_unbounded"
 
 
-def _stdp_code(rule: PairSTDP):
+@Builder.register(PairSTDP)
+def build_pair_stdp(rule: PairSTDP, unit=b2.volt):
+    """Pair STDP as synaptic code (equations: :class:`neuromem.spec.PairSTDP`)."""
     ns = {"tau_pre": rule.tau_pre * b2.second, "tau_post": rule.tau_post * b2.second,
-          "a_plus": rule.a_plus * b2.volt, "a_minus": rule.a_minus * b2.volt,
-          "c_pre": rule.c_pre * b2.volt, "c_post": rule.c_post * b2.volt, "w_min": rule.w_min * b2.volt, "w_max": rule.w_max * b2.volt}
+          "a_plus": rule.a_plus * unit, "a_minus": rule.a_minus * unit,
+          "c_pre": rule.c_pre * unit, "c_post": rule.c_post * unit, "w_min": rule.w_min * unit, "w_max": rule.w_max * unit}
     model = ("dx/dt = -x / tau_pre : 1 (event-driven)\n"
              "dy/dt = -y / tau_post : 1 (event-driven)\n")
-    ns["w_unbounded"] = _W_UNBOUNDED
+    ns["w_unbounded"] = _W_UNBOUNDED * unit
     lo, hi = f"w_min - {_FROZEN}", f"w_max + {_FROZEN}"
     if rule.window == "symmetric":
         pre = f"w = clip(w + lr * (a_minus * y - c_pre), {lo}, {hi})\nx += 1"
@@ -135,31 +194,33 @@ def _stdp_code(rule: PairSTDP):
     return ns, model, pre, post
 
 
-def _istdp_code(rule: VogelsISTDP):
-    ns = {"tau_i": rule.tau * b2.second, "eta": rule.eta * b2.volt, "alpha": rule.alpha,
-          "w_max": rule.w_max * b2.volt}
+@Builder.register(VogelsISTDP)
+def build_vogels_istdp(rule: VogelsISTDP, unit=b2.volt):
+    """Vogels iSTDP as synaptic code (equations: :class:`neuromem.spec.VogelsISTDP`)."""
+    ns = {"tau_i": rule.tau * b2.second, "eta": rule.eta * unit, "alpha": rule.alpha,
+          "w_max": rule.w_max * unit}
     model = ("dx/dt = -x / tau_i : 1 (event-driven)\n"
              "dy/dt = -y / tau_i : 1 (event-driven)\n")
-    ns["w_unbounded"] = _W_UNBOUNDED
-    lo, hi = f"0 * volt - {_FROZEN}", f"w_max + {_FROZEN}"
+    ns["w_unbounded"] = _W_UNBOUNDED * unit
+    ns["w_zero"] = 0 * unit
+    lo, hi = f"w_zero - {_FROZEN}", f"w_max + {_FROZEN}"
     pre = f"w = clip(w + lr * eta * (y - alpha), {lo}, {hi})\nx += 1"
     post = f"w = clip(w + lr * eta * x, {lo}, {hi})\ny += 1"
     return ns, model, pre, post
 
 
-_RULE_CODE = {PairSTDP: _stdp_code, VogelsISTDP: _istdp_code}
-
-
-def _normaliser(syn, owner, n_owner, norm, order=0):
+@Builder.register(SynapticNormalisation)
+def build_normalisation(norm: SynapticNormalisation, syn, proj: Projection, model, synapses, order=0):
     """Periodic multiplicative normalisation (see :class:`~neuromem.spec.SynapticNormalisation`).
 
-    ``owner`` is the neuron each synapse is summed for (``norm.owners(i, j)``).
+    Each synapse's weight is summed for its owner (``norm.owners(i, j)``).
     Runs every ``norm.interval`` at the end of the time step, after all
     plasticity updates.  The per-neuron sums are computed only at that
     interval (numpy ``bincount``), not every step as a Brian2 summed variable
     would, which keeps a 500k-synapse projection cheap.  Runtime mode only.
     """
-    owner = np.asarray(owner)
+    owner = np.asarray(norm.owners(*synapses))
+    n_owner = model.nodes()[norm.owner_node(proj)].size
     w_var = syn.variables["w"]
 
     def normalise():
@@ -182,15 +243,16 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     """
     i, j = synapses
     ns: dict = {}
-    syn_model = "w : volt\ngain : 1 (shared)\n"
-    on_pre = _target_var(model, proj)
+    unit, unit_name = WEIGHT_UNITS[NEURONS.caps(model.populations[proj.target]).weight]
+    syn_model = f"w : {unit_name}\ngain : 1 (shared)\n"
+    on_pre = net.inputs[proj.target](proj)
     on_post = None
     rules = model.rules_of(proj.name)
-    timing = [r for r in rules if type(r) in _RULE_CODE]
+    timing = [r for r in rules if RULES.caps(r).timing]
     if rules:
         syn_model += "lr : 1 (shared)\n"
     for rule in timing:
-        rns, rmodel, pre, post = _RULE_CODE[type(rule)](rule)
+        rns, rmodel, pre, post = build(rule, unit)
         ns.update(rns)
         syn_model += rmodel
         on_pre += "\n" + pre
@@ -199,15 +261,16 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
     syn.connect(i=i, j=j)
-    syn.w = weights * b2.volt
+    syn.w = weights * unit
     syn.gain = 1.0
     if rules:
         syn.lr = 0.0
     if proj.delay > 0:
         syn.delay = proj.delay * b2.second
     ops = []
-    for k, norm in enumerate(model.normalisations_of(proj.name)):   # applied in list order, same step
-        ops.append(_normaliser(syn, norm.owners(i, j), model.nodes()[norm.owner_node(proj)].size, norm, order=k))
+    others = [r for r in rules if not RULES.caps(r).timing]
+    for k, rule in enumerate(others):   # applied in list order, same step
+        ops.append(build(rule, syn, proj, model, (i, j), order=k))
     if ops:
         net.extra.extend(ops)
         net.normalisers[proj.name] = ops

@@ -12,7 +12,7 @@ import brian2 as b2
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.stimulus import make_cues, phase_inputs, protocol_patterns, rng_for
+from neuromem.stimulus import initial_potentials, make_cues, phase_inputs, protocol_patterns, rng_for
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir"]
@@ -101,7 +101,8 @@ class _Progress:
         self.bar.close()
 
 
-def simulate(model, seed: int, options: Brian2Options | None = None, phases=None, log=None) -> Run:
+def simulate(model, seed: int, options: Brian2Options | None = None, phases=None, log=None,
+             checkpoint=None) -> Run:
     """Build ``model`` on Brian2 and run its protocol.
 
     Parameters
@@ -116,15 +117,47 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         Run only these phases (with the phases they start from).
     log : callable, optional
         Called with one line of text per phase.
+    checkpoint : object, optional
+        Hooks that save the run while it runs and let it continue later, e.g.
+        :class:`neuromem.io.RunCheckpoint`.  It needs
+
+        ``completed``
+            List of :class:`~neuromem.records.PhaseRecord` of the phases
+            already simulated (empty for a new run), in simulated order.  They
+            are put into the returned run as they are, and simulation
+            continues with the next phase from the network state stored at
+            the end of its origin (:meth:`neuromem.spec.Protocol.origin`).
+        ``state_path(phase) -> Path``
+            The file holding the Brian2 network state
+            (:meth:`brian2.Network.store`) at the end of ``phase``.
+        ``on_start(run)``
+            Called once, before the first phase is simulated, with the run
+            (patterns, cues, synapses and initial weights filled in).
+        ``on_phase_end(record, state_path)``
+            Called after each phase with its record and the state file
+            written for it, or ``None`` when no later phase starts from it.
+
+        The state at the end of a phase is stored (to ``state_path``, written
+        whole before the hook is called) while a later phase still starts
+        from it, and its file is removed once none does.  The stored state
+        covers every variable, the synaptic traces, ``lastspike``, spikes
+        still in the delay queues, the monitors and the clocks, so a resumed
+        run gives the same spikes and weights as an uninterrupted one.
 
     Returns
     -------
     neuromem.records.Run
+
+    Raises
+    ------
+    ValueError
+        If ``checkpoint.completed`` is not the start of the phases to run, or
+        a state file the continuation needs is missing.
     """
     options = options or Brian2Options()
     configure(options)
     proto = model.protocol
-    n_pat = model.populations[proto.pattern_population].size
+    n_pat = model.populations[proto.pattern_population].size if proto.pattern_population is not None else 0
     patterns = protocol_patterns(proto, n_pat, seed)
     cues: dict = {}
     for ph in proto.phases:
@@ -137,6 +170,9 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     net = BuiltNetwork()
     for node in model.nodes().values():
         build(node, net, model, None)
+    for pname, pop in model.populations.items():
+        if pop.v_init is not None:
+            net.groups[pname].v = initial_potentials(pop, seed) * b2.volt
     syn_idx, init_w = {}, {}
     for name, proj in model.projections.items():
         i, j, w = draw_projection(model, name, seed)
@@ -154,12 +190,26 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     run = Run(model=model, seed=seed, patterns=patterns, cues=cues, synapses=syn_idx,
               initial_weights=init_w)
     wanted = _with_dependencies(proto, phases)
-    needed_stores = {ph.start_from for ph in proto.phases if ph.start_from and ph.name in wanted}
-    for ph in proto.phases:
-        if ph.name not in wanted:
+    order = [ph for ph in proto.phases if ph.name in wanted]
+    done = list(checkpoint.completed) if checkpoint is not None else []
+    if [r.name for r in done] != [ph.name for ph in order[:len(done)]]:
+        raise ValueError(f"completed phases {[r.name for r in done]} are not the first phases to run "
+                         f"{[ph.name for ph in order]}")
+    run.phases.extend(done)
+    if checkpoint is not None:
+        checkpoint.on_start(run)
+    # The end state of a phase is kept while a later phase starts from it: in memory for the
+    # phases named by a later start_from; with a checkpoint, in a file for every origin, since a
+    # resumed run restores the state its next phase starts from.
+    keep_after = [{proto.origin(later.name) if checkpoint is not None else later.start_from
+                   for later in order[k + 1:]} - {None} for k in range(len(order))]
+    if done and len(done) < len(order):
+        _restore(network, proto.origin(order[len(done)].name), checkpoint)
+    for pos, ph in enumerate(order):
+        if pos < len(done):
             continue
-        if ph.start_from is not None:
-            network.restore(ph.start_from)
+        if ph.start_from is not None and pos > len(done):
+            _restore(network, ph.start_from, checkpoint)
         t0 = float(network.t / b2.second)
         duration = ph.length(proto.n_memories)
         inputs, items, fraction = phase_inputs(ph, model, patterns, cues, rng_for(seed, f"phase:{ph.name}"))
@@ -180,8 +230,8 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         initial = {}
         for pname in model.populations:
             g = net.groups[pname]
-            initial[f"{pname}_v"] = np.asarray(g.v[:] / b2.volt).copy()
-            initial[f"{pname}_I"] = np.asarray(g.I[:] / b2.volt).copy()
+            for var, unit in net.state[pname].items():       # the neuron model's state (v, I for LIF)
+                initial[f"{pname}_{var}"] = np.asarray(getattr(g, var)[:] / unit).copy()
             initial[f"{pname}_lastspike"] = np.asarray(g.lastspike[:] / b2.second) - t0
         bar = _Progress(ph.name, duration) if options.progress else None
         start = time.perf_counter()
@@ -213,9 +263,39 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
             rates = ", ".join(f"{p} {spikes[p].i.size / (spikes[p].n * duration):.2f} Hz"
                               for p in model.populations)
             log(f"{ph.name}: {duration:.1f} s simulated in {wall:.1f} s ({rates})")
-        if ph.name in needed_stores:
-            network.store(ph.name)
+        state_path = None
+        if ph.name in keep_after[pos]:
+            state_path = _store(network, ph.name, checkpoint)
+        if checkpoint is not None:
+            checkpoint.on_phase_end(rec, state_path)
+            for earlier in order[:pos + 1]:
+                if earlier.name not in keep_after[pos]:
+                    Path(checkpoint.state_path(earlier.name)).unlink(missing_ok=True)
     return run
+
+
+def _store(network, name, checkpoint):
+    """Store the network state at the end of phase ``name`` (in memory, or whole into its file)."""
+    if checkpoint is None:
+        network.store(name)
+        return None
+    path = Path(checkpoint.state_path(name))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)     # Network.store adds to an existing file
+    network.store(name, filename=str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _restore(network, name, checkpoint):
+    """Restore the network state stored at the end of phase ``name``."""
+    if checkpoint is None:
+        network.restore(name)
+        return
+    path = Path(checkpoint.state_path(name))
+    if not path.is_file():
+        raise ValueError(f"the network state at the end of phase {name!r} is missing: {path}")
+    network.restore(name, filename=str(path))
 
 
 def _with_dependencies(proto, phases):
