@@ -73,7 +73,7 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
 HPC = ("hpc_e", "hpc_i")
 CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
 
-FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 20.0, "sleep": 20.0, "repeats": 4, "train_rate": 0.2}
+FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
 QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
 
 

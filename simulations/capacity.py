@@ -1,0 +1,240 @@
+"""Capacity of the default model against theory: how many memories survive consolidation.
+
+Question
+    How many memories K can the default model store, recall with the
+    hippocampus, and consolidate into cortex during sleep, and how does that
+    capacity K* scale with the number of recurrent connections per cortical
+    neuron?
+
+Anchors (``../shared/reference/science-anchors.md``)
+    * Hopfield: α_c = p/N ≈ 0.138 for dense ±1 patterns (K* ≈ 138 at N = 1000).
+    * Tsodyks & Feigel'man 1988: sparse covariance rule, α_c ≈ 1/(2f|ln f|) per
+      connection: 2.2 at f = 0.1, i.e. K* ≈ 2.2 × C for C connections per neuron.
+    * Willshaw: P = ln 2 · N²/k² for binary synapses (N = 1000, k = 100: ≈ 69).
+    * Roudi & Latham 2007: in balanced spiking networks capacity grows in
+      proportion to the excitatory connections per neuron (slope 1 in log–log).
+    * Published spiking consolidation models store about 4 memories in 4096
+      excitatory neurons (α ≈ 1e-3).
+
+Protocol
+    The default model's encode → recall (intact) → sleep → recall (cortex alone,
+    and intact) chain, without its control arms, for K memories; sleep lasts
+    ``sleep_per_memory`` × K seconds (the default model sleeps 4 s per memory;
+    replay events per memory are reported to show whether sleep kept up).
+    K is swept (5, 10, 20, 40, … until recall collapses) at several cortical
+    recurrent connection probabilities p (connections per neuron C = p × 1000)
+    on the same network size, several seeds.  K* at a connectivity = the
+    largest K with cortex-alone recall ≥ 0.8 and false alarms ≤ 0.05 (and,
+    separately, intact recall ≥ 0.9).  The log–log slope of K* against C is
+    fitted.  Runs on Dask through :func:`neuromem.sweep.run_sweep` (both cores
+    by default; ``--scheduler`` for a cluster) and reuses finished points.
+
+Criteria (``docs/experiments.md``)
+    K* ≥ 50 on the default-size network; log–log slope of K* against C in
+    0.8–1.2.  At ``--quick`` size (two small K, two connectivities) the
+    criterion is that every point keeps cortex-alone recall ≥ 0.8 with false
+    alarms ≤ 0.05 (K* = the largest K tried).
+
+Usage::
+
+    python simulations/capacity.py --seeds 1 --out results/capacity
+    python simulations/capacity.py --quick --seed 1 --out /tmp/capacity
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.spec import compose
+from neuromem.spec.loader import load_model
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+P_KEY = "projections.ctx_ee.connector.p"
+
+FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5), "sleep_per_memory": 2.0}
+QUICK = {"ks": (3, 6), "ps": (0.25, 0.5), "sleep_per_memory": 2.0}
+TARGET_LESIONED, TARGET_FA, TARGET_INTACT = 0.8, 0.05, 0.9
+
+
+def build_model(model_file=MODEL):
+    """The default model's main chain only: encode, intact recall, sleep, both recalls after sleep."""
+    base = load_model(model_file)
+    P = base.protocol
+    keep = ("encode", "recall_intact_after_encoding", "sleep", "recall_lesioned_after_sleep",
+            "recall_intact_after_sleep")
+    phases = [P.phase(n) for n in keep]
+    return compose.with_phases(base, phases)
+
+
+def point_metrics(row: dict) -> dict:
+    """The figures of one sweep row (flattened metrics, see :func:`neuromem.sweep.flatten_metrics`)."""
+    def get(name):
+        v = row.get(name)
+        return None if v in (None, "") else float(v)
+
+    return {
+        "intact": get("recall_intact_after_encoding"),
+        "lesioned": get("recall_lesioned_after_sleep"),
+        "intact_after_sleep": get("recall_intact_after_sleep"),
+        "hit": get("recall.recall_lesioned_after_sleep.mean_hit_rate"),
+        "false_alarm": get("recall.recall_lesioned_after_sleep.mean_false_alarm_rate"),
+        "winner": get("recall.recall_lesioned_after_sleep.correct_winner_fraction"),
+        "replays": get("replay.sleep.total"),
+    }
+
+
+def k_star(ks, values, ok) -> int | None:
+    """The largest K at which ``ok(values[K])`` holds (the last K before the first failure is not
+    required: capacity is the largest K that works).  ``None`` when none does."""
+    good = [k for k in ks if k in values and ok(values[k])]
+    return max(good) if good else None
+
+
+def fit_slope(cs, kstars) -> float | None:
+    """Least-squares slope of log K* against log C (points with a K* only)."""
+    pts = [(math.log(c), math.log(k)) for c, k in zip(cs, kstars) if k]
+    if len(pts) < 2:
+        return None
+    x, y = np.array(pts).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
+    ap.add_argument("--seeds", default="1", help="seeds, e.g. 1,2,3 or 1-3 (default 1)")
+    ap.add_argument("--out", default="results/capacity", help="output folder")
+    ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
+    ap.add_argument("--ks", default=None, help="comma-separated memory counts")
+    ap.add_argument("--ps", default=None, help="comma-separated cortical E->E connection probabilities")
+    ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
+    ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
+    ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
+    args = ap.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    if args.ks:
+        size["ks"] = tuple(int(x) for x in args.ks.split(","))
+    if args.ps:
+        size["ps"] = tuple(float(x) for x in args.ps.split(","))
+    if args.sleep_per_memory is not None:
+        size["sleep_per_memory"] = args.sleep_per_memory
+    seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.replace("-", ",").split(",")
+                                                        if s.strip()]
+    if args.seed is None and "-" in args.seeds:
+        a, b = args.seeds.split("-", 1)
+        seeds = list(range(int(a), int(b) + 1))
+    out = Path(args.out)
+
+    from neuromem.sweep import run_sweep
+
+    model = build_model()
+    n_ctx = model.populations["ctx_e"].size
+    rows, per = [], {}
+    for k in size["ks"]:
+        overrides = [f"protocol.n_memories={k}", f"protocol.phases.sleep.duration={size['sleep_per_memory'] * k:g} s"]
+        got = run_sweep(model, {P_KEY: list(size["ps"])}, seeds, out / f"K{k}", overrides=overrides,
+                        workers=args.jobs, scheduler=args.scheduler, figure=False, progress=False, log=None)
+        for row in got:
+            row["K"] = k
+            if row.get("status") != "error":
+                per.setdefault(float(row[P_KEY]), {}).setdefault(k, []).append(point_metrics(row))
+        rows += got
+        print(f"K = {k}: {len(got)} points ({sum(r.get('status') == 'error' for r in got)} failed)", flush=True)
+    table = {p: {k: {name: spread([m[name] for m in ms]) for name in ms[0]} for k, ms in by_k.items()}
+             for p, by_k in per.items()}
+    kstar, kstar_intact = {}, {}
+    for p, by_k in table.items():
+        kstar[p] = k_star(size["ks"], by_k, lambda v: v["lesioned"]["mean"] is not None
+                          and v["lesioned"]["mean"] >= TARGET_LESIONED and v["false_alarm"]["mean"] <= TARGET_FA)
+        kstar_intact[p] = k_star(size["ks"], by_k, lambda v: v["intact"]["mean"] is not None
+                                 and v["intact"]["mean"] >= TARGET_INTACT)
+    ps = sorted(table)
+    cs = [p * n_ctx for p in ps]
+    slope = fit_slope(cs, [kstar[p] for p in ps])
+    n = len(seeds)
+    note = f"mean over {n} seed{'s' if n != 1 else ''}"
+    default_p = 0.5
+    if args.quick:
+        crit = [criterion(f"K* (cortex alone) at p = {p:g} is the largest K tried", kstar[p], ">=",
+                          max(size["ks"]), note) for p in ps]
+    else:
+        crit = [criterion("K* (cortex alone >= 0.8, FA <= 0.05) at the default connectivity",
+                          kstar.get(default_p), ">=", 50, note),
+                criterion("log-log slope of K* against connections per neuron (>= 0.8)", slope, ">=", 0.8, note),
+                criterion("log-log slope of K* against connections per neuron (<= 1.2)", slope, "<=", 1.2, note)]
+    theory = {"tsodyks_feigelman_per_connection": 1 / (2 * 0.1 * abs(math.log(0.1))),
+              "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (0.1 * n_ctx) ** 2}
+    summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,
+               "model_file": str(MODEL), "connections_per_neuron": dict(zip(map(str, ps), cs)),
+               "table": table, "k_star": kstar, "k_star_intact": kstar_intact, "slope": slope,
+               "theory": theory, "criteria": crit, "rows": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    tmp.replace(out / "summary.json")
+    plot(table, kstar, kstar_intact, cs, ps, theory, out / "capacity.png",
+         f"capacity: K = {','.join(map(str, size['ks']))}, {size['sleep_per_memory']:g} s sleep per memory, "
+         f"seeds {','.join(map(str, seeds))} (n = {n})")
+    print("p      C     K*(cortex)  K*(intact)   per K: cortex-alone / FA / intact / replays")
+    for p, c in zip(ps, cs):
+        cells = "  ".join(f"K{k}: {v['lesioned']['mean']:.2f}/{v['false_alarm']['mean']:.3f}/"
+                          f"{v['intact']['mean']:.2f}/{v['replays']['mean']:.0f}"
+                          for k, v in sorted(table[p].items()))
+        print(f"{p:<6g} {c:<5g} {str(kstar[p]):>10}  {str(kstar_intact[p]):>10}   {cells}")
+    print(f"log-log slope of K* against C: {slope if slope is None else round(slope, 3)}")
+    for line in verdict_lines(crit):
+        print(line)
+    print(f"summary: {out / 'summary.json'}")
+    return 0
+
+
+def plot(table, kstar, kstar_intact, cs, ps, theory, path, title):
+    """Recall against K per connectivity, and K* against connections per neuron with theory lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for j, p in enumerate(ps):
+        ks = sorted(table[p])
+        for key, ls, what in (("lesioned", "-", "cortex alone after sleep"), ("intact", ":", "intact")):
+            ax.errorbar(ks, [table[p][k][key]["mean"] for k in ks], yerr=[table[p][k][key]["sd"] for k in ks],
+                        color=f"C{j}", ls=ls, marker="o", ms=4, capsize=3, label=f"C = {p * 1000:g}, {what}")
+        ax.plot(ks, [table[p][k]["false_alarm"]["mean"] for k in ks], color=f"C{j}", ls="--", lw=0.8)
+    ax.axhline(TARGET_LESIONED, color="grey", ls="--", lw=0.8)
+    ax.axhline(TARGET_FA, color="grey", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("memories stored K")
+    ax.set_ylabel("recall overlap (dashed thin: false-alarm rate)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.15), ncol=2, fontsize=7, frameon=False)
+    cgrid = np.geomspace(min(cs) / 2, max(cs) * 2, 20)
+    ax2.plot(cgrid, theory["tsodyks_feigelman_per_connection"] * cgrid, "k--", lw=0.8,
+             label="Tsodyks–Feigel'man 1/(2f|ln f|)·C (f = 0.1)")
+    ax2.axhline(theory["hopfield_alpha"] * 1000, color="grey", ls=":", lw=0.8, label="Hopfield 0.138 N")
+    ax2.axhline(theory["willshaw_P"], color="grey", ls="-.", lw=0.8, label="Willshaw ln2·N²/k²")
+    ax2.axhline(4 * 1000 / 4096, color="C3", ls=":", lw=0.8, label="spiking models ~4 per 4096 E")
+    ax2.plot(cs, [kstar[p] if kstar[p] else np.nan for p in ps], "o-", color="C0", label="K* cortex alone")
+    ax2.plot(cs, [kstar_intact[p] if kstar_intact[p] else np.nan for p in ps], "s:", color="C1",
+             label="K* intact (≥ 0.9)")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("recurrent connections per cortical neuron C")
+    ax2.set_ylabel("capacity K*")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
