@@ -139,7 +139,8 @@ MODEL_NAMES = sorted({k for sec in ("populations", "sources", "projections", "ru
                      | {ph["name"] for ph in BASE["protocol"]["phases"]})
 KIND_WORDS = ["encode", "sleep", "recall", "wake", "Recall", "patterns", "noise", "excitatory", "inhibitory",
               "symmetric", "asymmetric", "incoming", "outgoing", "constant", "uniform", "normal", "all_to_all",
-              "one_to_one", "fixed_probability", "fixed_indegree", "pair_stdp", "vogels_istdp", "normalisation"]
+              "one_to_one", "fixed_probability", "fixed_indegree", "pair_stdp", "vogels_istdp", "normalisation",
+              "lif", "cond_lif"]
 
 
 def _plausible(draw, old):
@@ -155,8 +156,12 @@ def _plausible(draw, old):
                               st.sampled_from([0.0, 1.0, 1e-300, 1e300])))
     if isinstance(old, str):
         parts = old.split()
-        if len(parts) == 2 and parts[1] in UNITS:
-            number = draw(st.one_of(near.map(lambda f: f"{float(parts[0]) * f:.6g}"),
+        try:       # an earlier mutation may have left digits float() cannot read ("³² ms")
+            base = float(parts[0]) if len(parts) == 2 else None
+        except ValueError:
+            base = None
+        if base is not None and parts[1] in UNITS:
+            number = draw(st.one_of(near.map(lambda f: f"{base * f:.6g}"),
                                     st.floats(-1e3, 1e4, allow_nan=False).map(lambda x: f"{x:.6g}"),
                                     st.sampled_from(["0", "1e-300", "1e300", "0.0005", "0.25", "0.75", "20"])))
             return f"{number} {draw(st.sampled_from([parts[1]] * 4 + ['ms', 's', 'Hz', 'mV']))}"
