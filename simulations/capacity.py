@@ -167,8 +167,9 @@ def main(argv=None) -> int:
     else:
         crit = [criterion("K* (cortex alone >= 0.8, FA <= 0.05) at the default connectivity",
                           kstar.get(default_p), ">=", 50, note),
-                criterion("log-log slope of K* against connections per neuron (>= 0.8)", slope, ">=", 0.8, note),
-                criterion("log-log slope of K* against connections per neuron (<= 1.2)", slope, "<=", 1.2, note)]
+                criterion("log-log slope of K* against C: distance from 1 (slope in 0.8-1.2)",
+                          None if slope is None else abs(slope - 1.0), "<=", 0.2,
+                          note + ("" if slope is None else f"; slope {slope:.2f}"))]
     theory = {"tsodyks_feigelman_per_connection": 1 / (2 * 0.1 * abs(math.log(0.1))),
               "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (0.1 * n_ctx) ** 2}
     summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,

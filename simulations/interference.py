@@ -202,8 +202,9 @@ def plot(table: dict, path, title: str):
             es = [e for e, v in zip(sd, m) if v is not None]
             ax.bar(xs, ys, width=0.36, color=colour, edgecolor="k", linewidth=0.6, yerr=es, capsize=2,
                    label=f"set {s}")
-            for xx, v in zip(xs, ys):
-                ax.text(xx, max(v, 0) + 0.02, f"{v:.2f}", ha="center", fontsize=6.5, rotation=90)
+            for xx, v, e in zip(xs, ys, es):
+                ax.text(xx, max(v, 0) + (e or 0) + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5,
+                        rotation=90)
         ax.axhline(0.8, color="grey", ls="--", lw=0.8)
         ax.set_xticks(x)
         ax.set_xticklabels([c.replace("_", " ") for c in CONDITIONS], rotation=35, ha="right", fontsize=8)

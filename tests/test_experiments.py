@@ -42,3 +42,50 @@ def test_lesion_gradient_quick(tmp_path, capsys):
     assert len(curves) >= 4          # ages 0..3
     failed = [c for c in summary["criteria"] if not c["met"]]
     assert not failed, failed
+
+
+@pytest.fixture(scope="module")
+def interference_quick(tmp_path_factory):
+    mod = load_script("interference")
+    out = tmp_path_factory.mktemp("interference")
+    assert mod.main(["--quick", "--seed", "1", "--out", str(out), "--jobs", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "interference.png").stat().st_size > 10_000
+    return {c["name"]: c for c in summary["criteria"]}, summary
+
+
+def _criterion(crit, start):
+    (c,) = [c for name, c in crit.items() if name.startswith(start)]
+    return c
+
+
+@pytest.mark.slow
+def test_interference_quick_new_learning_costs_the_old_memory(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "B without sleep costs A")["met"]
+    assert _criterion(crit, "after sleep, B's")["met"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0.18 at quick size, 0.21 at full size over 3 seeds (target 0.5): "
+                                       "the cortex merges 50 %-overlapping patterns; docs/experiments.md")
+def test_interference_quick_sleep_undoes_half_the_damage(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "forgetting reduction")["met"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="interleaved training beats sleep in this model (A + B: -0.17 quick, "
+                                       "-0.24 full); docs/experiments.md")
+def test_interference_quick_sleep_beats_interleaving(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "sleep - interleaved")["met"]
+
+
+@pytest.mark.slow
+def test_capacity_quick(tmp_path, capsys):
+    summary, _ = run_quick("capacity", tmp_path, capsys)
+    failed = [c for c in summary["criteria"] if not c["met"]]
+    assert not failed, failed
+    for p, by_k in summary["table"].items():
+        assert set(by_k) == {"3", "6"}, by_k
