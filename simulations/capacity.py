@@ -53,6 +53,7 @@ import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.spec import compose
+from neuromem.sweep import parse_seeds, run_sweep
 from neuromem.spec.loader import load_model
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
@@ -125,14 +126,9 @@ def main(argv=None) -> int:
         size["ps"] = tuple(float(x) for x in args.ps.split(","))
     if args.sleep_per_memory is not None:
         size["sleep_per_memory"] = args.sleep_per_memory
-    seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.replace("-", ",").split(",")
-                                                        if s.strip()]
-    if args.seed is None and "-" in args.seeds:
-        a, b = args.seeds.split("-", 1)
-        seeds = list(range(int(a), int(b) + 1))
+    seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
 
-    from neuromem.sweep import run_sweep
 
     model = build_model()
     n_ctx = model.populations["ctx_e"].size

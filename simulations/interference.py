@@ -66,6 +66,7 @@ import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.batch import Point, run_points
+from neuromem.sweep import parse_seeds
 from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
 
@@ -216,17 +217,6 @@ def plot(table: dict, path, title: str):
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
-
-
-def parse_seeds(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part.strip():
-            out.append(int(part))
-    return out
 
 
 def main(argv=None) -> int:

@@ -23,73 +23,7 @@ from neuromem.sweep import (  # noqa: E402
     SweepError, flatten_metrics, local_cluster, parse_grid, parse_seeds, plan_sweep, plot_sweep, run_sweep,
     write_table)
 
-TINY = '''\
-name = "tiny"
-dt = "0.5 ms"
-
-[populations.ctx_e]
-size = 40
-kind = "excitatory"
-tau_m = "20 ms"
-tau_syn = "5 ms"
-v_rest = "-70 mV"
-v_reset = "-65 mV"
-v_th = "-50 mV"
-refractory = "5 ms"
-
-[sources.ctx_in]
-size = 40
-
-[rules.stdp]
-type = "pair_stdp"
-window = "symmetric"
-tau_pre = "20 ms"
-tau_post = "20 ms"
-a_plus = "2 mV"
-a_minus = "2 mV"
-w_max = "20 mV"
-
-[projections.ctx_in_e]
-source = "ctx_in"
-target = "ctx_e"
-connector = { kind = "one_to_one" }
-weight = { kind = "constant", value = "100 mV" }
-
-[projections.ctx_ee]
-source = "ctx_e"
-target = "ctx_e"
-connector = { kind = "all_to_all" }
-weight = { kind = "constant", value = "0 mV" }
-delay = "1 ms"
-plasticity = ["stdp"]
-
-[protocol]
-n_memories = 2
-pattern_population = "ctx_e"
-coding_level = 0.2
-
-[[protocol.phases]]
-name = "encode"
-kind = "encode"
-plastic = { ctx_ee = 1.0 }
-[[protocol.phases.stimuli]]
-source = "ctx_in"
-kind = "patterns"
-rate = "100 Hz"
-item = "100 ms"
-gap = "50 ms"
-
-[[protocol.phases]]
-name = "recall_half_cue"
-kind = "recall"
-[[protocol.phases.stimuli]]
-source = "ctx_in"
-kind = "patterns"
-rate = "100 Hz"
-item = "100 ms"
-gap = "50 ms"
-fraction = 0.5
-'''
+TINY = (Path(__file__).resolve().parent / "data" / "tiny.toml").read_text(encoding="utf-8").replace("n_memories = 3", "n_memories = 2")
 
 GRID = {"protocol.n_memories": [1, 2], "protocol.coding_level": [0.2, 0.25]}
 NUMPY = {"target": "numpy"}
