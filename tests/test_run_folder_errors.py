@@ -463,6 +463,14 @@ def test_sigterm_while_writing_is_handled_like_sigint(tiny_model, tmp_path, caps
     """SIGTERM arriving while the run folder is written: the interrupt path, exit 143, no finished folder."""
     real = nio.file_checksums
     leftovers = {}
+    # Brian2 wraps the SIGINT handler it finds at import; in a pytest-xdist worker that is
+    # SIG_IGN/SIG_DFL (not callable), so SIGINT would crash inside Brian2's wrapper. Give this
+    # test the handler an interactive process has.
+    import brian2  # noqa: F401  (installs its SIGINT wrapper now, not in the middle of the test)
+
+    handler = signal.getsignal(signal.SIGINT)
+    if hasattr(handler, "previous_handler") and not callable(handler.previous_handler):
+        monkeypatch.setattr(handler, "previous_handler", signal.default_int_handler)
     for sig, code, word in ((signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")):
         def interrupted_while_writing(folder, sig=sig):
             os.kill(os.getpid(), sig)
