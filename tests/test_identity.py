@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import neuromem
 
@@ -19,6 +20,7 @@ REF = ROOT / "tests" / "data" / "cls_identity_seed0.npz"
 PHASES = ["encode", "recall_intact_after_encoding"]
 
 
+@pytest.mark.slow        # the default model's network: ~65 s on a cold cache (CI runs it in the slow set)
 def test_default_model_spikes_and_weights_unchanged():
     from neuromem.backends.brian2.simulator import Brian2Options, simulate
 

@@ -98,6 +98,7 @@ def test_a_plain_simulation_without_memories_is_estimated_and_scored():
     assert metrics["rate_exc_hz"]["a"]["run"] > 10
 
 
+@pytest.mark.slow        # compiles conductance synapses: ~75 s on a cold cache
 def test_cond_lif_synapses_drive_towards_their_reversal_potentials():
     """An inhibitory conductance with e_inh = v_rest does not move v (pure shunt); with e_inh below rest it
     hyperpolarises; an excitatory one depolarises towards e_exc, never past it."""
