@@ -128,8 +128,6 @@ def main(argv=None) -> int:
         size["sleep_per_memory"] = args.sleep_per_memory
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
-
-
     model = build_model()
     n_ctx = model.populations["ctx_e"].size
     rows, per = [], {}
