@@ -44,13 +44,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from neuromem.io import write_json_atomic
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.spec import compose
 from neuromem.sweep import parse_seeds, run_sweep
@@ -171,9 +171,7 @@ def main(argv=None) -> int:
                "table": table, "k_star": kstar, "k_star_intact": kstar_intact, "slope": slope,
                "theory": theory, "criteria": crit, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-    tmp.replace(out / "summary.json")
+    write_json_atomic(out / "summary.json", summary)
     plot(table, kstar, kstar_intact, cs, ps, theory, out / "capacity.png",
          f"capacity: K = {','.join(map(str, size['ks']))}, {size['sleep_per_memory']:g} s sleep per memory, "
          f"seeds {','.join(map(str, seeds))} (n = {n})")

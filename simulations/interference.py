@@ -58,13 +58,13 @@ condition, and the criteria), ``OUT/interference.png`` and run folders under
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.io import write_json_atomic
 from neuromem.batch import Point, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import PatternOverlap, compose
@@ -258,9 +258,7 @@ def main(argv=None) -> int:
                "model_file": str(MODEL), "per_seed": per_point, "table": table, "criteria": crit,
                "runs": [r["folder"] for r in results]}
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-    tmp.replace(out / "summary.json")
+    write_json_atomic(out / "summary.json", summary)
     plot(table, out / "interference.png", title)
     print(title)
     for ov in size["overlaps"]:

@@ -52,7 +52,6 @@ under ``OUT/runs/``; prints the verdict table.  Rerunning into the same
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -60,6 +59,7 @@ import numpy as np
 
 from neuromem.analysis import group_items, memory_ages
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.io import write_json_atomic
 from neuromem.batch import Point, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import compose
@@ -267,9 +267,7 @@ def main(argv=None) -> int:
     summary = {"experiment": "lesion_gradient", "size": size, "quick": args.quick, "seeds": seeds,
                "model_file": str(MODEL), "per_seed": per_seed, "curves": curves, "criteria": crit}
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-    tmp.replace(out / "summary.json")
+    write_json_atomic(out / "summary.json", summary)
     plot(curves, per_seed, out / "lesion_gradient.png", title)
     print(title)
     def cell(d):
