@@ -31,6 +31,7 @@ _SYN_OURS = 4 + 4                          # the run's copy of (i, j)
 _NEURON = 8 * 4 + 1 + 4                    # v, I, lastspike, refractory-until; not_refractory; spike space
 _SPIKE = 4 + 8                             # index (int32) + time (float64)
 _ITEM = 120                                # one presented item (a small Python object)
+_DRAW_SCRATCH = 16 * 2**20                 # one vectorised step of a sparse connector (2^18 synapses)
 
 
 def _n_synapses(model, proj) -> float:
@@ -48,18 +49,23 @@ def _n_synapses(model, proj) -> float:
 
 
 def _draw_bytes(model, proj, n_syn: float) -> float:
-    """Transient bytes while numpy draws a projection (``neuromem.connectivity.connect``)."""
-    pairs = float(model.nodes()[proj.source].size) * model.populations[proj.target].size
-    kind = proj.connector.kind
-    if kind == "all_to_all":
-        per_pair = 1                     # boolean mask
-    elif kind == "fixed_probability":
-        per_pair = 8 + 1                 # uniform draws + mask
-    elif kind == "fixed_indegree":
-        per_pair = 8 + 8                 # scores + argpartition indices
-    else:
-        per_pair = 0
-    return pairs * per_pair + n_syn * (8 + 8 + 4 + 4 + 8)   # int64 nonzero, int32 copies, weights
+    """Transient bytes while numpy draws a projection (``neuromem.connectivity.draw_projection``).
+
+    Proportional to the synapses, as the drawing is: the int32 (i, j) arrays
+    and the float64 weights, plus for ``fixed_indegree`` the per-target table
+    and the int64 sort keys (and, above half the candidates, a boolean mask
+    of the candidate pairs, at most two bytes per synapse), plus the fixed
+    scratch of one vectorised step.
+    """
+    per_syn = 4 + 4 + 8                                   # i, j (int32), w (float64)
+    mask = 0.0
+    if proj.connector.kind == "fixed_indegree":
+        per_syn += 4 + 8                                  # per-target sources, int64 (i, j) sort keys
+        n_src = model.nodes()[proj.source].size
+        if 2 * proj.connector.indegree > n_src - 1:       # drawn as its complement: mask + nonzero
+            mask = float(n_src) * model.populations[proj.target].size
+            per_syn += 8
+    return n_syn * per_syn + mask + _DRAW_SCRATCH
 
 
 def _input_rate(model, st) -> float:
@@ -213,7 +219,8 @@ def format_resources(est: dict, available: float | None = None) -> list[str]:
     return [
         f"estimated memory: {format_bytes(est['total_bytes'])}{avail} "
         f"(synapses {format_bytes(est['synapse_bytes'])}, neurons {format_bytes(est['neuron_bytes'])}, "
-        f"monitors {format_bytes(est['monitor_bytes'])} at {est['assumed_rate_hz']:g} Hz, "
+        f"monitors {format_bytes(est['monitor_bytes'])} at {est['assumed_rate_hz']:g} Hz "
+        f"over {est['simulated_s']:.6g} s, "
         f"inputs {format_bytes(est['input_bytes'])}, patterns {format_bytes(est['pattern_bytes'])}, "
         f"drawing connectivity {format_bytes(est['draw_bytes'])})",
         f"size: {_count(est['neurons'])} neurons, {_count(est['synapses'])} synapses, "
