@@ -217,7 +217,7 @@ def test_model_file_hash_and_name_suffix(run, tmp_path, monkeypatch):
             import datetime
             return datetime.datetime(2024, 1, 2, 3, 4, 5).astimezone()
 
-    monkeypatch.setattr(nio, "_dt", types.SimpleNamespace(datetime=Fixed))
+    monkeypatch.setattr(nio.write, "_dt", types.SimpleNamespace(datetime=Fixed))
     m = compute_metrics(run)
     a = nio.write_run(run, m, tmp_path / "o", figures=False)
     b = nio.write_run(run, m, tmp_path / "o", figures=False)
@@ -247,7 +247,7 @@ def test_failure_at_last_step_leaves_nothing(run, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nio.json, "dump", boom)
+    monkeypatch.setattr(json, "dump", boom)
     with pytest.raises(KeyboardInterrupt):
         nio.write_run(run, compute_metrics(run), tmp_path, figures=False)
     assert os.listdir(tmp_path) == []

@@ -95,7 +95,7 @@ def _tiny_run():
 
 @pytest.mark.parametrize("git", [{"commit": "a" * 40, "dirty": True}, None])
 def test_results_record_git_and_versions(tmp_path, monkeypatch, git):
-    monkeypatch.setattr(nio, "git_info", lambda root=None: git)
+    monkeypatch.setattr(nio.write, "git_info", lambda root=None: git)
     out = nio.write_run(_tiny_run(), {}, tmp_path / "runs", figures=False)
     res = json.loads((out / "results.json").read_text())
     if git is None:

@@ -390,17 +390,17 @@ def test_run_refuses_a_bad_out_before_simulating(tiny_model, tmp_path, capsys, m
         line = _one_error_line(capsys, cli.main(["run", str(tiny_model), "--out", str(out), "--quiet"]))
         assert line == f"error: {text}"
     # not writable (simulated: the tests may run as root, who can write anywhere)
-    real = nio.tempfile.mkdtemp
+    real = nio.outdir.tempfile.mkdtemp
 
     def refuse(*a, dir=None, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(nio.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(nio.outdir.tempfile, "mkdtemp", refuse)
     line = _one_error_line(capsys, cli.main(["run", str(tiny_model), "--out", str(tmp_path / "new" / "runs"),
                                               "--quiet"]))
     assert line == (f"error: {tmp_path}: is not writable (the output folder {tmp_path}/new/runs would be "
                     f"created in it): Permission denied")
-    monkeypatch.setattr(nio.tempfile, "mkdtemp", real)
+    monkeypatch.setattr(nio.outdir.tempfile, "mkdtemp", real)
     assert not (tmp_path / "new").exists()
     # a good one passes and is not created by the check
     assert nio.check_out_dir(tmp_path / "new" / "runs") == tmp_path / "new" / "runs"
@@ -476,7 +476,7 @@ def test_sigterm_while_writing_is_handled_like_sigint(tiny_model, tmp_path, caps
             os.kill(os.getpid(), sig)
             return real(folder)
 
-        monkeypatch.setattr(nio, "file_checksums", interrupted_while_writing)
+        monkeypatch.setattr(nio.write, "file_checksums", interrupted_while_writing)
         out = tmp_path / word
         assert cli.main(["run", str(tiny_model), "--out", str(out), "--quiet", "--no-figures",
                          "--target", "numpy"]) == code
