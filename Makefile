@@ -6,7 +6,8 @@
 #   make test-slow   only the tests marked `slow` (full-size science, classic networks, quick experiments)
 #   make test-all    both; CI (.ci/run) runs `make test` and then `make test-slow`
 #   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
-#   make bench       core benchmark
+#   make bench       benchmarks/run.py: neuromem vs plain Brian2 and NEST, default model, scaling (~10 min;
+#                    make bench BENCH_ARGS=--quick for 1-2 min, BENCH_ARGS=--big adds 100 000 neurons)
 #   make clean       remove .venv, caches and build outputs
 #
 # Extra pytest arguments: make test PYTEST_ARGS='-k lava -x'; one process: make test PYTEST_WORKERS=0
@@ -67,9 +68,15 @@ $(NOTEBOOK_STAMP): pyproject.toml | $(STAMP)
 notebook: venv $(NOTEBOOK_STAMP)
 	$(RUN_ENV) $(BIN)/jupyter lab notebooks/
 
-# bench: time the core simulation loop.
-bench: venv
-	$(RUN_ENV) $(BIN)/python benchmarks/bench_core.py
+# bench: benchmarks/run.py (table on stdout, JSON in runs/bench/); installs the `bench` extra (NEST) once.
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install -e '.[bench]' || echo "bench extra not installed: NEST will be skipped"
+	touch $@
+
+bench: venv $(BENCH_STAMP)
+	$(RUN_ENV) $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # clean: remove the venv, caches and build outputs (not ./runs).
 clean:
