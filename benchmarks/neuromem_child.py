@@ -12,8 +12,9 @@ synaptic events (each presynaptic spike times its out-degree, over every
 projection, inputs included).
 
 ``--device cpp_standalone`` needs a neuromem whose ``Brian2Options`` has a
-``device`` field; without one the child exits with status 3 and
-``BENCH_UNAVAILABLE`` on stdout.
+``device`` field that runs (one whose device fails to import counts as
+missing); without one the child exits with status 3 and ``BENCH_UNAVAILABLE
+<why>`` on stdout.
 """
 
 import time
@@ -72,8 +73,14 @@ def main(argv=None) -> dict:
     tmp = tempfile.mkdtemp(prefix="neuromem-bench-", dir=args.out)
     try:
         t0 = time.perf_counter()
-        res = neuromem.run(args.model, seed=args.seed, out=tmp, overrides=args.overrides, figures=False,
-                           progress=False, log=None, backend_options=Brian2Options(**options))
+        try:
+            res = neuromem.run(args.model, seed=args.seed, out=tmp, overrides=args.overrides, figures=False,
+                               progress=False, log=None, backend_options=Brian2Options(**options))
+        except (ImportError, NotImplementedError) as e:
+            if args.device == "runtime":
+                raise
+            print(f"BENCH_UNAVAILABLE {args.device}: {type(e).__name__}: {e}", flush=True)
+            sys.exit(3)
         t1 = time.perf_counter()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

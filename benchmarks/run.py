@@ -88,11 +88,11 @@ class BenchError(RuntimeError):
 
 # --- child processes ---------------------------------------------------------------------------
 
-def measure(cmd: list[str], env: dict | None = None) -> dict | None:
+def measure(cmd: list[str], env: dict | None = None) -> dict:
     """Run one child to completion; its ``BENCH_RESULT`` plus ``process_s`` and ``peak_rss_bytes``.
 
-    Returns ``None`` when the child reports the configuration unavailable
-    (exit status 3, ``BENCH_UNAVAILABLE``).
+    When the child reports the configuration unavailable (exit status 3,
+    ``BENCH_UNAVAILABLE <why>``), the result is ``{"unavailable": why}``.
 
     Raises
     ------
@@ -108,8 +108,9 @@ def measure(cmd: list[str], env: dict | None = None) -> dict | None:
         out.seek(0)
         text = out.read()
     lines = text.splitlines()
-    if proc.returncode == 3 and any(line.startswith("BENCH_UNAVAILABLE") for line in lines):
-        return None
+    why = [line[len("BENCH_UNAVAILABLE"):].strip() for line in lines if line.startswith("BENCH_UNAVAILABLE")]
+    if proc.returncode == 3 and why:
+        return {"unavailable": why[-1]}
     found = [line for line in lines if line.startswith("BENCH_RESULT ")]
     if proc.returncode != 0 or not found:
         raise BenchError(f"{' '.join(cmd)} exited with status {proc.returncode}:\n" + "\n".join(lines[-30:]))
@@ -190,12 +191,22 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
         if have_nest:
             configs["nest_1_thread"] = _py() + [str(HERE / "plain_nest.py"), net] + plain
         runs = {k: [] for k in configs}
+        unavailable = {} if have_nest else {"nest_1_thread": "NEST not installed"}
+        if not have_standalone:
+            unavailable["neuromem_standalone"] = ("not available: neuromem's Brian2 backend has no "
+                                                  "cpp_standalone device option yet")
         for rep in range(int(mode["warmup"]) + mode["repeats"]):
-            for name, cmd in configs.items():
+            for name, cmd in list(configs.items()):
                 what = "warm-up" if rep < mode["warmup"] else f"repeat {rep - mode['warmup'] + 1}"
                 log(f"  {net} {name} {what}")
                 r = measure(cmd, _env())
-                if rep >= mode["warmup"]:
+                if "unavailable" in r:      # e.g. a device option whose implementation is not there
+                    unavailable[name] = f"not available: {r['unavailable']}"
+                    del configs[name], runs[name]
+                    if name == "neuromem_standalone":
+                        configs.pop("brian2_standalone", None)
+                        runs.pop("brian2_standalone", None)
+                elif rep >= mode["warmup"]:
                     runs[name].append(r)
         tools = {k: _summary(v) for k, v in runs.items()}
         ratios = {}
@@ -210,11 +221,7 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
             ratio("neuromem_runtime", "nest_1_thread", key)
             ratio("neuromem_standalone", "nest_1_thread", key)
             ratio("neuromem_standalone", "neuromem_runtime", key)
-        out[net] = {"tools": tools, "ratios": ratios,
-                    "unavailable": {**({} if have_nest else {"nest_1_thread": "NEST not installed"}),
-                                    **({} if have_standalone else
-                                       {"neuromem_standalone": "not available: neuromem's Brian2 backend has "
-                                                               "no cpp_standalone device option yet"})}}
+        out[net] = {"tools": tools, "ratios": ratios, "unavailable": unavailable}
     return out
 
 
@@ -298,7 +305,7 @@ def table(res: dict) -> list[str]:
     """The text table ``make bench`` prints."""
     L = [f"neuromem benchmarks ({res['meta']['mode']}, target {res['meta']['target']}; "
          f"load average {res['meta']['loadavg_start'][0]:.1f} at start, {res['meta']['loadavg_end'][0]:.1f} at end)"]
-    for net, c in res["classic"].items():
+    for net, c in res.get("classic", {}).items():
         L.append(f"\n{net.upper()}: median of {res['meta']['repeats']}")
         L.append(f"  {'tool':22s} {'loop s':>8s} {'process s':>10s} {'ns/event':>9s} {'events':>10s} {'peak RSS':>10s}")
         for name, t in c["tools"].items():
@@ -350,6 +357,7 @@ def main(argv=None) -> dict:
                     help="Brian2 runtime code target for neuromem and plain Brian2 alike "
                          "(default cython; numpy with --tiny)")
     ap.add_argument("--no-nest", action="store_true", help="leave NEST out even when installed")
+    ap.add_argument("--only-big", action="store_true", help="run only the --big entry")
     ap.add_argument("--json", default=str(ROOT / "runs" / "bench" / "bench.json"), metavar="PATH")
     args = ap.parse_args(argv)
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -369,14 +377,15 @@ def main(argv=None) -> dict:
                     "nest": have_nest, "neuromem_standalone": have_standalone,
                     "command": " ".join([Path(sys.executable).name, "benchmarks/run.py", *(argv or sys.argv[1:])])}}
     t0 = time.perf_counter()
-    log("classic networks")
-    res["classic"] = classic(mode, target, have_nest, have_standalone, log)
-    ref = res["classic"].get("cuba", {}).get("tools", {}).get("brian2_runtime")
-    ref_mev = ref["events"] / ref["loop_s"] / 1e6 if ref and ref["loop_s"] > 0 else None
-    res["default_model"] = default_model(mode, target, ref_mev, log)
-    log("scaling")
-    res["scaling"] = scaling(mode, target, log)
-    if args.big:
+    if not args.only_big:
+        log("classic networks")
+        res["classic"] = classic(mode, target, have_nest, have_standalone, log)
+        ref = res["classic"].get("cuba", {}).get("tools", {}).get("brian2_runtime")
+        ref_mev = ref["events"] / ref["loop_s"] / 1e6 if ref and ref["loop_s"] > 0 else None
+        res["default_model"] = default_model(mode, target, ref_mev, log)
+        log("scaling")
+        res["scaling"] = scaling(mode, target, log)
+    if args.big or args.only_big:
         res["big"] = big(target, log)
     res["meta"]["loadavg_end"] = list(os.getloadavg())
     res["meta"]["bench_s"] = time.perf_counter() - t0

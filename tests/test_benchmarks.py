@@ -41,7 +41,8 @@ def test_measure_reads_the_result_wall_time_and_the_childs_own_peak_memory():
 
 def test_measure_unavailable_and_failures():
     b = _bench()
-    assert b.measure(_child("import sys; print('BENCH_UNAVAILABLE no device'); sys.exit(3)")) is None
+    assert b.measure(_child("import sys; print('BENCH_UNAVAILABLE no device'); sys.exit(3)")) == {
+        "unavailable": "no device"}
     with pytest.raises(b.BenchError, match="status 1"):
         b.measure(_child("raise SystemExit('boom')"))
     with pytest.raises(b.BenchError, match="status 0"):
