@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -154,15 +153,6 @@ fraction = 0.5
 '''
 
 
-def _run_python(code: str, timeout: float = 240) -> dict:
-    """Run ``code`` in a fresh interpreter; it prints one JSON line last."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)], capture_output=True,
-                       text=True, env=env, cwd=str(REPO), timeout=timeout)
-    assert r.returncode == 0, r.stderr[-4000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def load_model_text(text, overrides=()):
     import tempfile
 
@@ -181,16 +171,11 @@ def model_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(model_file, tmp_path_factory):
+def runs(model_file, make_run_folder):
     """Brian2 run folders for both STDP windows (seed 1, numpy target)."""
-    from neuromem.experiment import run_experiment
-    out = {}
-    for window in ("symmetric", "asymmetric"):
-        _, _, folder = run_experiment(str(model_file), seed=1, overrides=[f'rules.stdp.window="{window}"'],
-                                      out_dir=tmp_path_factory.mktemp(window), figures=False, progress=False,
-                                      backend_options={"target": "numpy"})
-        out[window] = Path(folder)
-    return out
+    return {window: make_run_folder(model_file, 1, [f'rules.stdp.window="{window}"'], name=window,
+                                    backend_options={"target": "numpy"})
+            for window in ("symmetric", "asymmetric")}
 
 
 # ---------------------------------------------------------------- no lava needed
@@ -219,6 +204,49 @@ def test_rule_strings_and_impulses():
     assert v.dw == "-x0*y1*d + x0*y3*d + x0*x2*d - y0*x1*d"
     assert v.impulses["x2"] == pytest.approx(0.01 * 2e-4 * 2 * 5.0 * 0.02)
     assert v.lava_bounds == pytest.approx((-0.01 * 6e-3, 0.0))
+
+
+def test_a_rule_learns_on_lava_through_its_registered_mapping_only():
+    """One spec class (with its capabilities) + one mapping registered per rule class: map_rule and
+    rule_support find it by class; a class not declared lava_learnable cannot register a mapping."""
+    import dataclasses
+
+    from neuromem.export.lava.rules import LAVA_RULES, RuleTerms, lava_rule, map_rule, rule_mapping, rule_support
+    from neuromem.spec.registry import RULES, RuleCaps, spec_field
+
+    @RULES.register("toy_hebb", RuleCaps(timing=True, lava_learnable=True))
+    @dataclasses.dataclass(frozen=True)
+    class ToyHebb:
+        name: str
+        a: float = spec_field("weight")
+        tau: float = spec_field("time")
+
+    @RULES.register("toy_host_only", RuleCaps(timing=True))
+    @dataclasses.dataclass(frozen=True)
+    class ToyNotLava:
+        name: str
+
+    try:
+        rule = ToyHebb("h", a=2e-3, tau=0.01)
+        assert rule_support(rule) is None                    # declared learnable, but no mapping yet
+        with pytest.raises(TypeError, match="no Loihi 2 learning rule for ToyHebb"):
+            map_rule(rule, 0.5, 1.0, 1e-4)
+
+        @lava_rule(ToyHebb)
+        def _map(r, k, s, dt):
+            return RuleTerms({"x1": k * r.a}, {"x1": r.tau / dt}, [], [(s, "y0*x1")], (0.0, 1.0))
+
+        assert rule_mapping(rule) is _map and rule_support(rule) == "chip"
+        plan = map_rule(rule, -0.5, 2.0, 1e-4, "p", "h")
+        assert plan.dw == "-y0*x1*d" and plan.impulses["x1"] == pytest.approx(0.5 * 2.0 * 2e-3)
+        assert plan.taus["x1"] == pytest.approx(100.0) and plan.lava_bounds == (-0.5, 0.0)
+        assert plan.rule_type == "ToyHebb"
+        with pytest.raises(ValueError, match="not a rule registered as lava_learnable"):
+            lava_rule(ToyNotLava)(_map)
+    finally:
+        LAVA_RULES.pop(ToyHebb, None)
+        RULES.remove("toy_hebb")
+        RULES.remove("toy_host_only")
 
 
 def test_learning_plans_use_phase_gain_and_learning_rate():
@@ -384,11 +412,11 @@ def test_host_normalisation_is_brian2s_operation(direction):
 
 
 @pytest.fixture(scope="module")
-def lava_results(runs, tmp_path_factory):
+def lava_results(runs, tmp_path_factory, run_python):
     """Lava: both windows with Brian2's clipping order (the symmetric one with the
     recall after sleep), and the CLI with the default (Loihi-style) clipping."""
     out = tmp_path_factory.mktemp("lava")
-    res = _run_python(f"""
+    res = run_python(f"""
         import json
         from neuromem.export.lava_learning import run_lava_learning
         sym, asym, o = {str(runs["symmetric"])!r}, {str(runs["asymmetric"])!r}, {str(out)!r}
@@ -492,17 +520,14 @@ def test_stock_lava_learning_dense_has_no_upper_bound(lava_results):
 
 
 @pytest.fixture(scope="module")
-def blocked_results(model_file, tmp_path_factory):
+def blocked_results(model_file, tmp_path_factory, make_run_folder, run_python):
     """E -> E blocked in sleep (Brian2: gain 0, STDP still on) and at gain 1.5 in the
     recall; Brian2 (numpy), then Lava with Brian2's clipping order."""
-    from neuromem.experiment import run_experiment
-    _, _, folder = run_experiment(str(model_file), seed=1,
-                                  overrides=['protocol.phases.sleep.block=["ee"]',
+    folder = make_run_folder(model_file, 1, ['protocol.phases.sleep.block=["ee"]',
                                              'protocol.phases.recall.gain={ ee = 1.5 }'],
-                                  out_dir=tmp_path_factory.mktemp("blocked"), figures=False, progress=False,
-                                  backend_options={"target": "numpy"})
+                             name="blocked", backend_options={"target": "numpy"})
     out = tmp_path_factory.mktemp("lava_blocked")
-    res = _run_python(f"""
+    res = run_python(f"""
         import json
         from neuromem.export.lava_learning import run_lava_learning
         print(json.dumps(run_lava_learning({str(folder)!r}, phase="sleep", bounds="brian2", out={str(out)!r})))
@@ -544,22 +569,18 @@ OUT_NORM = ['rules.norm_out.type=normalisation', 'rules.norm_out.total=52 mV', '
 
 
 @pytest.fixture(scope="module")
-def norm_results(model_file, tmp_path_factory):
+def norm_results(model_file, tmp_path_factory, make_run_folder, run_python):
     """E -> E STDP with a normalisation (50 mV every 7 ms; sleep starts at t = 0.3 s, so
     Brian2 first normalises at the end of sleep step 2, then every 14 steps), E -> E
     transmitting in sleep, and blocked in sleep (gain 1.5 in the recall); Brian2 (numpy),
     then Lava with the host-side normalisation: Brian2's clipping order for both, and
     the default (Loihi-style) clipping without the recall."""
-    from neuromem.experiment import run_experiment
-    folders = {}
-    for key, extra in (("open", OUT_NORM), ("blocked", ['protocol.phases.sleep.block=["ee"]',
-                                                  'protocol.phases.recall.gain={ ee = 1.5 }'])):
-        _, _, folder = run_experiment(str(model_file), seed=1, overrides=NORM + extra,
-                                      out_dir=tmp_path_factory.mktemp(f"norm_{key}"), figures=False,
-                                      progress=False, backend_options={"target": "numpy"})
-        folders[key] = Path(folder)
+    folders = {key: make_run_folder(model_file, 1, NORM + extra, name=f"norm_{key}",
+                                    backend_options={"target": "numpy"})
+               for key, extra in (("open", OUT_NORM), ("blocked", ['protocol.phases.sleep.block=["ee"]',
+                                                                   'protocol.phases.recall.gain={ ee = 1.5 }']))}
     out = tmp_path_factory.mktemp("lava_norm")
-    res = _run_python(f"""
+    res = run_python(f"""
         import json
         from neuromem.export.lava_learning import run_lava_learning
         f, o = {json.dumps({k: str(v) for k, v in folders.items()})}, {str(out)!r}
@@ -628,8 +649,8 @@ def test_normalisation_composes_with_loihi_style_clipping(norm_results):
     assert res["spikes"]["spikes_reference"] > 150 and res["spikes"]["identical_spike_fraction"] > 0.95
 
 
-def test_learning_module_imports_no_lava():
-    out = _run_python(f"""
+def test_learning_module_imports_no_lava(run_python):
+    out = run_python(f"""
         import json, sys
         from neuromem.export.lava_learning import check_lava_learning, learning_rule_plans
         from neuromem.spec.loader import loads_model

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from neuromem import cli
-from neuromem.experiment import run_experiment
 from neuromem.export.nwb import spike_times_by_neuron
 from neuromem.io import read_run
 
@@ -89,12 +88,8 @@ def test_spike_times_by_neuron():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("nwb")
-    model = tmp / "nwbtiny.toml"
-    model.write_text(MODEL, encoding="utf-8")
-    _, _, folder = run_experiment(model, seed=4, out_dir=tmp / "runs", figures=False, progress=False, log=None)
-    return folder
+def run_dir(make_run_folder) -> Path:
+    return make_run_folder(MODEL, seed=4, name="nwbtiny")
 
 
 def test_export_nwb_reads_back_with_pynwb(run_dir, tmp_path, capsys):

@@ -245,7 +245,7 @@ def toy_types():
         rate: float = spec_field("rate")
         step: float = spec_field("weight", 0.0)
 
-    @NEURONS.register("toy_neuron", NeuronCaps(weight="voltage", lif_dense=False, refusal="a toy"))
+    @NEURONS.register("toy_neuron", NeuronCaps(synapse="current", lif_dense=False, refusal="a toy"))
     @dataclasses.dataclass(frozen=True)
     class ToyNeuron:
         name: str
@@ -282,6 +282,50 @@ def test_a_registered_rule_and_neuron_model_load_without_loader_changes(toy_type
     msg = _err(lambda: plain(pops, projections=projs, rules={"r": {"type": "toy_rule", "rate": "3 Hz"},
                                                             "s": stdp}))
     assert "at most one spike-timing rule" in msg
+
+
+def test_a_synapse_type_is_declared_once_and_sets_the_weight_unit_and_the_export_refusal():
+    """A neuron model names its synapse type; weights onto it are read in the unit the type declares,
+    and exporters refuse it from the type's declared capabilities."""
+    from neuromem.export.issues import neuron_issues
+    from neuromem.spec.registry import SYNAPSES, SynapseCaps
+
+    assert NEURONS.caps("lif").synapse == "current" and NEURONS.caps("lif").weight == "voltage"
+    assert NEURONS.caps("cond_lif").synapse == "conductance" and NEURONS.caps("cond_lif").weight == "conductance"
+    with pytest.raises(ValueError, match="unknown synapse type 'nmda'"):
+        NeuronCaps(synapse="nmda")
+    SYNAPSES.add("toy_syn", None, SynapseCaps(weight="conductance", lif_dense=False, refusal="a toy synapse"))
+
+    @NEURONS.register("toy_syn_neuron", NeuronCaps(synapse="toy_syn"))
+    @dataclasses.dataclass(frozen=True)
+    class ToySynNeuron:
+        name: str
+        size: int = spec_field("int")
+        kind: str = spec_field("str")
+        v_init: object = None
+
+        def time_constants(self):
+            return []
+
+        @property
+        def export_limits(self):
+            caps = NEURONS.caps(self)
+            return {} if caps.synapse_caps.lif_dense else {caps.synapse: caps.synapse_caps.refusal}
+
+    try:
+        projs = {"p": {"source": "b", "target": "a", "connector": {"kind": "all_to_all"},
+                       "weight": {"kind": "constant", "value": "3 nS"}}}
+        model = plain({"a": {"model": "toy_syn_neuron", "size": 2, "kind": "excitatory"}, "b": lif()},
+                      projections=projs)
+        assert model.projections["p"].weight.value == pytest.approx(3e-9)
+        msg = _err(lambda: plain({"a": {"model": "toy_syn_neuron", "size": 2, "kind": "excitatory"}, "b": lif()},
+                                 projections={"p": {**projs["p"], "weight": {"kind": "constant", "value": "3 mV"}}}))
+        assert "projections.p.weight.value" in msg and "conductance" in msg
+        issues = neuron_issues(model, ["a"], "LIF")
+        assert [i.feature for i in issues] == ["toy_syn"] and "a toy synapse" in str(issues[0])
+    finally:
+        NEURONS.remove("toy_syn_neuron")
+        SYNAPSES.remove("toy_syn")
 
 
 def test_a_connector_kind_is_declared_in_the_spec_registry_and_drawn_by_its_registered_function():

@@ -15,7 +15,7 @@ from matplotlib.text import Text
 
 from neuromem import plotting
 from neuromem.analysis import compute_metrics, detect_replay, find_assemblies
-from neuromem.records import Item, PhaseRecord, Run, Spikes
+from neuromem.records import Item, PhaseRecord, Run
 from neuromem.spec import (
     Connector, LIFPopulation, Model, PairSTDP, Phase, Projection, Protocol, SpikeSource, Stimulus,
     WeightInit,
@@ -53,19 +53,9 @@ def _model():
                     Phase("recall_lesioned", "recall", stimuli=(cue,), silence=("ca3",)))))
 
 
-def _train(n, groups, rate=50.0):
-    ii, tt = [np.zeros(0, np.int32)], [np.zeros(0)]
-    for neurons, t0, t1 in groups:
-        times = np.arange(t0, t1, 1.0 / rate)
-        ii.append(np.repeat(np.asarray(neurons, np.int32), len(times)))
-        tt.append(np.tile(times, len(neurons)))
-    i, t = np.concatenate(ii), np.concatenate(tt)
-    o = np.argsort(t, kind="stable")
-    return Spikes(i=i[o], t=t[o], n=n)
-
-
 @pytest.fixture(scope="module")
-def run():
+def run(regular_spikes):
+    _train = regular_spikes
     pats = np.zeros((N_MEM, N), bool)
     for k in range(N_MEM):
         pats[k, 6 * k:6 * k + 6] = True

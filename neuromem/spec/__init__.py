@@ -19,14 +19,14 @@ capacitance  farad     ``c_m``
 ===========  ========  ===================================================
 
 Synaptic weights (and the amplitudes and bounds of the rules acting on them)
-take the dimension the target's neuron model declares
-(:class:`~neuromem.spec.registry.NeuronCaps`): onto a current-based
+take the dimension that the synapse type of the target's neuron model
+declares (:class:`~neuromem.spec.registry.SynapseCaps`, :mod:`neuromem.spec.synapses`): onto a current-based
 :class:`LIFPopulation` they are *current jumps in voltage units* (a
 presynaptic spike adds ``w`` to the postsynaptic current variable ``I`` (in
 volts), which then decays with ``tau_syn`` and drives
 ``tau_m dv/dt = v_rest - v + I``); onto a :class:`CondLIFPopulation` they are
 conductance jumps in siemens.  The registries of
-:mod:`neuromem.spec.registry` declare every neuron model, rule, connector,
+:mod:`neuromem.spec.registry` declare every neuron model, synapse type, rule, connector,
 weight, initial-state and stimulus kind.
 
 This package imports numpy and the standard library only (a test enforces it).

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from neuromem.spec.errors import require
 from neuromem.spec.registry import INITS, NEURONS, NeuronCaps, spec_field
+from neuromem.spec import synapses as _synapses  # noqa: F401  (registers the synapse types the models name)
 
 KINDS = ("excitatory", "inhibitory")
 
@@ -92,6 +93,17 @@ class GInit(VInit):
     std: float = spec_field("conductance", 0.0, kinds={"normal": True})
 
 
+def _declared_limits(pop) -> dict:
+    """What the registered capabilities of ``pop``'s model and synapse type say LIF + Dense targets cannot represent."""
+    caps = NEURONS.caps(pop)
+    out = {}
+    if not caps.lif_dense:
+        out["neuron"] = caps.refusal
+    if not caps.synapse_caps.lif_dense:
+        out[caps.synapse] = caps.synapse_caps.refusal
+    return out
+
+
 def _check_common(pop) -> None:
     """Validation shared by every neuron model: size, kind, thresholds, refractoriness."""
     require(isinstance(pop.size, int) and pop.size > 0, "size", f"must be a positive integer, got {pop.size!r}")
@@ -101,7 +113,7 @@ def _check_common(pop) -> None:
     require(pop.v_reset < pop.v_th, "v_reset", "must be below v_th")
 
 
-@NEURONS.register("lif", NeuronCaps(weight="voltage", lif_dense=True))
+@NEURONS.register("lif", NeuronCaps(synapse="current", lif_dense=True))
 @dataclass(frozen=True)
 class LIFPopulation:
     r"""Leaky integrate-and-fire neurons with exponential current synapses.
@@ -194,7 +206,7 @@ class LIFPopulation:
             population is a plain current-based LIF.  Equal time constants
             (``tau_syn_inh`` within rounding of ``tau_syn``) are one current.
         """
-        out = {}
+        out = _declared_limits(self)
         if self.tau_syn_inh is not None and not math.isclose(self.tau_syn_inh, self.tau_syn):
             out["tau_syn_inh"] = (f"a second synaptic time constant for inhibitory inputs (tau_syn_inh = "
                                   f"{self.tau_syn_inh * 1e3:g} ms, tau_syn = {self.tau_syn * 1e3:g} ms) needs "
@@ -210,9 +222,7 @@ class LIFPopulation:
         return [f"population {self.name!r}: {what}" for what in self.export_limits.values()]
 
 
-@NEURONS.register("cond_lif", NeuronCaps(
-    weight="conductance", lif_dense=False,
-    refusal="conductance-based synapses are not LIF + Dense: the synaptic input g (E - v) depends on v"))
+@NEURONS.register("cond_lif", NeuronCaps(synapse="conductance", lif_dense=True))
 @dataclass(frozen=True)
 class CondLIFPopulation:
     r"""Leaky integrate-and-fire neurons with exponential conductance synapses.
@@ -229,7 +239,7 @@ class CondLIFPopulation:
     constant is :math:`\tau_m = C_m / g_L`; ``bias`` is a constant current
     (A).  ``v_rest`` (or the bias) may hold the cells above threshold (tonic
     firing).  Model file tag: ``model = "cond_lif"``.  Exporters to LIF +
-    Dense targets refuse it (:class:`~neuromem.spec.registry.NeuronCaps`).
+    Dense targets refuse it (its synapse type, :class:`~neuromem.spec.registry.SynapseCaps`).
 
     Attributes
     ----------
@@ -295,9 +305,8 @@ class CondLIFPopulation:
 
     @property
     def export_limits(self) -> dict:
-        """``{"conductance": why}`` from the model's declared capabilities (never LIF + Dense)."""
-        caps = NEURONS.caps(self)
-        return {} if caps.lif_dense else {"conductance": caps.refusal}
+        """``{"conductance": why}``: its synapse type's declared capabilities (never LIF + Dense)."""
+        return _declared_limits(self)
 
     @property
     def exportable_issues(self) -> list[str]:

@@ -7,6 +7,7 @@ tag a model file writes:
 registry            tag in a model file         entries
 ==================  ==========================  ==========================================
 :data:`NEURONS`     ``populations.X.model``     neuron model classes (default ``"lif"``)
+:data:`SYNAPSES`    (a neuron model's caps)     synapse types: how a spike enters the target
 :data:`RULES`       ``rules.X.type``            plasticity rule classes
 :data:`CONNECTORS`  ``...connector.kind``       connector kinds (fields of :class:`Connector`)
 :data:`WEIGHTS`     ``...weight.kind``          initial-weight kinds (fields of :class:`WeightInit`)
@@ -15,7 +16,9 @@ registry            tag in a model file         entries
 ==================  ==========================  ==========================================
 
 Neuron models and rules are classes registered with their capabilities
-(:class:`NeuronCaps`, :class:`RuleCaps`); backends and exporters read these
+(:class:`NeuronCaps`, :class:`RuleCaps`), synapse types are tags registered
+with theirs (:class:`SynapseCaps`) and named by the neuron models that use
+them (:attr:`NeuronCaps.synapse`); backends and exporters read these
 capabilities instead of testing classes or probing attributes.  Kinds of the
 tagged tables (connectors, weights, ...) are declared on the fields of their
 one dataclass: ``field(metadata=spec_field(..., kinds={kind: required}))``.
@@ -32,14 +35,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Registry", "NeuronCaps", "RuleCaps", "spec_field", "file_fields", "kinds_of", "nested", "NEURONS", "RULES",
-           "CONNECTORS", "WEIGHTS", "INITS", "STIMULI", "WEIGHT"]
+__all__ = ["Registry", "NeuronCaps", "SynapseCaps", "RuleCaps", "spec_field", "file_fields", "kinds_of", "nested",
+           "NEURONS", "SYNAPSES", "RULES", "CONNECTORS", "WEIGHTS", "INITS", "STIMULI", "WEIGHT"]
 
 WEIGHT = "weight"
 """Pseudo-dimension of synaptic weights and rule amplitudes: the weight
-dimension of the target population's neuron model (:attr:`NeuronCaps.weight`:
-``"voltage"`` for current-based models, ``"conductance"`` for
-conductance-based ones)."""
+dimension of the synapse type of the target population's neuron model
+(:attr:`SynapseCaps.weight`: ``"voltage"`` for current-based synapses,
+``"conductance"`` for conductance-based ones)."""
 
 
 def spec_field(toml: str, default=dataclasses.MISSING, *, kinds: dict | None = None, required: bool | None = None,
@@ -120,27 +123,68 @@ def kinds_of(cls, key: str, kind: str) -> list[tuple[str, str, bool]]:
 
 
 @dataclass(frozen=True)
-class NeuronCaps:
-    """What a neuron model is and what can be done with it.
+class SynapseCaps:
+    """What a synapse type is: the unit of its weights and whether LIF + Dense targets represent it.
 
     Attributes
     ----------
     weight : {"voltage", "conductance"}
-        Dimension of the weights of projections onto it (and of the
-        amplitudes of their rules): ``"voltage"`` for current jumps in volts
-        (current-based synapses), ``"conductance"`` for conductance jumps in
-        siemens.
+        Dimension of the weights of projections onto a neuron with this
+        synapse type (and of the amplitudes and bounds of their rules):
+        ``"voltage"`` for current jumps in volts, ``"conductance"`` for
+        conductance jumps in siemens.
     lif_dense : bool
-        Whether a population of this model (without the features its
-        ``export_limits`` lists) is a current-based LIF with one synaptic
-        current that LIF + Dense targets (Lava, NIR ``CubaLIF``) represent.
+        Whether a LIF + Dense target (Lava, NIR ``CubaLIF``), whose synaptic
+        input is a weighted sum of spikes into a decaying current, represents it.
     refusal : str
-        Why it is not, for exporters' messages (empty when ``lif_dense``).
+        Why not, for exporters' messages (empty when ``lif_dense``).
     """
 
     weight: str = "voltage"
     lif_dense: bool = True
     refusal: str = ""
+
+    def __post_init__(self):
+        if self.weight not in ("voltage", "conductance"):
+            raise ValueError(f"SynapseCaps.weight must be 'voltage' or 'conductance', got {self.weight!r}")
+
+
+@dataclass(frozen=True)
+class NeuronCaps:
+    """What a neuron model is and what can be done with it.
+
+    Attributes
+    ----------
+    synapse : str
+        Its synapse type, a tag of :data:`SYNAPSES` (``"current"``,
+        ``"conductance"``): how a presynaptic spike enters the neuron, and so
+        the unit of the weights onto it (:attr:`weight`).
+    lif_dense : bool
+        Whether a population of this model (without the features its
+        ``export_limits`` lists) is a LIF neuron that LIF + Dense targets
+        (Lava, NIR ``CubaLIF``) represent, given a synapse type that they
+        represent too (:attr:`SynapseCaps.lif_dense`).
+    refusal : str
+        Why it is not, for exporters' messages (empty when ``lif_dense``).
+    """
+
+    synapse: str = "current"
+    lif_dense: bool = True
+    refusal: str = ""
+
+    def __post_init__(self):
+        if self.synapse not in SYNAPSES:
+            raise ValueError(f"unknown synapse type {self.synapse!r}; registered: {SYNAPSES.names()}")
+
+    @property
+    def synapse_caps(self) -> SynapseCaps:
+        """The :class:`SynapseCaps` of :attr:`synapse`."""
+        return SYNAPSES.caps(self.synapse)
+
+    @property
+    def weight(self) -> str:
+        """Dimension of the weights onto this model: its synapse type's :attr:`SynapseCaps.weight`."""
+        return self.synapse_caps.weight
 
 
 @dataclass(frozen=True)
@@ -238,6 +282,7 @@ class Registry:
 
 
 NEURONS = Registry("neuron model", "model", default="lif")
+SYNAPSES = Registry("synapse type", "synapse")
 RULES = Registry("rule type", "type")
 CONNECTORS = Registry("connector kind", "kind")
 WEIGHTS = Registry("weight kind", "kind")

@@ -34,8 +34,8 @@ from neuromem.export.lava.plan import (
     DEFAULT_HEADROOM, LavaPlan, PopulationPlan, ProjectionPlan, plan_lava, quantise_weights,
 )
 from neuromem.export.lava.rules import (
-    FAST_TAU, RULE_SUPPORT, HostNormalisation, LearningRulePlan, host_normalisations, learning_rule_plans, map_rule,
-    normalisation_steps, phase_start_time,
+    FAST_TAU, LAVA_RULES, RULE_SUPPORT, HostNormalisation, LearningRulePlan, RuleTerms, host_normalisations,
+    lava_rule, learning_rule_plans, map_rule, normalisation_steps, phase_start_time, rule_mapping,
 )
 from neuromem.export.lava.run import (
     follow_up_phase, results_file, run_is_plastic, run_lava, run_lava_learning, weights_file,
@@ -48,7 +48,7 @@ __all__ = [
     "exported_parts", "phase_gain", "exact_coefficients", "weight_matrices", "FrozenNetwork",
     "load_frozen_network", "start_state", "compare_spikes",
     "LavaPlan", "PopulationPlan", "ProjectionPlan", "plan_lava", "quantise_weights",
-    "LearningRulePlan", "map_rule", "learning_rule_plans", "normalisation_steps", "phase_start_time",
+    "LearningRulePlan", "RuleTerms", "LAVA_RULES", "lava_rule", "rule_mapping", "map_rule", "learning_rule_plans", "normalisation_steps", "phase_start_time",
     "HostNormalisation", "host_normalisations",
     "LavaNetwork", "build_lava_network", "LavaLearningNetwork", "build_learning_network",
     "run_lava", "run_lava_learning", "follow_up_phase", "run_is_plastic", "results_file", "weights_file",

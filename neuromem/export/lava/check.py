@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from neuromem.export.frozen import delay_steps, exported_parts
 from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase
-from neuromem.export.lava.rules import learning_rule_plans, rule_support
+from neuromem.export.lava.rules import LAVA_RULES, learning_rule_plans, rule_mapping, rule_support
 from neuromem.spec.registry import RULES
 
 __all__ = [
@@ -117,9 +117,9 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                     issues.append(ExportIssue(
                         "warning", "plasticity",
                         f"projection {name!r}: rule {rname!r} ({rtype}) has no Loihi 2 learning-rule "
-                        f"counterpart (pair STDP and Vogels iSTDP map onto Loihi2FLearningRule; a "
-                        f"synaptic normalisation runs on the host between chunks of the run when the phase "
-                        f"learns on Lava); frozen weights export fine"))
+                        f"counterpart ({', '.join(c.__name__ for c in LAVA_RULES)} map onto Loihi2FLearningRule; "
+                        f"a host rule such as a synaptic normalisation runs on the host between chunks of the "
+                        f"run when the phase learns on Lava); frozen weights export fine"))
             elif name in ph.plastic:
                 if on_chip:
                     issues.append(ExportIssue(
@@ -230,7 +230,7 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
                 f"LearningDense holds one rule"))
         if kinds and bounds == "none":
             rule = model.rules[kinds[0]]
-            lo = getattr(rule, "w_min", 0.0)
+            lo = rule_mapping(rule)(rule, 1.0, 1.0, model.dt).w_bounds[0]
             issues.append(ExportIssue(
                 "warning", "bounds",
                 f"projection {name!r}, rule {kinds[0]!r}: bounds='none' (Lava's LearningDense) clips "

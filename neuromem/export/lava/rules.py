@@ -5,8 +5,10 @@ a plastic phase learns on Lava: ``"chip"`` (a spike-timing rule carried by
 Loihi 2's sum-of-products learning engine, :func:`map_rule`) or ``"host"``
 (a synaptic normalisation, which needs a neuron's summed weight that no
 per-synapse rule sees: the host rescales the weights between chunks of the
-run, :class:`HostNormalisation`).  It is a small lookup kept here until the
-spec's rule registry declares this capability itself.
+run, :class:`HostNormalisation`), read from the capabilities each rule class
+declares (:class:`~neuromem.spec.registry.RuleCaps`).  A rule that learns on
+chip has its mapping function registered per rule class in :data:`LAVA_RULES`
+(``@lava_rule(MyRule)``), the one place this exporter knows a rule.
 
 How each Brian2 update becomes a trace and a product term is tabulated in
 ``docs/export.md`` ("Learning on Lava").
@@ -26,14 +28,10 @@ from neuromem.spec import PairSTDP, SynapticNormalisation, VogelsISTDP
 from neuromem.spec.registry import RULES
 
 __all__ = [
-    "RULE_SUPPORT", "rule_support", "FAST_TAU", "TRACES", "LearningRulePlan", "map_rule", "learning_rule_plans",
+    "RULE_SUPPORT", "rule_support", "FAST_TAU", "TRACES", "LearningRulePlan", "RuleTerms", "LAVA_RULES", "lava_rule",
+    "rule_mapping", "map_rule", "learning_rule_plans",
     "normalisation_steps", "phase_start_time", "HostNormalisation", "host_normalisations",
 ]
-
-RULE_SUPPORT = {cls: ("chip" if RULES.caps(n).lava_learnable else "host" if RULES.caps(n).host else None)
-                for n, cls in RULES.items()}
-"""Rule class -> where it runs when a phase learns on Lava (None: it cannot); derived from the
-capabilities registered with each rule class (:data:`neuromem.spec.registry.RULES`)."""
 
 FAST_TAU = 1e-3
 """Time constant (steps) of the traces that hold a constant only in the step of a spike."""
@@ -43,13 +41,6 @@ TRACES = ("x1", "x2", "y1", "y2", "y3")
 
 _CLOCK_EPS = 1e-4
 """Brian2's ``Clock.epsilon_dt``: times within this fraction of a step are the same step."""
-
-
-def rule_support(rule) -> str | None:
-    """``"chip"``, ``"host"`` or ``None`` (no Lava counterpart) for a rule object, from the capabilities
-    declared with its class (:class:`neuromem.spec.registry.RuleCaps`: ``lava_learnable``, ``host``)."""
-    caps = RULES.caps(rule)
-    return "chip" if caps.lava_learnable else "host" if caps.host else None
 
 
 @dataclass(frozen=True)
@@ -113,18 +104,119 @@ def _rule_string(terms) -> str:
     return out
 
 
+@dataclass(frozen=True)
+class RuleTerms:
+    """What one rule contributes to a ``Loihi2FLearningRule``: what a rule's mapping function returns.
+
+    Attributes
+    ----------
+    impulses : dict of str to float
+        Impulse per trace of :data:`TRACES` (0 for a trace the rule does not use).
+    taus : dict of str to float
+        Time constants (steps) of the traces that do not hold a constant only in the step of a
+        spike (the others keep :data:`FAST_TAU`).
+    pre, post : list of (float, str)
+        ``(sign, product)`` terms of the presynaptic (``x0*...``) and postsynaptic (``y0*...``) updates.
+    w_bounds : (float, float)
+        The rule's weight bounds (Brian2 units).
+    """
+
+    impulses: dict
+    taus: dict
+    pre: list
+    post: list
+    w_bounds: tuple
+
+
+LAVA_RULES: dict = {}
+"""Rule class -> its mapping function ``(rule, k, s, dt) -> RuleTerms``, registered with :func:`lava_rule`;
+``k`` is ``|scale| * lr`` (Lava weight per Brian2 weight, times the learning-rate scale), ``s`` the sign
+of the projection.  Only classes whose :class:`~neuromem.spec.registry.RuleCaps` declare ``lava_learnable``."""
+
+
+def lava_rule(rule_cls):
+    """Decorator registering the Loihi 2 mapping of a rule class in :data:`LAVA_RULES`.
+
+    The rule class must be registered in :data:`neuromem.spec.registry.RULES` with
+    ``lava_learnable=True`` (the capability :func:`rule_support` and
+    :func:`~neuromem.export.lava.check_lava_learning` read), so the declaration and
+    the mapping cannot disagree.
+    """
+    def deco(fn):
+        name = next((n for n, c in RULES.items() if c is rule_cls), None)
+        if name is None or not RULES.caps(name).lava_learnable:
+            raise ValueError(f"{rule_cls.__name__} is not a rule registered as lava_learnable")
+        LAVA_RULES[rule_cls] = fn
+        return fn
+    return deco
+
+
+def rule_mapping(rule):
+    """The mapping function registered for ``rule``'s class (walking its MRO).
+
+    Raises
+    ------
+    TypeError
+        If no mapping is registered (the rule does not learn on Lava).
+    """
+    for t in type(rule).__mro__:
+        if t in LAVA_RULES:
+            return LAVA_RULES[t]
+    raise TypeError(f"no Loihi 2 learning rule for {type(rule).__name__}")
+
+
+@lava_rule(PairSTDP)
+def _map_pair_stdp(rule: PairSTDP, k: float, s: float, dt: float) -> RuleTerms:
+    """Traces ``x1`` (pre), ``y1`` (post), ``y3`` (same-step post), constants ``x2`` (c_pre), ``y2`` (c_post)."""
+    m = 1.0 if rule.window == "symmetric" else -1.0
+    imp = {"x1": k * rule.a_plus, "y1": k * rule.a_minus, "y3": k * rule.a_minus,
+           "x2": k * rule.c_pre, "y2": k * rule.c_post}
+    pre = [(m * s, "x0*y1"), (-m * s, "x0*y3"), (-s, "x0*x2")]
+    post = [(s, "y0*x1"), (-s, "y0*y2")]
+    return RuleTerms(imp, {"x1": rule.tau_pre / dt, "y1": rule.tau_post / dt}, pre, post, (rule.w_min, rule.w_max))
+
+
+@lava_rule(VogelsISTDP)
+def _map_vogels_istdp(rule: VogelsISTDP, k: float, s: float, dt: float) -> RuleTerms:
+    """Traces ``x1``, ``y1`` (both ``eta``, time constant ``tau``), ``y3`` (same-step post), constant ``x2`` (``eta alpha``)."""
+    imp = {"x1": k * rule.eta, "y1": k * rule.eta, "y3": k * rule.eta, "x2": k * rule.eta * rule.alpha, "y2": 0.0}
+    pre = [(s, "x0*y1"), (-s, "x0*y3"), (-s, "x0*x2")]
+    post = [(s, "y0*x1")]
+    return RuleTerms(imp, {"x1": rule.tau / dt, "y1": rule.tau / dt}, pre, post, (0.0, rule.w_max))
+
+
+def rule_support(rule) -> str | None:
+    """Where ``rule`` runs when a phase learns on Lava: ``"chip"``, ``"host"`` or ``None`` (nowhere).
+
+    From the capabilities declared with its class (:class:`neuromem.spec.registry.RuleCaps`):
+    ``"chip"`` when it is ``lava_learnable`` and has a mapping in :data:`LAVA_RULES`, ``"host"``
+    when it is a ``host`` rule.
+    """
+    caps = RULES.caps(rule)
+    if caps.lava_learnable and any(t in LAVA_RULES for t in type(rule).__mro__):
+        return "chip"
+    return "host" if caps.host else None
+
+
+RULE_SUPPORT = {cls: ("chip" if RULES.caps(n).lava_learnable and cls in LAVA_RULES else
+                      "host" if RULES.caps(n).host else None)
+                for n, cls in RULES.items()}
+"""Rule class -> where it runs when a phase learns on Lava (None: it cannot), for the rules registered
+when this module is imported; :func:`rule_support` answers for any rule object."""
+
+
 def map_rule(rule, scale: float, lr: float, dt: float, projection: str = "", rule_name: str = "") -> LearningRulePlan:
-    """Map a :class:`~neuromem.spec.PairSTDP` or :class:`~neuromem.spec.VogelsISTDP` rule.
+    """The ``Loihi2FLearningRule`` of a rule with a registered mapping (:data:`LAVA_RULES`).
 
     Every amplitude is a trace impulse (a product's constant must be
     ``m * 2**e`` with ``|m| <= 7``, which Brian2's amplitudes times ``kappa``
     are not), constant depressions are traces of :data:`FAST_TAU`, and ``y3``
     removes a same-step postsynaptic spike from the presynaptic update
-    (Brian2 runs ``on_pre`` first).
+    (Brian2 runs ``on_pre`` first).  Terms whose trace impulse is 0 are left out.
 
     Parameters
     ----------
-    rule : PairSTDP or VogelsISTDP
+    rule : PairSTDP or VogelsISTDP or another rule registered with :func:`lava_rule`
     scale : float
         ``sign * gain * kappa`` of the projection in the phase (Lava weight per volt).
     lr : float
@@ -140,37 +232,22 @@ def map_rule(rule, scale: float, lr: float, dt: float, projection: str = "", rul
     Raises
     ------
     TypeError
-        For any other rule.
+        For a rule without a registered mapping.
     ValueError
         If ``scale`` is 0.
     """
+    mapping = rule_mapping(rule)
     if scale == 0:
         raise ValueError(f"projection {projection!r}: a plastic projection needs a non-zero gain")
-    s = 1.0 if scale > 0 else -1.0
-    k = abs(scale) * lr
-    taus = {tr: FAST_TAU for tr in TRACES}
-    if isinstance(rule, PairSTDP):
-        m = 1.0 if rule.window == "symmetric" else -1.0
-        imp = {"x1": k * rule.a_plus, "y1": k * rule.a_minus, "y3": k * rule.a_minus,
-               "x2": k * rule.c_pre, "y2": k * rule.c_post}
-        taus["x1"], taus["y1"] = rule.tau_pre / dt, rule.tau_post / dt
-        pre = [(m * s, "x0*y1"), (-m * s, "x0*y3"), (-s, "x0*x2")]
-        post = [(s, "y0*x1"), (-s, "y0*y2")]
-        w_bounds = (rule.w_min, rule.w_max)
-    elif isinstance(rule, VogelsISTDP):
-        imp = {"x1": k * rule.eta, "y1": k * rule.eta, "y3": k * rule.eta,
-               "x2": k * rule.eta * rule.alpha, "y2": 0.0}
-        taus["x1"] = taus["y1"] = rule.tau / dt
-        pre = [(s, "x0*y1"), (-s, "x0*y3"), (-s, "x0*x2")]
-        post = [(s, "y0*x1")]
-        w_bounds = (0.0, rule.w_max)
-    else:
-        raise TypeError(f"no Loihi 2 learning rule for {type(rule).__name__}")
+    terms = mapping(rule, abs(scale) * lr, 1.0 if scale > 0 else -1.0, dt)
+    imp = {tr: float(terms.impulses.get(tr, 0.0)) for tr in TRACES}
+    taus = {tr: float(terms.taus.get(tr, FAST_TAU)) for tr in TRACES}
 
-    def keep(terms):
-        return [(c, t) for c, t in terms if imp[t.split("*")[1]] != 0.0]
+    def keep(ts):
+        return [(c, t) for c, t in ts if imp[t.split("*")[1]] != 0.0]
 
-    pre, post = keep(pre), keep(post)
+    pre, post = keep(terms.pre), keep(terms.post)
+    w_bounds = terms.w_bounds
     lo, hi = sorted((w_bounds[0] * scale, w_bounds[1] * scale))
     return LearningRulePlan(
         projection=projection, rule=rule_name, rule_type=type(rule).__name__,
