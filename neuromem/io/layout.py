@@ -7,7 +7,8 @@ Layout of ``<out_dir>/<model>-<YYYYmmdd-HHMMSS>-seed<seed>/``::
     patterns.npz          patterns; cue_<fraction> per cue fraction; cue_fractions
     spikes/<phase>.npz    <pop>_i, <pop>_t, <pop>_n for every population and source
     state/<phase>.npz     <pop>_t, <pop>_v for recorded membrane potentials (if any)
-    initial/<phase>.npz   <pop>_<var> for each state variable: network state at the phase start
+    initial/<phase>.npz   <pop>_<var> per state variable (v, I or g_exc, g_inh), <pop>_lastspike: the
+                          network state at the phase start
     weights/initial.npz   plastic projections' weights before the first phase
     weights/<phase>.npz   ... after each phase
     weights/synapses.npz  <proj>_i, <proj>_j for every projection
