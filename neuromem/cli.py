@@ -195,6 +195,10 @@ def _setup_run(p: argparse.ArgumentParser):
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the run folder (default runs)")
     p.add_argument("--target", choices=("auto", "cython", "numpy"), default="auto",
                    help="Brian2 code generation target (default auto: Cython if it compiles, else numpy)")
+    p.add_argument("--device", choices=("runtime", "cpp_standalone"), default=None,
+                   help="Brian2 device: runtime (phase by phase from Python) or cpp_standalone (the whole "
+                        "protocol in one compiled program, cached and rerun for another seed without "
+                        "recompiling); default $NEUROMEM_DEVICE, else runtime")
     add_force_argument(p)
     p.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw figures")
     p.add_argument("--quiet", action="store_true",
@@ -212,7 +216,7 @@ def _setup_run(p: argparse.ArgumentParser):
         from neuromem.io import ResumeError
 
         _prepare_out(args)
-        options = Brian2Options(target=args.target, progress=not args.quiet)
+        options = Brian2Options(target=args.target, progress=not args.quiet, device=args.device)
         try:
             _, metrics, folder = run_experiment(
                 args.model, seed=args.seed, overrides=args.overrides, out_dir=args.out,

@@ -79,7 +79,7 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
         Parent folder of the run folder (created if missing).
     backend_options : neuromem.backends.brian2.Brian2Options or dict, optional
         Options of the Brian2 backend; a dict gives the fields of
-        ``Brian2Options`` (``target``, ``cache_dir``, ``progress``).
+        ``Brian2Options`` (``target``, ``cache_dir``, ``progress``, ``device``).
     figures : bool, optional
         Draw the standard figures into the run folder.
     progress : bool, optional
@@ -104,7 +104,8 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     folder : Path
         The run folder written by :func:`neuromem.io.write_run`.  Besides the
         usual content its ``results.json`` has ``backend`` (``name``,
-        ``target``, ``brian2`` version) and ``run_wall_time_s`` (seconds spent
+        ``target``, ``brian2`` version; on the ``cpp_standalone`` device also
+        ``device`` and the build: folder, whether it compiled, seconds) and ``run_wall_time_s`` (seconds spent
         loading, simulating including build and compilation, analysing, and in
         total; the per-phase simulation times are under ``wall_time_s``).  A
         resumed run also has ``resumed_after``: the phases read back from the
@@ -117,7 +118,8 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     neuromem.io.ResumeError
         If ``resume`` is not a resumable folder, belongs to another run
         (model text, seed or overrides differ) or lacks the network state its
-        next phase starts from.
+        next phase starts from, or was run on the ``cpp_standalone`` device
+        (which runs the protocol in one program; rerun it instead).
 
     Notes
     -----
@@ -133,15 +135,18 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     say(f"model {model.name!r}" + (f" from {model_file}" if model_file else "")
         + f", seed {seed}" + (f", overrides: {' '.join(overrides)}" if overrides else ""))
 
-    import brian2
-
+    import neuromem.backends.brian2 as brian2_backend
     from neuromem.analysis import compute_metrics
-    from neuromem.backends.brian2 import simulate
-    from neuromem.io import RunCheckpoint, write_run
+    from neuromem.io import ResumeError, RunCheckpoint, write_run
 
     options = _backend_options(backend_options, progress)
+    device = brian2_backend.resolve_device(options.device)
     model_text = dumps_model(model)
     resumed_after = None
+    resumable = device == "runtime"
+    if resume is not None and not resumable:
+        raise ResumeError(f"{resume}: a run on the {device} device runs its protocol in one program and keeps "
+                          f"no state between phases, so it cannot be resumed; run it again (its build is cached)")
     if resume is not None:
         checkpoint = RunCheckpoint.open(resume)
         resumed_after = [r.name for r in checkpoint.completed]
@@ -152,11 +157,10 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     else:
         checkpoint = RunCheckpoint.create(out_dir, model.name, model_text, seed, overrides, model_file)
     try:
-        run = simulate(model, seed, options, log=log, checkpoint=checkpoint)
+        run = brian2_backend.simulate(model, seed, options, log=log, checkpoint=checkpoint)
     except BaseException:
-        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        _keep_or_remove(checkpoint, model_file, seed, overrides, resumable)
         raise
-    target = str(brian2.prefs.codegen.target)
     t_simulated = time.perf_counter()
     run.model_file = model_file
     run.model_text = model_text
@@ -164,11 +168,11 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     try:
         metrics = compute_metrics(run)
     except BaseException:
-        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        _keep_or_remove(checkpoint, model_file, seed, overrides, resumable)
         raise
     t_analysed = time.perf_counter()
     extra = {
-        "backend": {"name": "brian2", "target": target, "brian2": brian2.__version__},
+        "backend": brian2_backend.last_backend_description(options),
         "run_wall_time_s": {
             "load": t_loaded - t_start,
             "simulate": t_simulated - t_loaded,
@@ -181,7 +185,7 @@ def run_experiment(model_path_or_model, seed: int = 0, overrides=(), out_dir="ru
     try:
         folder = write_run(run, metrics, out_dir, figures=figures, extra=extra, checkpoint=checkpoint)
     except BaseException:
-        _keep_or_remove(checkpoint, model_file, seed, overrides)
+        _keep_or_remove(checkpoint, model_file, seed, overrides, resumable)
         raise
     say(f"written {folder}")
     return run, metrics, Path(folder)
@@ -198,14 +202,14 @@ def resume_command(folder, model_file, seed: int, overrides=()) -> str:
     return shlex.join(words)
 
 
-def _keep_or_remove(checkpoint, model_file, seed, overrides) -> None:
+def _keep_or_remove(checkpoint, model_file, seed, overrides, resumable=True) -> None:
     """After a failure: keep a checkpoint with completed phases (and say how to resume), else remove it."""
     import shutil
     import sys
 
     if not checkpoint.folder.exists():
         return
-    if checkpoint.completed:
+    if checkpoint.completed and resumable:
         print(f"the run stopped after {len(checkpoint.completed)} completed phase(s); continue it with:\n  "
               + resume_command(checkpoint.folder, model_file, seed, overrides), file=sys.stderr)
     else:

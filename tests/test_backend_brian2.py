@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-import neuromem.backends.brian2.simulator as simulator
+import neuromem.backends.runner as runner
 from neuromem.backends.brian2 import Brian2Options, Builder, simulate
 from neuromem.spec import ModelError, SynapticNormalisation
 from neuromem.spec.loader import loads_model
@@ -102,7 +102,7 @@ def inject(monkeypatch):
                 out[src] = (np.asarray(i, np.int32), np.round(np.asarray(t) / model.dt) * model.dt)
             return out, [], 1.0
 
-        monkeypatch.setattr(simulator, "phase_inputs", fake)
+        monkeypatch.setattr(runner, "phase_inputs", fake)
 
     return install
 

@@ -10,17 +10,33 @@ from pathlib import Path
 import numpy as np
 import brian2 as b2
 
-from neuromem.connectivity import draw_projection
-from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.stimulus import initial_values, make_cues, phase_inputs, protocol_patterns, rng_for
+from neuromem.records import Run
+from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 
-__all__ = ["Brian2Options", "simulate", "default_cache_dir"]
+__all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "resolve_device", "DEVICES",
+           "make_backend", "RuntimeBackend", "last_backend_description"]
+
+#: Brian2 devices neuromem runs a protocol on
+DEVICES = ("runtime", "cpp_standalone")
 
 
 def default_cache_dir() -> Path:
     """Project-local compile cache (``$NEUROMEM_CACHE_DIR`` or ``~/.cache/neuromem``)."""
     return Path(os.environ.get("NEUROMEM_CACHE_DIR", Path.home() / ".cache" / "neuromem"))
+
+
+def default_device() -> str:
+    """The Brian2 device used when none is chosen: ``$NEUROMEM_DEVICE``, else ``"runtime"``."""
+    return os.environ.get("NEUROMEM_DEVICE") or "runtime"
+
+
+def resolve_device(device: str | None) -> str:
+    """``device`` checked against :data:`DEVICES` (``None``: :func:`default_device`)."""
+    device = device or default_device()
+    if device not in DEVICES:
+        raise ValueError(f"unknown Brian2 device {device!r} ({', '.join(DEVICES)})")
+    return device
 
 
 # Brian2's default gcc flags with -O1 for -O3 (see Brian2Options.compile_args).
@@ -37,7 +53,8 @@ class Brian2Options:
         Runtime code generation target; ``"auto"`` uses Cython when a C
         compiler works and falls back to numpy otherwise.
     cache_dir : str or None
-        Where compiled Cython code is cached (default :func:`default_cache_dir`).
+        Where compiled code is cached (Cython modules, standalone builds;
+        default :func:`default_cache_dir`).
     progress : bool
         Show a progress bar for long phases.
     compile_args : tuple of str or None
@@ -49,12 +66,20 @@ class Brian2Options:
         (default model, seed 0, and its reduced protocol, seed 1; ``make demo``
         on a fresh clone 10 min 3 s → 7 min 33 s).  ``None`` keeps Brian2's preference
         as it is.
+    device : {"runtime", "cpp_standalone"} or None
+        Brian2 device.  ``"runtime"`` runs each phase from Python with the
+        code ``target``; ``"cpp_standalone"`` compiles the whole protocol
+        (every phase, its switches and branches) into one C++ program, cached
+        under ``cache_dir`` and rerun for another seed without recompiling
+        (:mod:`neuromem.backends.brian2.standalone`).  ``None``:
+        :func:`default_device` (``$NEUROMEM_DEVICE``, else runtime).
     """
 
     target: str = "auto"
     cache_dir: str | None = None
     progress: bool = True
     compile_args: tuple[str, ...] | None = FAST_COMPILE_ARGS
+    device: str | None = None
 
 
 _configured: str | None = None
@@ -105,6 +130,11 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
              checkpoint=None) -> Run:
     """Build ``model`` on Brian2 and run its protocol.
 
+    The backend-neutral steps (what the seed fixes, the phase order and
+    branching, inputs, records, checkpoints) are
+    :func:`neuromem.backends.runner.run_protocol`'s; this function chooses
+    the Brian2 device (``options.device``) and hands the runner its backend.
+
     Parameters
     ----------
     model : neuromem.spec.Model
@@ -142,7 +172,10 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
         from it, and its file is removed once none does.  The stored state
         covers every variable, the synaptic traces, ``lastspike``, spikes
         still in the delay queues, the monitors and the clocks, so a resumed
-        run gives the same spikes and weights as an uninterrupted one.
+        run gives the same spikes and weights as an uninterrupted one.  With
+        ``device="cpp_standalone"`` the whole protocol runs in one compiled
+        program after the last phase is planned, so the hooks are called
+        after it and no state file is written.
 
     Returns
     -------
@@ -153,156 +186,146 @@ def simulate(model, seed: int, options: Brian2Options | None = None, phases=None
     ValueError
         If ``checkpoint.completed`` is not the start of the phases to run, or
         a state file the continuation needs is missing.
+    neuromem.spec.ModelError
+        If the device cannot run a feature of the model (the message names it).
     """
+    global _last_description
     options = options or Brian2Options()
-    configure(options)
-    proto = model.protocol
-    n_pat = model.populations[proto.pattern_population].size if proto.pattern_population is not None else 0
-    patterns = protocol_patterns(proto, n_pat, seed)
-    cues: dict = {}
-    for ph in proto.phases:
-        for st in ph.stimuli:
-            if st.kind == "patterns" and st.fraction < 1.0 and st.fraction not in cues:
-                cues[st.fraction] = make_cues(patterns, st.fraction, rng_for(seed, f"cue:{st.fraction}"))
+    backend = make_backend(options)
+    _last_description = None
+    run = run_protocol(model, seed, backend, phases=phases, log=log, checkpoint=checkpoint)
+    _last_description = backend.describe()
+    return run
 
-    b2.start_scope()
-    b2.defaultclock.dt = model.dt * b2.second
-    net = BuiltNetwork()
-    for node in model.nodes().values():
-        build(node, net, model, None)
-    for pname, pop in model.populations.items():        # v_init and the model's other initial distributions
-        for var, values in initial_values(pop, seed).items():
-            setattr(net.groups[pname], var, values * net.state[pname][var])
-    syn_idx, init_w = {}, {}
-    for name, proj in model.projections.items():
-        i, j, w = draw_projection(model, name, seed)
-        syn_idx[name] = (i, j)
-        build(proj, net, model, (i, j), w)
-        if proj.plasticity:
-            init_w[name] = w.copy()
-    monitors = {name: b2.SpikeMonitor(g, record=True, name=f"spikemon_{name}")
-                for name, g in net.groups.items() if name in model.populations}
-    state_pops = sorted({p for ph in proto.phases for p in ph.record_state})
-    state_mons = {p: b2.StateMonitor(net.groups[p], "v", record=np.arange(min(50, model.populations[p].size)),
-                                     name=f"statemon_{p}") for p in state_pops}
-    network = b2.Network(*net.objects(), *monitors.values(), *state_mons.values())
 
-    run = Run(model=model, seed=seed, patterns=patterns, cues=cues, synapses=syn_idx,
-              initial_weights=init_w)
-    wanted = _with_dependencies(proto, phases)
-    order = [ph for ph in proto.phases if ph.name in wanted]
-    done = list(checkpoint.completed) if checkpoint is not None else []
-    if [r.name for r in done] != [ph.name for ph in order[:len(done)]]:
-        raise ValueError(f"completed phases {[r.name for r in done]} are not the first phases to run "
-                         f"{[ph.name for ph in order]}")
-    run.phases.extend(done)
-    if checkpoint is not None:
-        checkpoint.on_start(run)
-    # The end state of a phase is kept while a later phase starts from it: in memory for the
-    # phases named by a later start_from; with a checkpoint, in a file for every origin, since a
-    # resumed run restores the state its next phase starts from.
-    keep_after = [{proto.origin(later.name) if checkpoint is not None else later.start_from
-                   for later in order[k + 1:]} - {None} for k in range(len(order))]
-    if done and len(done) < len(order):
-        _restore(network, proto.origin(order[len(done)].name), checkpoint)
-    for pos, ph in enumerate(order):
-        if pos < len(done):
-            continue
-        if ph.start_from is not None and pos > len(done):
-            _restore(network, ph.start_from, checkpoint)
-        t0 = float(network.t / b2.second)
-        duration = ph.length(proto.n_memories)
-        inputs, items, fraction = phase_inputs(ph, model, patterns, cues, rng_for(seed, f"phase:{ph.name}"))
+_last_description: dict | None = None
+
+
+def last_backend_description(options: Brian2Options | None = None) -> dict:
+    """What results.json records about the backend of the last :func:`simulate` of this process.
+
+    ``name``, ``target``, ``brian2`` version; on the ``cpp_standalone`` device
+    also ``device`` and its build (folder, whether it compiled, seconds).
+    Without a completed :func:`simulate`, what ``options`` describe.
+    """
+    if _last_description is not None:
+        return dict(_last_description)
+    options = options or Brian2Options()
+    if resolve_device(options.device) == "runtime":
+        return {"name": "brian2", "target": str(b2.prefs.codegen.target), "brian2": b2.__version__}
+    return {"name": "brian2", "device": resolve_device(options.device), "brian2": b2.__version__}
+
+
+def make_backend(options: Brian2Options):
+    """The :class:`~neuromem.backends.runner.Backend` for ``options.device``."""
+    device = resolve_device(options.device)
+    if device == "cpp_standalone":
+        from neuromem.backends.brian2.standalone import StandaloneBackend
+
+        return StandaloneBackend(options)
+    return RuntimeBackend(options)
+
+
+class RuntimeBackend(Backend):
+    """Brian2's runtime device (Cython or numpy code, Python between phases)."""
+
+    name = "brian2"
+    deferred = False
+
+    def __init__(self, options: Brian2Options):
+        self.options = options
+        self.target = None
+
+    def describe(self) -> dict:
+        return {"name": "brian2", "target": self.target, "brian2": b2.__version__}
+
+    def build(self, model, draws) -> None:
+        self.target = configure(self.options)
+        self.model = model
+        b2.start_scope()
+        b2.defaultclock.dt = model.dt * b2.second
+        net = BuiltNetwork()
+        for node in model.nodes().values():
+            build(node, net, model, None)
+        for pname in model.populations:        # v_init and the model's other initial distributions
+            for var, values in draws.initial[pname].items():
+                setattr(net.groups[pname], var, values * net.state[pname][var])
+        for name, proj in model.projections.items():
+            build(proj, net, model, draws.synapses[name], draws.weights[name])
+        self.net = net
+        self.plastic = [name for name, proj in model.projections.items() if proj.plasticity]
+        self.monitors = {name: b2.SpikeMonitor(g, record=True, name=f"spikemon_{name}")
+                         for name, g in net.groups.items() if name in model.populations}
+        state_pops = sorted({p for ph in model.protocol.phases for p in ph.record_state})
+        self.state_mons = {p: b2.StateMonitor(net.groups[p], "v",
+                                              record=np.arange(min(50, model.populations[p].size)),
+                                              name=f"statemon_{p}") for p in state_pops}
+        self.network = b2.Network(*net.objects(), *self.monitors.values(), *self.state_mons.values())
+
+    def set_phase(self, step, inputs) -> None:
+        net, model = self.net, self.model
+        self.t0 = float(self.network.t / b2.second)
         for src, (i, t) in inputs.items():
-            net.groups[src].set_spikes(i, (t + t0) * b2.second)
+            net.groups[src].set_spikes(i, (t + self.t0) * b2.second)
         for pname in model.populations:
-            net.groups[pname].silenced = 1.0 if pname in ph.silence else 0.0
+            net.groups[pname].silenced = 1.0 if pname in step.silenced else 0.0
         for pname, syn in net.synapses.items():
-            syn.gain = 0.0 if pname in ph.block else float(ph.gain.get(pname, 1.0))
-            if model.projections[pname].plasticity:
-                syn.lr = float(ph.plastic.get(pname, 0.0))
+            syn.gain = step.gains[pname]
+            if pname in step.learning_rates:
+                syn.lr = step.learning_rates[pname]
             for obj in net.normalisers.get(pname, ()):
-                obj.active = pname in ph.plastic
-        for p, m in state_mons.items():
-            m.active = p in ph.record_state
-        n_before = {name: m.num_spikes for name, m in monitors.items()}
-        n_state = {p: len(m.t) for p, m in state_mons.items()}
+                obj.active = pname in step.plastic
+        for p, m in self.state_mons.items():
+            m.active = p in step.record_state
+        self.n_before = {name: m.num_spikes for name, m in self.monitors.items()}
+        self.n_state = {p: len(m.t) for p, m in self.state_mons.items()}
         initial = {}
         for pname in model.populations:
             g = net.groups[pname]
             for var, unit in net.state[pname].items():       # the neuron model's state (v, I for LIF)
                 initial[f"{pname}_{var}"] = np.asarray(getattr(g, var)[:] / unit).copy()
-            initial[f"{pname}_lastspike"] = np.asarray(g.lastspike[:] / b2.second) - t0
-        bar = _Progress(ph.name, duration) if options.progress else None
+            initial[f"{pname}_lastspike"] = np.asarray(g.lastspike[:] / b2.second) - self.t0
+        self.initial = initial
+
+    def run(self, step) -> None:
+        bar = _Progress(step.name, step.duration) if self.options.progress else None
         start = time.perf_counter()
-        network.run(duration * b2.second, report=bar, report_period=1 * b2.second,
-                    namespace={}, level=0)
-        wall = time.perf_counter() - start
+        self.network.run(step.duration * b2.second, report=bar, report_period=1 * b2.second,
+                         namespace={}, level=0)
+        self.wall = time.perf_counter() - start
         if bar is not None:
             bar.close()
+
+    def read_phase(self, step) -> PhaseOutput:
+        model, t0 = self.model, self.t0
         spikes = {}
-        for name, m in monitors.items():
-            k = n_before[name]
+        for name, m in self.monitors.items():
+            k = self.n_before[name]
             # Brian2's spike times are whole time steps; subtracting the phase start in
             # floating point leaves values such as 0.0999999, which would fall on the wrong
             # side of a recall window's edge, so they are put back on the step grid.
             t_rel = np.round((np.asarray(m.t[k:] / b2.second) - t0) / model.dt) * model.dt
-            spikes[name] = Spikes(np.asarray(m.i[k:], dtype=np.int32), t_rel, model.populations[name].size)
-        for src, (i, t) in inputs.items():
-            spikes[src] = Spikes(i, t, model.sources[src].size)
-        state = {p: (np.asarray(m.t[n_state[p]:] / b2.second) - t0, np.asarray(m.v[:, n_state[p]:] / b2.volt))
-                 for p, m in state_mons.items() if p in ph.record_state}
-        weights = {pname: np.asarray(net.synapses[pname].w[:] / b2.volt).copy()
-                   for pname in init_w}
-        rec = PhaseRecord(name=ph.name, kind=ph.kind, duration=duration, spikes=spikes, items=items,
-                          cue_fraction=fraction, weights=weights, state=state,
-                          initial_state=initial, wall_time=wall,
-                          silenced=tuple(ph.silence))
-        run.phases.append(rec)
-        if log is not None:
-            rates = ", ".join(f"{p} {spikes[p].i.size / (spikes[p].n * duration):.2f} Hz"
-                              for p in model.populations)
-            log(f"{ph.name}: {duration:.1f} s simulated in {wall:.1f} s ({rates})")
-        state_path = None
-        if ph.name in keep_after[pos]:
-            state_path = _store(network, ph.name, checkpoint)
-        if checkpoint is not None:
-            checkpoint.on_phase_end(rec, state_path)
-            for earlier in order[:pos + 1]:
-                if earlier.name not in keep_after[pos]:
-                    Path(checkpoint.state_path(earlier.name)).unlink(missing_ok=True)
-    return run
+            spikes[name] = (np.asarray(m.i[k:], dtype=np.int32), t_rel)
+        state = {p: (np.asarray(m.t[self.n_state[p]:] / b2.second) - t0,
+                     np.asarray(m.v[:, self.n_state[p]:] / b2.volt))
+                 for p, m in self.state_mons.items() if p in step.record_state}
+        weights = {pname: np.asarray(self.net.synapses[pname].w[:] / b2.volt).copy() for pname in self.plastic}
+        return PhaseOutput(spikes=spikes, weights=weights, state=state, initial_state=self.initial,
+                           wall_time=self.wall)
+
+    def store(self, name, path):
+        """Store the network state at the end of phase ``name`` (in memory, or whole into ``path``)."""
+        if path is None:
+            self.network.store(name)
+            return None
+        self.network.store(name, filename=str(path))
+        return path
+
+    def restore(self, name, path) -> None:
+        """Restore the network state stored at the end of phase ``name``."""
+        if path is None:
+            self.network.restore(name)
+        else:
+            self.network.restore(name, filename=str(path))
 
 
-def _store(network, name, checkpoint):
-    """Store the network state at the end of phase ``name`` (in memory, or whole into its file)."""
-    if checkpoint is None:
-        network.store(name)
-        return None
-    path = Path(checkpoint.state_path(name))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)     # Network.store adds to an existing file
-    network.store(name, filename=str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def _restore(network, name, checkpoint):
-    """Restore the network state stored at the end of phase ``name``."""
-    if checkpoint is None:
-        network.restore(name)
-        return
-    path = Path(checkpoint.state_path(name))
-    if not path.is_file():
-        raise ValueError(f"the network state at the end of phase {name!r} is missing: {path}")
-    network.restore(name, filename=str(path))
-
-
-def _with_dependencies(proto, phases):
-    """Names of the phases to simulate so that ``phases`` run from the right state."""
-    if phases is None:
-        return {ph.name for ph in proto.phases}
-    wanted = set()
-    for name in phases:
-        wanted.update(proto.lineage(name))
-    return wanted
