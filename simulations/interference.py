@@ -146,6 +146,81 @@ def scores(metrics: dict, k: int) -> dict:
     return out
 
 
+GROUP_PAIRS = {"A-only<->shared": (0, 1), "shared<->B-only": (1, 2), "A-only<->B-only": (0, 2)}
+WEIGHT_PHASES = ("sleep_A", "train_B", "sleep", "train_interleaved")
+
+
+def dynamics(folder, k: int) -> dict:
+    """What happens to the shared cells: CA3 assemblies, co-replay and cortical group weights.
+
+    Each B pattern ``k + j`` is split from its A partner ``j`` into *A-only*,
+    *shared* and *B-only* cortical cells.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A finished run folder of the ``main`` model of :func:`build_models`.
+    k : int
+        Memories per set.
+
+    Returns
+    -------
+    dict
+        ``ca3_shared``: mean fraction of A_j's CA3 assembly (found in
+        ``encode_A``) that is also in B_j's (found in ``encode_B``);
+        ``co_replay``: fraction of replay events of a pair's memory in
+        ``sleep`` during which at least half of the partner's own CA3 cells
+        (those not in the replayed assembly) fire too (``None`` without
+        events); ``replays``: events per memory in ``sleep``;
+        ``weights``: ``{phase: {group pair: mean cortical E->E weight (mV)}}``
+        within pairs, both directions averaged, at the end of
+        :data:`WEIGHT_PHASES`.
+    """
+    from neuromem.analysis.activity import detect_replay, find_assemblies
+    from neuromem.io.read import read_run
+
+    run = read_run(folder)
+    n = 2 * k
+    asm = find_assemblies(run.phase("encode_A"), "hpc_e", n) | find_assemblies(run.phase("encode_B"), "hpc_e", n)
+    sizes = asm.sum(1)
+    shared = [float((asm[j] & asm[k + j]).sum() / sizes[j]) if sizes[j] else None for j in range(k)]
+    sleep = run.phase("sleep")
+    hpc = sleep.spikes["hpc_e"]
+    events = detect_replay(hpc, asm, duration=sleep.duration)
+    co = []
+    for e in events:
+        m = e["memory"]
+        partner = m + k if m < k else m - k
+        own = asm[partner] & ~asm[m]
+        if not own.any():
+            co.append(True)       # the partner has no cell of its own: every event is both
+            continue
+        active = hpc.counts(e["t"], e["t_end"]) > 0
+        co.append(bool(active[own].mean() >= 0.5))
+    patterns, _ = run.patterns()
+    pats = np.asarray(patterns, dtype=bool)
+    pre, post = run.synapses()["ctx_ee"]
+    group = np.full(pats.shape[1], -1)
+    pair = np.full(pats.shape[1], -1)
+    for j in range(k):
+        a, b = pats[j], pats[k + j]
+        group[a & ~b], group[a & b], group[b & ~a] = 0, 1, 2
+        pair[a | b] = j
+    same = (pair[pre] == pair[post]) & (pair[pre] >= 0)
+    weights = {}
+    for ph in WEIGHT_PHASES:
+        w = run.weights(ph)["ctx_ee"] * 1e3
+        weights[ph] = {}
+        for label, (g, h) in GROUP_PAIRS.items():
+            sel = same & (((group[pre] == g) & (group[post] == h)) | ((group[pre] == h) & (group[post] == g)))
+            weights[ph][label] = float(w[sel].mean()) if sel.any() else None
+    return {"ca3_shared": float(np.mean([x for x in shared if x is not None])) if any(x is not None for x in shared)
+            else None,
+            "co_replay": float(np.mean(co)) if co else None,
+            "replays": np.bincount([e["memory"] for e in events], minlength=n).tolist(),
+            "weights": weights}
+
+
 def analyse(per_point: dict, overlaps) -> tuple[dict, list]:
     """Mean ± SD over seeds per overlap, condition, set and test; the criteria at the largest overlap."""
     table = {}
@@ -249,13 +324,16 @@ def main(argv=None) -> int:
                 index.append((ov, s))
     results = run_points(points, out / "runs", jobs=args.jobs)
     per_point = {ov: {} for ov in size["overlaps"]}
-    for (ov, s), r in zip(index, results):
+    dyn = {ov: {} for ov in size["overlaps"]}
+    for (ov, s), r, pt in zip(index, results, points):
         per_point[ov].setdefault(s, {}).update(scores(r["metrics"], size["k"]))
+        if pt.label.endswith("_main"):
+            dyn[ov][s] = dynamics(r["folder"], size["k"])
     table, crit = analyse(per_point, size["overlaps"])
     title = (f"interference: {size['k']} + {size['k']} memories, B trained ×{size['repeats']} awake, "
              f"{size['sleep']:g} s wake/sleep, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
     summary = {"experiment": "interference", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(MODEL), "per_seed": per_point, "table": table, "criteria": crit,
+               "model_file": str(MODEL), "per_seed": per_point, "table": table, "dynamics": dyn, "criteria": crit,
                "runs": [r["folder"] for r in results]}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
@@ -272,6 +350,14 @@ def main(argv=None) -> int:
                     return "     -      "
                 return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
             print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
+    print("dynamics (per seed): CA3 cells of A_j also in B_j's assembly, co-replay, replays per memory in sleep; "
+          "cortical weights within pairs (mV):")
+    for ov in size["overlaps"]:
+        for s, d in dyn[ov].items():
+            ws = "  ".join(f"{ph}: " + "/".join(f"{v:.2f}" for v in d["weights"][ph].values()) for ph in WEIGHT_PHASES)
+            co = "-" if d["co_replay"] is None else f"{d['co_replay']:.2f}"
+            print(f"  {ov:.0%} seed {s}: CA3 shared {d['ca3_shared']:.2f}, co-replay {co}, replays {d['replays']}")
+            print(f"      A-only<->shared / shared<->B-only / A-only<->B-only  {ws}")
     for line in verdict_lines(crit):
         print(line)
     print(f"summary: {out / 'summary.json'}")
