@@ -197,6 +197,8 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
                                                   "cpp_standalone device option yet")
         for rep in range(int(mode["warmup"]) + mode["repeats"]):
             for name, cmd in list(configs.items()):
+                if name not in configs:     # dropped in this round (its neuromem counterpart is unavailable)
+                    continue
                 what = "warm-up" if rep < mode["warmup"] else f"repeat {rep - mode['warmup'] + 1}"
                 log(f"  {net} {name} {what}")
                 r = measure(cmd, _env())
