@@ -7,12 +7,18 @@ not read from the model file), and compares population statistics after a
 the interspike intervals within 0.05, and no synchronous start-up volley: the
 fraction of cells that spike in the first 3 ms is at most 5 % or three times
 what the steady rate gives in 3 ms (started at rest, half the CUBA network
-fires in the first 3 ms; from its random initial state, 3 %).  The plain script uses the
-connectivity and the initial potentials of the neuromem run (both drawn from
-the seed), so the comparison tests the dynamics, not one random realisation
-against another (rates of two realisations of the CUBA network differ by up
-to ~10 % on their own); the connectivity is checked against its probability
-separately.
+fires in the first 3 ms).  The plain script uses the connectivity and the
+initial state of the neuromem run (both drawn from the seed), so the comparison
+tests the dynamics, not one random realisation against another (rates of two
+realisations of the CUBA network differ by up to ~10 % on their own); the
+connectivity is checked against its probability separately.
+
+Measured (seed 0; neuromem and the plain script agree to the last digit for
+CUBA and COBA): CUBA E 5.72 Hz, CV 0.50, 2.5 % of E cells spike in the first
+3 ms (I 5.62 Hz, 0.49, 2.1 %); COBA E 19.4 Hz, CV 1.53, 11.1 % in 3 ms, which
+is 1.9 x what 19.4 Hz gives (I 19.7 Hz, 1.53, 9.3 %); Vogels et al. 2011, last
+second of the example's 10 s, E 8.26 / 8.56 Hz (neuromem / plain), CV 0.760 /
+0.763, I 8.57 / 8.71 Hz, CV 0.716 / 0.740.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import neuromem
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 0.1          # transient left out of the statistics (s)
+RHO0 = 3.0        # Vogels et al. 2011: target rate of the excitatory cells (Hz)
 
 
 def _stats(i, t, n, duration):
@@ -87,78 +94,80 @@ def _split(mon, n_e):
     return {"e": (i[e], t[e]), "i": (i[~e] - n_e, t[~e])}
 
 
-@pytest.mark.slow
-def test_brette2007_cuba_matches_a_plain_brian2_script():
-    """Brian2's examples/CUBA.py (Brette et al. 2007, benchmark 2), one group of 4000 cells."""
+def _plain(eqs, ns, method, init, syn, on_pre, duration):
+    """Spikes of a plain Brian2 script: one group of 4000 cells (E first), threshold ``Vt``, reset ``Vr``,
+    5 ms refractory, initial state ``init`` ({variable: Quantity array}), synapses ``syn`` with code ``on_pre``
+    per presynaptic kind; ``dt`` 0.1 ms."""
     import brian2 as b2
     from neuromem.backends.brian2.simulator import Brian2Options, configure
-
-    model, run, ph = _neuromem("brette2007_cuba.toml")
-    duration = ph.duration
-    syn = _indices(run, model)
-    v0 = np.concatenate([ph.initial_state["e_v"], ph.initial_state["i_v"]])
 
     configure(Brian2Options(progress=False))
     b2.start_scope()
     b2.defaultclock.dt = 0.1 * b2.ms
+    P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms, method=method,
+                       namespace=ns)
+    for var, values in init.items():
+        setattr(P, var, values)
+    conns = []
+    for kind, code in on_pre.items():
+        c = b2.Synapses(P, P, on_pre=code, namespace=ns)
+        c.connect(i=syn[kind][0], j=syn[kind][1])
+        conns.append(c)
+    mon = b2.SpikeMonitor(P)
+    b2.Network(P, *conns, mon).run(duration * b2.second, namespace=ns)
+    return _split(mon, 3200)
+
+
+@pytest.mark.slow
+def test_brette2007_cuba_matches_a_plain_brian2_script():
+    """Brian2's examples/CUBA.py (Brette et al. 2007, benchmark 2), one group of 4000 cells."""
+    import brian2 as b2
+
+    model, run, ph = _neuromem("brette2007_cuba.toml")
+    v0 = np.concatenate([ph.initial_state["e_v"], ph.initial_state["i_v"]])
     ns = dict(taum=20 * b2.ms, taue=5 * b2.ms, taui=10 * b2.ms, Vt=-50 * b2.mV, Vr=-60 * b2.mV, El=-49 * b2.mV,
               we=(60 * 0.27 / 10) * b2.mV, wi=(-20 * 4.5 / 10) * b2.mV)
     eqs = """dv/dt = (ge + gi - (v - El)) / taum : volt (unless refractory)
              dge/dt = -ge / taue : volt
              dgi/dt = -gi / taui : volt"""
-    P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms, method="exact",
-                       namespace=ns)
-    P.v = v0 * b2.volt
-    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
-    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
-    Ce.connect(i=syn["excitatory"][0], j=syn["excitatory"][1])
-    Ci.connect(i=syn["inhibitory"][0], j=syn["inhibitory"][1])
-    mon = b2.SpikeMonitor(P)
-    net = b2.Network(P, Ce, Ci, mon)
-    net.run(duration * b2.second, namespace=ns)
-    _compare(model, ph, _split(mon, 3200), duration)
+    plain = _plain(eqs, ns, "exact", {"v": v0 * b2.volt}, _indices(run, model),
+                   {"excitatory": "ge += we", "inhibitory": "gi += wi"}, ph.duration)
+    _compare(model, ph, plain, ph.duration)
 
 
 @pytest.mark.slow
 def test_brette2007_coba_matches_a_plain_brian2_script():
-    """Brette et al. 2007, benchmark 1 (COBA), one group of 4000 cells, from random v, g_e and g_i."""
+    """Brette et al. 2007, benchmark 1 (COBA; Brette's Brian script COBA.py), one group of 4000 cells, from
+    random v ~ N(-65 mV, 5 mV), g_e ~ N(40 nS, 15 nS) and g_i ~ N(200 nS, 120 nS)."""
     import brian2 as b2
-    from neuromem.backends.brian2.simulator import Brian2Options, configure
 
     model, run, ph = _neuromem("brette2007_coba.toml")
-    duration = ph.duration
-    syn = _indices(run, model)
     init = {var: np.concatenate([ph.initial_state[f"e_{var}"], ph.initial_state[f"i_{var}"]])
             for var in ("v", "g_exc", "g_inh")}
-
-    configure(Brian2Options(progress=False))
-    b2.start_scope()
-    b2.defaultclock.dt = 0.1 * b2.ms
+    v = init["v"][:3200]
+    assert abs(v.mean() + 0.065) < 0.5e-3 and abs(v.std() - 0.005) < 0.5e-3    # the published distribution
     ns = dict(C=200 * b2.pF, gl=10 * b2.nS, El=-60 * b2.mV, Vt=-50 * b2.mV, Vr=-60 * b2.mV, Ee=0 * b2.mV,
               Ei=-80 * b2.mV, taue=5 * b2.ms, taui=10 * b2.ms, we=6 * b2.nS, wi=67 * b2.nS)
     eqs = """dv/dt = (gl * (El - v) + ge * (Ee - v) + gi * (Ei - v)) / C : volt (unless refractory)
              dge/dt = -ge / taue : siemens
              dgi/dt = -gi / taui : siemens"""
-    P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms,
-                       method="exponential_euler", namespace=ns)
-    P.v = init["v"] * b2.volt
-    P.ge = init["g_exc"] * b2.siemens
-    P.gi = init["g_inh"] * b2.siemens
-    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=ns)
-    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=ns)
-    Ce.connect(i=syn["excitatory"][0], j=syn["excitatory"][1])
-    Ci.connect(i=syn["inhibitory"][0], j=syn["inhibitory"][1])
-    mon = b2.SpikeMonitor(P)
-    net = b2.Network(P, Ce, Ci, mon)
-    net.run(duration * b2.second, namespace=ns)
-    _compare(model, ph, _split(mon, 3200), duration)
+    plain = _plain(eqs, ns, "exponential_euler",
+                   {"v": init["v"] * b2.volt, "ge": init["g_exc"] * b2.siemens, "gi": init["g_inh"] * b2.siemens},
+                   _indices(run, model), {"excitatory": "ge += we", "inhibitory": "gi += wi"}, ph.duration)
+    _compare(model, ph, plain, ph.duration)
 
 
 @pytest.mark.slow
 def test_vogels2011_matches_a_plain_brian2_script():
-    """Brian2's examples/frompapers/Vogels_et_al_2011.py (one group of 10000 cells, iSTDP on I -> E after 1 s),
-    on the model's connectivity and initial potentials; statistics of the last second of learning, and
-    iSTDP lowering the excitatory rate towards rho0 = 3 Hz.
+    """Brian2's examples/frompapers/Vogels_et_al_2011.py (one group of 10000 cells, iSTDP on I -> E after 1 s,
+    eta = 0.01 nS, 10 s in all), on the model's connectivity and initial potentials: statistics of the last
+    second of learning agree, and iSTDP lowers the excitatory rate towards rho0 = 3 Hz.
+
+    At this published learning rate the network is far from converged after the example's 10 s (seed 0:
+    E 72 Hz in the first second of learning, 10 Hz in the ninth); the plain Brian2 script run for 120 s
+    (seed 0, its own connectivity) gives a mean E rate of 17.3, 6.8, 5.2, 4.6 and 4.3 Hz over seconds 1-10,
+    11-30, 31-60, 61-90 and 91-120 of learning.  Convergence is checked at a higher learning rate by
+    :func:`test_vogels2011_istdp_brings_the_excitatory_rate_to_its_target`.
 
     No start-up check here: the published protocol starts with no inhibition onto E (I -> E weights 0,
     iSTDP off for 1 s) and a 200 pA drive that holds every cell above threshold, so the first second
@@ -219,7 +228,43 @@ def test_vogels2011_matches_a_plain_brian2_script():
         print(pop, "neuromem", ours, "brian2", theirs)
         assert abs(ours[0] - theirs[0]) <= 0.1 * theirs[0], (pop, ours, theirs)
         assert abs(ours[1] - theirs[1]) <= 0.05, (pop, ours, theirs)
-    # iSTDP: inhibition onto E grows and the excitatory rate falls towards 3 Hz
-    rates = np.histogram(learn.spikes["e"].t, bins=int(round(learn.duration)), range=(0, learn.duration))[0] / NE
-    assert rates[-1] < 0.3 * rates[0] and rates[-1] > 3.0 and np.all(np.diff(rates[:5]) < 0)
+    # iSTDP: inhibition onto E grows and the excitatory rate falls towards rho0 = 3 Hz, not below it
+    rates = _rates(learn.spikes["e"], NE, learn.duration, 1.0)
+    print("E rate per s of learning (Hz):", np.round(rates, 2))
+    excess = rates - RHO0
+    assert excess[-1] < 0.15 * excess[0] and rates.min() > RHO0
+    assert np.all(np.diff(_rates(learn.spikes["e"], NE, learn.duration, 2.0)) < 0)
     assert learn.weights["ie"].mean() > 1e-9
+
+
+def _rates(spikes, n, duration, block):
+    """Mean rate (Hz) of ``n`` cells in consecutive blocks of ``block`` seconds."""
+    k = int(round(duration / block))
+    return np.histogram(spikes.t, bins=k, range=(0, k * block))[0] / (n * block)
+
+
+@pytest.mark.slow
+def test_vogels2011_istdp_brings_the_excitatory_rate_to_its_target():
+    """The model file with a learning rate 10 x the published one (eta = 0.1 nS; the rule's target,
+    rho0 = alpha / (2 tau), does not depend on eta), 20 s of learning, seed 0: the excitatory rate falls from
+    ~15 Hz to within 50 % of rho0 = 3 Hz, its excess over rho0 to under 0.3 of that of the first 5 s.
+
+    Measured (seed 0), E rate per 5 s of learning: 7.45, 4.58, 4.23, 4.10 Hz (I: 8.1, 7.0, 6.9, 6.8 Hz).
+    Run on to 60 s (``--set "protocol.phases.learn.duration=60 s"``) it settles at 3.9 Hz (seconds 21-60:
+    3.90 +- 0.14 Hz per second; I 6.7 Hz; mean I -> E weight 1.98 nS at 20 s, 2.06 nS at 60 s), not at 3 Hz:
+    the rule's drift, eta rho_I (2 tau rho_E - alpha) for independent spike trains, would still be positive
+    there (2 tau rho_E = 0.156 > alpha = 0.12), so the pre/post pairings it counts fall ~23 % short of
+    independent trains, presumably because each inhibitory spike delays the next postsynaptic one (not
+    measured).  The published learning rate heads the same way: a plain Brian2 script of the example gives
+    4.3 Hz over seconds 91-120 (docstring of the test above)."""
+    from neuromem.backends.brian2.simulator import Brian2Options, simulate
+
+    model = neuromem.load_model(ROOT / "models" / "vogels2011.toml",
+                                overrides=["rules.istdp.eta=0.1 nS", "protocol.phases.learn.duration=20 s"])
+    learn = simulate(model, 0, Brian2Options(progress=False)).phases[1]
+    rates = _rates(learn.spikes["e"], 8000, learn.duration, 5.0)
+    print("E rate per 5 s of learning (Hz):", np.round(rates, 2))
+    assert rates[0] > 2 * RHO0
+    assert RHO0 <= rates[-1] <= 1.5 * RHO0
+    assert rates[-1] < rates[1] < rates[0]
+    assert (rates[-1] - RHO0) < 0.3 * (rates[0] - RHO0)
