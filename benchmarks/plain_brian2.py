@@ -12,7 +12,7 @@ with probability 0.02 (Brian2 draws them itself), no input, dt 0.1 ms.
   w_i -9 mV; V uniform in [V_r, V_t].
 * COBA: C 200 pF, g_L 10 nS, E_L = V_r -60 mV, V_t -50 mV, refractory 5 ms,
   E_e 0 mV, E_i -80 mV, tau_e 5 ms, tau_i 10 ms, dg_e 6 nS, dg_i 67 nS;
-  V uniform in [V_r, V_t], g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS.
+  V ~ N(-65, 5) mV (Brette's COBA script), g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS.
 
 Run as a child process by the benchmark: ``python plain_brian2.py cuba
 [--device runtime|cpp_standalone] [--target cython|numpy] [--n 4000]
@@ -95,7 +95,7 @@ def build_coba(n: int):
     """
     cells = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * b2.ms,
                            method="exponential_euler", name="cells", namespace=ns)
-    cells.v = "Vr + rand() * (Vt - Vr)"
+    cells.v = "(-65 + 5 * randn()) * mV"
     cells.ge = "(40 + 15 * randn()) * nS"
     cells.gi = "(200 + 120 * randn()) * nS"
     n_e = int(n * EXC_FRACTION)
