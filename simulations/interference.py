@@ -73,6 +73,10 @@ from neuromem.spec.loader import load_model
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
 HPC = ("hpc_e", "hpc_i")
 CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
+# How B is learned: "hippocampus" = encoded in the hippocampus, then trained into cortex awake (the
+# hippocampus then holds A and B and replays both); "cortex" = trained into cortex awake only (the
+# hippocampus holds A alone, so sleep replays the old memories).  Criteria are reported for both.
+LEARN_B = ("hippocampus", "cortex")
 
 FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
 QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
@@ -84,14 +88,32 @@ def _tests(rec_int, rec_les, prefix: str, start: str) -> tuple:
 
 
 def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: int, train_rate: float,
-                 model_file=MODEL) -> dict:
-    """The interference protocol and its B-alone reference, for one overlap.
+                 model_file=MODEL, learn_b=LEARN_B) -> dict:
+    """The interference protocol, for each way of learning B, and its B-alone reference, for one overlap.
+
+    Parameters
+    ----------
+    k : int
+        Memories per set.
+    overlap : float
+        Fraction of each B pattern's neurons taken from its A partner.
+    sleep_a, sleep : float
+        Seconds of the sleep that consolidates A, and of the wake or sleep after B.
+    repeats : int
+        Presentations of each B pattern in the awake cortical training.
+    train_rate : float
+        Cortical E->E learning rate of the awake training (relative to sleep's).
+    model_file : path, optional
+    learn_b : iterable of {"hippocampus", "cortex"}, optional
+        ``"hippocampus"``: B is encoded in the hippocampus (``encode_B``) and then trained into
+        cortex; ``"cortex"``: B is trained into cortex only, so the hippocampus holds A alone.
 
     Returns
     -------
     dict
-        ``{"main": Model, "B_alone": Model}``.  Test phases are named
-        ``<condition>_intact`` and ``<condition>_lesioned``.
+        ``{"main": Model, "cortex_B": Model, "B_alone": Model}`` (``main``: B learned through the
+        hippocampus, ``cortex_B``: by cortex alone; only the arms in ``learn_b``).  Test phases are
+        named ``<condition>_intact`` and ``<condition>_lesioned``.
     """
     base = load_model(model_file)
     P = base.protocol
@@ -109,28 +131,38 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
     slp = compose.phase_copy(sleep_t, "sleep", start_from="train_B", duration=sleep)
     interleaved = tuple(x for pair in zip(A, B) for x in pair)
     n_inter = max(1, round(repeats * len(B) / len(interleaved)))
-    main = (
-        compose.phase_copy(enc, "encode_A", memories=A),
-        compose.phase_copy(sleep_t, "sleep_A", duration=sleep_a, start_from=None),
-        *_tests(rec_int, rec_les, "before_B", "sleep_A"),
-        compose.phase_copy(enc, "encode_B", memories=B, start_from="sleep_A"),
-        train("train_B", B * repeats),
-        *_tests(rec_int, rec_les, "after_B", "train_B"),
-        wake, *_tests(rec_int, rec_les, "wake", "wake"),
-        slp, *_tests(rec_int, rec_les, "sleep", "sleep"),
-        train("train_interleaved", interleaved * n_inter, start_from="encode_B"),
-        *_tests(rec_int, rec_les, "interleaved", "train_interleaved"),
-    )
     overlaps = (PatternOverlap(memories=B, share=A, fraction=float(overlap)),) if overlap > 0 else ()
-    m_main = compose.with_phases(base, main, n_memories=2 * k)
-    m_main = compose.with_protocol(m_main, overlaps=overlaps)
+
+    def chain(hpc_b: bool):
+        # B's training and the interleaved arm start where B is first learned: after encode_B, or
+        # straight after A's consolidation when cortex alone learns B
+        start = "encode_B" if hpc_b else "sleep_A"
+        phases = (
+            compose.phase_copy(enc, "encode_A", memories=A),
+            compose.phase_copy(sleep_t, "sleep_A", duration=sleep_a, start_from=None),
+            *_tests(rec_int, rec_les, "before_B", "sleep_A"),
+            *((compose.phase_copy(enc, "encode_B", memories=B, start_from="sleep_A"),) if hpc_b else ()),
+            train("train_B", B * repeats, start_from=None if hpc_b else "sleep_A"),
+            *_tests(rec_int, rec_les, "after_B", "train_B"),
+            wake, *_tests(rec_int, rec_les, "wake", "wake"),
+            slp, *_tests(rec_int, rec_les, "sleep", "sleep"),
+            train("train_interleaved", interleaved * n_inter, start_from=start),
+            *_tests(rec_int, rec_les, "interleaved", "train_interleaved"),
+        )
+        return compose.with_protocol(compose.with_phases(base, phases, n_memories=2 * k), overlaps=overlaps)
+
+    out = {}
+    if "hippocampus" in learn_b:
+        out["main"] = chain(True)
+    if "cortex" in learn_b:
+        out["cortex_B"] = chain(False)
     alone = (
         compose.phase_copy(enc, "encode_B", memories=B),
         train("train_B", B * repeats),
         *_tests(rec_int, rec_les, "B_alone", "train_B"),
     )
-    m_alone = compose.with_protocol(compose.with_phases(base, alone, n_memories=2 * k), overlaps=overlaps)
-    return {"main": m_main, "B_alone": m_alone}
+    out["B_alone"] = compose.with_protocol(compose.with_phases(base, alone, n_memories=2 * k), overlaps=overlaps)
+    return out
 
 
 def scores(metrics: dict, k: int) -> dict:
@@ -159,7 +191,7 @@ def dynamics(folder, k: int) -> dict:
     Parameters
     ----------
     folder : str or Path
-        A finished run folder of the ``main`` model of :func:`build_models`.
+        A finished run folder of the ``main`` or ``cortex_B`` model of :func:`build_models`.
     k : int
         Memories per set.
 
@@ -168,7 +200,7 @@ def dynamics(folder, k: int) -> dict:
     dict
         ``ca3_shared``: mean fraction of A_j's CA3 assembly (found in
         ``encode_A``) that is also in B_j's (found in ``encode_B``);
-        ``co_replay``: fraction of replay events of a pair's memory in
+        ``None`` when B was not encoded in the hippocampus; ``co_replay``: fraction of replay events of a pair's memory in
         ``sleep`` during which at least half of the partner's own CA3 cells
         (those not in the replayed assembly) fire too (``None`` without
         events); ``replays``: events per memory in ``sleep``;
@@ -181,9 +213,13 @@ def dynamics(folder, k: int) -> dict:
 
     run = read_run(folder)
     n = 2 * k
-    asm = find_assemblies(run.phase("encode_A"), "hpc_e", n) | find_assemblies(run.phase("encode_B"), "hpc_e", n)
+    encodes = [ph["name"] for ph in run["phases"] if ph["name"] in ("encode_A", "encode_B")]
+    asm = np.zeros((n, run.phase("encode_A").spikes["hpc_e"].n), dtype=bool)
+    for name in encodes:
+        asm |= find_assemblies(run.phase(name), "hpc_e", n)
     sizes = asm.sum(1)
-    shared = [float((asm[j] & asm[k + j]).sum() / sizes[j]) if sizes[j] else None for j in range(k)]
+    shared = [float((asm[j] & asm[k + j]).sum() / sizes[j]) if sizes[j] and "encode_B" in encodes else None
+              for j in range(k)]
     sleep = run.phase("sleep")
     hpc = sleep.spikes["hpc_e"]
     events = detect_replay(hpc, asm, duration=sleep.duration)
@@ -192,6 +228,9 @@ def dynamics(folder, k: int) -> dict:
         m = e["memory"]
         partner = m + k if m < k else m - k
         own = asm[partner] & ~asm[m]
+        if not asm[partner].any():
+            co.append(False)      # the partner has no CA3 assembly (B learned by cortex alone)
+            continue
         if not own.any():
             co.append(True)       # the partner has no cell of its own: every event is both
             continue
@@ -221,8 +260,11 @@ def dynamics(folder, k: int) -> dict:
             "weights": weights}
 
 
-def analyse(per_point: dict, overlaps) -> tuple[dict, list]:
-    """Mean ± SD over seeds per overlap, condition, set and test; the criteria at the largest overlap."""
+def analyse(per_point: dict, overlaps, label: str = "") -> tuple[dict, list]:
+    """Mean ± SD over seeds per overlap, condition, set and test; the criteria at the largest overlap.
+
+    ``label`` is appended to every criterion's name (e.g. ``"[B via hippocampus]"``).
+    """
     table = {}
     for ov in overlaps:
         seeds = per_point[ov]
@@ -247,11 +289,11 @@ def analyse(per_point: dict, overlaps) -> tuple[dict, list]:
     cost = before - wake
     reduction = (slp - wake) / cost if cost > 1e-9 else None
     crit = [
-        criterion("B without sleep costs A (A_before - A_wake, cortex alone)", cost, ">=", 0.2, note),
-        criterion("forgetting reduction (A_sleep - A_wake)/(A_before - A_wake)", reduction, ">=", 0.5, note),
-        criterion("after sleep, B's cortex-alone recall", mean(lambda sc: sc["sleep"]["B"]["lesioned"]),
+        criterion(f"B without sleep costs A (A_before - A_wake, cortex alone){label}", cost, ">=", 0.2, note),
+        criterion(f"forgetting reduction (A_sleep - A_wake)/(A_before - A_wake){label}", reduction, ">=", 0.5, note),
+        criterion(f"after sleep, B's cortex-alone recall{label}", mean(lambda sc: sc["sleep"]["B"]["lesioned"]),
                   ">=", 0.8, note),
-        criterion("sleep - interleaved on A + B (cortex alone)",
+        criterion(f"sleep - interleaved on A + B (cortex alone){label}",
                   mean(lambda sc: sc["sleep"]["A"]["lesioned"] + sc["sleep"]["B"]["lesioned"]
                        - sc["interleaved"]["A"]["lesioned"] - sc["interleaved"]["B"]["lesioned"]),
                   ">=", 0.0, note),
@@ -259,34 +301,43 @@ def analyse(per_point: dict, overlaps) -> tuple[dict, list]:
     return table, crit
 
 
-def plot(table: dict, path, title: str):
-    """Cortex-alone recall of A and B per condition, one panel per overlap; zeros drawn as zeros."""
+ARM_LABEL = {"hippocampus": " [B via hippocampus]", "cortex": " [B by cortex alone]"}
+ARM_MODEL = {"hippocampus": "main", "cortex": "cortex_B"}
+
+
+def plot(tables: dict, path, title: str):
+    """Cortex-alone recall of A and B per condition: one row per way of learning B, one panel per overlap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ovs = sorted(table)
-    fig, axes = plt.subplots(1, len(ovs), figsize=(4.2 * len(ovs) + 1, 3.8), sharey=True, squeeze=False)
+    arms = list(tables)
+    ovs = sorted(tables[arms[0]])
+    fig, axes = plt.subplots(len(arms), len(ovs), figsize=(4.2 * len(ovs) + 1, 3.6 * len(arms)), sharey=True,
+                             squeeze=False)
     x = np.arange(len(CONDITIONS))
-    for ax, ov in zip(axes[0], ovs):
-        for j, (s, colour) in enumerate((("A", "C0"), ("B", "C1"))):
-            m = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("mean") for c in CONDITIONS]
-            sd = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("sd") for c in CONDITIONS]
-            xs = [xx + (j - 0.5) * 0.38 for xx, v in zip(x, m) if v is not None]
-            ys = [v for v in m if v is not None]
-            es = [e for e, v in zip(sd, m) if v is not None]
-            ax.bar(xs, ys, width=0.36, color=colour, edgecolor="k", linewidth=0.6, yerr=es, capsize=2,
-                   label=f"set {s}")
-            for xx, v, e in zip(xs, ys, es):
-                ax.text(xx, max(v, 0) + (e or 0) + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5,
-                        rotation=90)
-        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
-        ax.set_xticks(x)
-        ax.set_xticklabels([c.replace("_", " ") for c in CONDITIONS], rotation=35, ha="right", fontsize=8)
-        ax.set_title(f"overlap {ov:.0%}", fontsize=10)
-        ax.set_ylim(-0.05, 1.25)
-    axes[0][0].set_ylabel("cortex-alone recall (overlap score)")
+    for row, arm in zip(axes, arms):
+        for ax, ov in zip(row, ovs):
+            table = tables[arm]
+            for j, (s, colour) in enumerate((("A", "C0"), ("B", "C1"))):
+                m = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("mean") for c in CONDITIONS]
+                sd = [table[ov].get(c, {}).get(s, {}).get("lesioned", {}).get("sd") for c in CONDITIONS]
+                xs = [xx + (j - 0.5) * 0.38 for xx, v in zip(x, m) if v is not None]
+                ys = [v for v in m if v is not None]
+                es = [e for e, v in zip(sd, m) if v is not None]
+                ax.bar(xs, ys, width=0.36, color=colour, edgecolor="k", linewidth=0.6, yerr=es, capsize=2,
+                       label=f"set {s}")
+                for xx, v, e in zip(xs, ys, es):
+                    ax.text(xx, max(v, 0) + (e or 0) + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5,
+                            rotation=90)
+            ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+            ax.set_xticks(x)
+            ax.set_xticklabels([c.replace("_", " ") for c in CONDITIONS], rotation=35, ha="right", fontsize=8)
+            ax.set_title(f"B learned {'through the hippocampus' if arm == 'hippocampus' else 'by cortex alone'}, "
+                         f"overlap {ov:.0%}", fontsize=9)
+            ax.set_ylim(-0.05, 1.25)
+        row[0].set_ylabel("cortex-alone recall (overlap score)")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -301,6 +352,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results/interference", help="output folder")
     ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
     ap.add_argument("--overlaps", default=None, help="comma-separated overlap fractions")
+    ap.add_argument("--learn-b", default=",".join(LEARN_B),
+                    help="how B is learned: hippocampus, cortex or both (default: hippocampus,cortex)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--train-rate", type=float, default=None)
     ap.add_argument("--sleep", type=float, default=None)
@@ -312,52 +365,65 @@ def main(argv=None) -> int:
     for key, v in (("repeats", args.repeats), ("train_rate", args.train_rate), ("sleep", args.sleep)):
         if v is not None:
             size[key] = v
+    arms = tuple(a for a in LEARN_B if a in args.learn_b.split(","))
+    if not arms:
+        ap.error(f"--learn-b: choose from {', '.join(LEARN_B)}")
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
     points, index = [], []
     params = {k: v for k, v in size.items() if k != "overlaps"}
     for ov in size["overlaps"]:
-        models = build_models(overlap=ov, **params)
+        models = build_models(overlap=ov, learn_b=arms, **params)
         for s in seeds:
-            for arm, model in models.items():
-                points.append(Point(f"overlap{ov:g}_{arm}", model, s))
-                index.append((ov, s))
+            for name, model in models.items():
+                points.append(Point(f"overlap{ov:g}_{name}", model, s))
+                index.append((ov, s, name))
     results = run_points(points, out / "runs", jobs=args.jobs)
-    per_point = {ov: {} for ov in size["overlaps"]}
-    dyn = {ov: {} for ov in size["overlaps"]}
-    for (ov, s), r, pt in zip(index, results, points):
-        per_point[ov].setdefault(s, {}).update(scores(r["metrics"], size["k"]))
-        if pt.label.endswith("_main"):
-            dyn[ov][s] = dynamics(r["folder"], size["k"])
-    table, crit = analyse(per_point, size["overlaps"])
+    per_point = {arm: {ov: {} for ov in size["overlaps"]} for arm in arms}
+    dyn = {arm: {ov: {} for ov in size["overlaps"]} for arm in arms}
+    for (ov, s, name), r in zip(index, results):
+        sc = scores(r["metrics"], size["k"])
+        for arm in arms:
+            if name in (ARM_MODEL[arm], "B_alone"):     # the B-alone reference serves both arms
+                per_point[arm][ov].setdefault(s, {}).update(sc)
+            if name == ARM_MODEL[arm]:
+                dyn[arm][ov][s] = dynamics(r["folder"], size["k"])
+    tables, crit = {}, []
+    for arm in arms:
+        tables[arm], c = analyse(per_point[arm], size["overlaps"], ARM_LABEL[arm])
+        crit += c
     title = (f"interference: {size['k']} + {size['k']} memories, B trained ×{size['repeats']} awake, "
              f"{size['sleep']:g} s wake/sleep, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
-    summary = {"experiment": "interference", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(MODEL), "per_seed": per_point, "table": table, "dynamics": dyn, "criteria": crit,
+    summary = {"experiment": "interference", "size": size, "quick": args.quick, "seeds": seeds, "learn_b": arms,
+               "model_file": str(MODEL), "per_seed": per_point, "table": tables, "dynamics": dyn, "criteria": crit,
                "runs": [r["folder"] for r in results]}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
-    plot(table, out / "interference.png", title)
+    plot(tables, out / "interference.png", title)
     print(title)
-    for ov in size["overlaps"]:
-        print(f"overlap {ov:.0%} (cortex alone / intact, A | B):")
-        for cond in CONDITIONS:
-            row = table[ov].get(cond, {})
+    for arm in arms:
+        for ov in size["overlaps"]:
+            print(f"B learned by {arm}, overlap {ov:.0%} (cortex alone / intact, A | B):")
+            for cond in CONDITIONS:
+                row = tables[arm][ov].get(cond, {})
 
-            def cell(s):
-                d = row.get(s)
-                if not d:
-                    return "     -      "
-                return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
-            print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
-    print("dynamics (per seed): CA3 cells of A_j also in B_j's assembly, co-replay, replays per memory in sleep; "
-          "cortical weights within pairs (mV):")
-    for ov in size["overlaps"]:
-        for s, d in dyn[ov].items():
-            ws = "  ".join(f"{ph}: " + "/".join(f"{v:.2f}" for v in d["weights"][ph].values()) for ph in WEIGHT_PHASES)
-            co = "-" if d["co_replay"] is None else f"{d['co_replay']:.2f}"
-            print(f"  {ov:.0%} seed {s}: CA3 shared {d['ca3_shared']:.2f}, co-replay {co}, replays {d['replays']}")
-            print(f"      A-only<->shared / shared<->B-only / A-only<->B-only  {ws}")
+                def cell(s):
+                    d = row.get(s)
+                    if not d:
+                        return "     -      "
+                    return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
+                print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
+    print("dynamics (per seed): share of A_j's CA3 assembly in B_j's, co-replay, replays per memory in sleep; "
+          "cortical weights within pairs (mV), A-only<->shared / shared<->B-only / A-only<->B-only:")
+    for arm in arms:
+        for ov in size["overlaps"]:
+            for s, d in dyn[arm][ov].items():
+                ws = "  ".join(f"{ph} " + "/".join("-" if v is None else f"{v:.2f}" for v in d["weights"][ph].values())
+                               for ph in WEIGHT_PHASES)
+                fmt = lambda v: "-" if v is None else f"{v:.2f}"   # noqa: E731
+                print(f"  B by {arm}, {ov:.0%}, seed {s}: CA3 shared {fmt(d['ca3_shared'])}, "
+                      f"co-replay {fmt(d['co_replay'])}, replays {d['replays']}")
+                print(f"      {ws}")
     for line in verdict_lines(crit):
         print(line)
     print(f"summary: {out / 'summary.json'}")
