@@ -3,8 +3,8 @@
 Question
     A set of memories A is consolidated in cortex.  A new set B, whose patterns
     share part of their neurons with A's, is then trained in cortex while awake
-    and damages A.  Does sleep after B (hippocampal replay of A and B) undo the
-    damage better than awake rest or than interleaving A with B?
+    and damages A.  Does sleep after B (hippocampal replay) undo the damage
+    better than awake rest or than interleaving A with B?
 
 Anchors
     * González, Mofakham, Mikkelsen, Fernandez-Ruiz & Bazhenov 2020, eLife
@@ -26,32 +26,51 @@ Protocol (default model ``models/cls.toml``, phases built with
 
     1. ``encode_A`` (hippocampus learns A), ``sleep_A`` (replay consolidates A
        in cortex).  Test *before B* (from ``sleep_A``).
-    2. ``encode_B`` (hippocampus learns B), then ``train_B``: B presented
-       ``repeats`` times to cortex while awake, cortical plasticity on at
-       ``train_rate`` (the hippocampus silenced: cortical learning only).  Test
-       *after B*.
+    2. B is learned, in one of two ways (two runs, ``--learn-b``):
+
+       * *through the hippocampus* (``main``): ``encode_B`` (the hippocampus
+         learns B), then ``train_B``;
+       * *by cortex alone* (``cortex_B``): ``train_B`` straight after
+         ``sleep_A``; the hippocampus never sees B and still holds A only —
+         the setting of González et al., whose new sequence is trained
+         directly into cortex.
+
+       ``train_B``: B presented ``repeats`` times to cortex while awake,
+       cortical plasticity on at ``train_rate``, the hippocampus silenced.
+       Test *after B*.
     3. Conditions from the state after ``train_B``, each ``sleep`` seconds:
        (i) ``wake``: awake rest, the hippocampus silenced (no replay),
-       cortical plasticity on; (ii) ``sleep``: sleep with replay.
-       (iii) ``interleaved``: from the end of ``encode_B``, A and B presented
-       alternately to cortex for the same training time as ``train_B``.
-       (iv) ``B_alone``: a second run with no A, B encoded and trained alone.
+       cortical plasticity on; (ii) ``sleep``: the default model's sleep,
+       hippocampal replay of whatever the hippocampus holds.
+       (iii) ``interleaved``: from where B is first learned (end of
+       ``encode_B``, or of ``sleep_A``), A and B presented alternately to
+       cortex for the same training time as ``train_B`` (so B half as often).
+       (iv) ``B_alone``: a third run with no A, B encoded and trained alone.
     Each test cues every memory (30 %) with the hippocampus intact and
     silenced; the cortex-alone recall is the figure of merit.
     Forgetting reduction = (A_sleep − A_wake) / (A_before − A_wake).
 
-Criteria (``docs/experiments.md``)
+Criteria (``docs/experiments.md``), for each way of learning B
     At 50 % overlap: training B without sleep costs A ≥ 0.2 of its
     cortex-alone recall (A_before − A_wake); forgetting reduction ≥ 0.5; after
     sleep B's cortex-alone recall ≥ 0.8; sleep ≥ interleaved on A + B.
+
+Dynamics (:func:`dynamics`, in ``summary.json``)
+    When B goes through the hippocampus, the CA3 assembly of B_j reuses most
+    of A_j's (the cells that already answer the shared half win; this CA3 has
+    no dentate gyrus to separate patterns), so sleep replays A_j and B_j
+    together and writes A∪B into cortex: the weights between A's and B's own
+    cells grow from ~0 to ~3 mV.  When cortex alone learns B, replay
+    reinstates A alone and restores the A-only↔shared weights that B's
+    training took.
 
 Usage::
 
     python simulations/interference.py --seeds 1,2,3 --out results/interference
     python simulations/interference.py --quick --seed 1 --out /tmp/interference
 
-Writes ``OUT/summary.json`` (every plotted number per seed, overlap and
-condition, and the criteria), ``OUT/interference.png`` and run folders under
+Writes ``OUT/summary.json`` (every plotted number per way of learning B,
+overlap, seed and condition, the dynamics, and the criteria), ``OUT/interference.png`` and run folders under
 ``OUT/runs/``; prints the verdict table.  Rerunning reuses finished runs.
 """
 
