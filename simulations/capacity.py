@@ -62,6 +62,37 @@ P_KEY = "projections.ctx_ee.connector.p"
 FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5), "sleep_per_memory": 2.0}
 QUICK = {"ks": (3, 6), "ps": (0.25, 0.5), "sleep_per_memory": 2.0}
 TARGET_LESIONED, TARGET_FA, TARGET_INTACT = 0.8, 0.05, 0.9
+# The cortical recurrent weights' scale: the learning rule's amplitudes, constant depressions and
+# bound, and the initial weights' upper bound.  --fixed-field scales them by p_default / p.
+SCALED = (("rules", "ctx_slow", ("a_plus", "a_minus", "c_pre", "c_post", "w_max")),
+          ("projections", "ctx_ee", ("weight.high",)))
+P_DEFAULT = 0.5
+
+
+def fixed_field_overrides(model, p: float, p_ref: float = P_DEFAULT) -> list[str]:
+    """``--set`` overrides that keep a cortical cell's recurrent field C·w constant at connection
+    probability ``p``.
+
+    Theory's capacity ∝ C (Roudi & Latham 2007) compares networks whose threshold is in proportion
+    to the field a pattern provides; with w fixed in mV that field grows with C.  Scaling every
+    per-synapse quantity of the cortical recurrent projection by ``p_ref / p`` keeps it constant
+    (the normalisation totals, sums over a cell's synapses, stay as they are).
+
+    Returns
+    -------
+    list of str
+        ``key=value`` overrides in mV, e.g. ``rules.ctx_slow.w_max=24 mV`` at p = 0.125.
+    """
+    scale = p_ref / p
+    out = []
+    for table, name, fields in SCALED:
+        obj = getattr(model, table)[name]
+        for f in fields:
+            value = obj
+            for part in f.split("."):
+                value = getattr(value, part)
+            out.append(f"{table}.{name}.{f}={value * scale * 1e3:.6g} mV")
+    return out
 
 
 def build_model(model_file=MODEL):
@@ -118,6 +149,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the model (as `neuromem run --set`), e.g. populations.hpc_e.size=1000; repeatable")
+    ap.add_argument("--fixed-field", action="store_true",
+                    help="keep C·w constant across connectivities (scale the cortical recurrent weights by 0.5/p)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.ks:
@@ -129,12 +164,22 @@ def main(argv=None) -> int:
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
     model = build_model()
+    if args.overrides:   # fail early, naming the key, rather than in every sweep point
+        load_model(MODEL, overrides=args.overrides)
     n_ctx = model.populations["ctx_e"].size
     rows, per = [], {}
     for k in size["ks"]:
-        overrides = [f"protocol.n_memories={k}", f"protocol.phases.sleep.duration={size['sleep_per_memory'] * k:g} s"]
-        got = run_sweep(model, {P_KEY: list(size["ps"])}, seeds, out / f"K{k}", overrides=overrides,
-                        workers=args.jobs, scheduler=args.scheduler, figure=False, progress=False, log=None)
+        overrides = [f"protocol.n_memories={k}",
+                     f"protocol.phases.sleep.duration={size['sleep_per_memory'] * k:g} s"] + args.overrides
+        if args.fixed_field:     # one sweep per p: its weight scale depends on p
+            got = [row for p in size["ps"]
+                   for row in run_sweep(model, {P_KEY: [p]}, seeds, out / f"K{k}" / f"p{p:g}",
+                                        overrides=overrides + fixed_field_overrides(model, p),
+                                        workers=args.jobs, scheduler=args.scheduler, figure=False,
+                                        progress=False, log=None)]
+        else:
+            got = run_sweep(model, {P_KEY: list(size["ps"])}, seeds, out / f"K{k}", overrides=overrides,
+                            workers=args.jobs, scheduler=args.scheduler, figure=False, progress=False, log=None)
         for row in got:
             row["K"] = k
             if row.get("status") != "error":
@@ -154,7 +199,7 @@ def main(argv=None) -> int:
     slope = fit_slope(cs, [kstar[p] for p in ps])
     n = len(seeds)
     note = f"mean over {n} seed{'s' if n != 1 else ''}"
-    default_p = 0.5
+    default_p = P_DEFAULT
     if args.quick:
         crit = [criterion(f"K* (cortex alone) at p = {p:g} is the largest K tried", kstar[p], ">=",
                           max(size["ks"]), note) for p in ps]
@@ -167,7 +212,8 @@ def main(argv=None) -> int:
     theory = {"tsodyks_feigelman_per_connection": 1 / (2 * 0.1 * abs(math.log(0.1))),
               "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (0.1 * n_ctx) ** 2}
     summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(MODEL), "connections_per_neuron": dict(zip(map(str, ps), cs)),
+               "model_file": str(MODEL), "overrides": args.overrides, "fixed_field": args.fixed_field,
+               "connections_per_neuron": dict(zip(map(str, ps), cs)),
                "table": table, "k_star": kstar, "k_star_intact": kstar_intact, "slope": slope,
                "theory": theory, "criteria": crit, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
