@@ -19,8 +19,9 @@ spike-timing rule (``build(rule, unit)``; ``RuleCaps.timing``)
     ``(namespace, synapse model, on_pre code, on_post code)`` for the
     projection's ``Synapses``; ``unit`` is the Brian2 unit of its weights.
 other rules (``build(rule, syn, projection, model, (i, j), order)``)
-    A Brian2 object run beside the synapses while the projection is plastic
-    (e.g. a ``NetworkOperation``), the ``order``-th of the projection's.
+    Brian2 objects (one or a list) run beside the synapses while the
+    projection is plastic (e.g. ``run_regularly`` operations), the
+    ``order``-th rule of the projection's.
 """
 
 from __future__ import annotations
@@ -39,17 +40,38 @@ WEIGHT_UNITS = {"voltage": (b2.volt, "volt"), "conductance": (b2.siemens, "sieme
 __all__ = ["Builder", "build", "BuiltNetwork"]
 
 
+#: Brian2 devices a build function supports unless it says otherwise
+ALL_DEVICES = ("runtime", "cpp_standalone")
+
+
 class Builder:
-    """Registry of build functions keyed by spec type."""
+    """Registry of build functions keyed by spec type.
+
+    Each function declares the Brian2 devices its objects run on
+    (``register(SpecClass, devices=...)``, default both): one that builds e.g.
+    a Python ``NetworkOperation`` declares ``devices=("runtime",)``, and the
+    cpp_standalone device refuses a model that needs it before building
+    anything (:meth:`unsupported`).
+    """
 
     builders: dict = {}
+    devices: dict = {}
 
     @classmethod
-    def register(cls, spec_type):
+    def register(cls, spec_type, devices=ALL_DEVICES):
         def deco(fn):
             cls.builders[spec_type] = fn
+            cls.devices[spec_type] = tuple(devices)
             return fn
         return deco
+
+    @classmethod
+    def unsupported(cls, obj, device: str) -> bool:
+        """Whether the function that builds ``obj`` does not run on ``device``."""
+        for t in type(obj).__mro__:
+            if t in cls.builders:
+                return device not in cls.devices.get(t, ALL_DEVICES)
+        return True
 
     @classmethod
     def lookup(cls, obj):
@@ -89,6 +111,14 @@ class BuiltNetwork:
 
     def objects(self):
         return [*self.groups.values(), *self.synapses.values(), *self.extra]
+
+    def connect(self, syn, proj, i, j, weights, unit) -> None:
+        """Create the synapses ``(i, j)`` of ``syn`` with initial weights ``weights`` (in ``unit``).
+
+        A device that loads them at run time (cpp_standalone) overrides this.
+        """
+        syn.connect(i=i, j=j)
+        syn.w = weights * unit
 
 
 @Builder.register(LIFPopulation)
@@ -211,26 +241,56 @@ def build_vogels_istdp(rule: VogelsISTDP, unit=b2.volt):
 
 @Builder.register(SynapticNormalisation)
 def build_normalisation(norm: SynapticNormalisation, syn, proj: Projection, model, synapses, order=0):
-    """Periodic multiplicative normalisation (see :class:`~neuromem.spec.SynapticNormalisation`).
+    """Periodic multiplicative normalisation (see :class:`~neuromem.spec.SynapticNormalisation`), as generated code.
 
-    Each synapse's weight is summed for its owner (``norm.owners(i, j)``).
-    Runs every ``norm.interval`` at the end of the time step, after all
-    plasticity updates.  The per-neuron sums are computed only at that
-    interval (numpy ``bincount``), not every step as a Brian2 summed variable
-    would, which keeps a 500k-synapse projection cheap.  Runtime mode only.
+    Every ``norm.interval`` at the end of the time step, after all plasticity
+    updates, four ``run_regularly`` operations on one clock, in this order
+    (``order`` places them after the projection's earlier normalisations):
+
+    1. the owner group (target for incoming, source for outgoing) zeroes its
+       per-neuron sum ``normsum_<projection>_<direction>``;
+    2. the synapses add their weights into it (``normsum_..._post += w``, in
+       synapse order, as :meth:`~neuromem.spec.SynapticNormalisation.factors`
+       sums them);
+    3. the owner group turns each sum into its factor
+       (``normfac_<projection>_<direction>``: ``total / sum`` where the sum
+       exceeds ``total``, else exactly 1);
+    4. the synapses scale ``w = w * normfac_..._post``.
+
+    The arithmetic is that of ``factors`` (same summation order, one division
+    per neuron), so the weights equal a numpy normalisation bit for bit.  The
+    work is O(synapses) per interval, in the code target's language (Cython,
+    or C++ in standalone mode), never per time step.  Returns the four
+    objects (active only while the projection is plastic).
     """
-    owner = np.asarray(norm.owners(*synapses))
-    n_owner = model.nodes()[norm.owner_node(proj)].size
-    w_var = syn.variables["w"]
-
-    def normalise():
-        w = w_var.get_value()
-        scale = norm.factors(w, owner, n_owner)
-        if (scale != 1.0).any():
-            w *= scale[owner]
-
-    return b2.NetworkOperation(normalise, dt=norm.interval * b2.second, when="end", order=order,
-                               name=f"{syn.name}_normalisation_{norm.direction}")
+    unit, unit_name = WEIGHT_UNITS[NEURONS.caps(model.populations[proj.target]).weight]
+    incoming = norm.direction == "incoming"
+    owner = syn.target if incoming else syn.source
+    suffix, index = ("_post", "_postsynaptic_idx") if incoming else ("_pre", "_presynaptic_idx")
+    tag = f"{proj.name}_{norm.direction}"
+    total, fac = f"normsum_{tag}", f"normfac_{tag}"
+    owner.variables.add_array(total, size=owner.N, dimensions=unit.dim)
+    owner.variables.add_array(fac, size=owner.N)
+    syn.variables.add_reference(total + suffix, owner, total, index=index)
+    syn.variables.add_reference(fac + suffix, owner, fac, index=index)
+    clock = b2.Clock(dt=norm.interval * b2.second, name=f"{syn.name}_normclock_{norm.direction}")
+    cap_name = f"normcap_{tag}"
+    owner.variables.add_constant(cap_name, float(norm.total), dimensions=unit.dim)
+    # factor = total / sum where sum > total, else 1 (exactly: 1 * x + 0 and 0 * finite + 1); the
+    # guard keeps the unused division finite (a sum of 0 would divide by zero)
+    over = f"int({total} > {cap_name})"
+    factor = (f"{fac} = {over} * ({cap_name} / ({total} + (1 - {over}) * {cap_name})) + (1 - {over})")
+    base = 4 * order
+    kw = {"clock": clock, "when": "end"}
+    return [
+        owner.run_regularly(f"{total} = 0 * {unit_name}", order=base, name=f"{syn.name}_norm_{norm.direction}_zero",
+                            **kw),
+        syn.run_regularly(f"{total}{suffix} += w", order=base + 1, name=f"{syn.name}_norm_{norm.direction}_sum",
+                          **kw),
+        owner.run_regularly(factor, order=base + 2, name=f"{syn.name}_norm_{norm.direction}_factor", **kw),
+        syn.run_regularly(f"w = w * {fac}{suffix}", order=base + 3, name=f"{syn.name}_norm_{norm.direction}_scale",
+                          **kw),
+    ]
 
 
 @Builder.register(Projection)
@@ -260,8 +320,7 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     kwargs = {"on_post": on_post} if on_post else {}
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
-    syn.connect(i=i, j=j)
-    syn.w = weights * unit
+    net.connect(syn, proj, i, j, weights, unit)
     syn.gain = 1.0
     if rules:
         syn.lr = 0.0
@@ -270,7 +329,8 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     ops = []
     others = [r for r in rules if not RULES.caps(r).timing]
     for k, rule in enumerate(others):   # applied in list order, same step
-        ops.append(build(rule, syn, proj, model, (i, j), order=k))
+        made = build(rule, syn, proj, model, (i, j), order=k)
+        ops.extend(made if isinstance(made, (list, tuple)) else [made])
     if ops:
         net.extra.extend(ops)
         net.normalisers[proj.name] = ops

@@ -13,17 +13,13 @@ import brian2 as b2
 from neuromem.records import Run
 from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
 from neuromem.backends.brian2.builder import BuiltNetwork, build
+from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "resolve_device", "DEVICES",
            "make_backend", "RuntimeBackend", "last_backend_description"]
 
 #: Brian2 devices neuromem runs a protocol on
 DEVICES = ("runtime", "cpp_standalone")
-
-
-def default_cache_dir() -> Path:
-    """Project-local compile cache (``$NEUROMEM_CACHE_DIR`` or ``~/.cache/neuromem``)."""
-    return Path(os.environ.get("NEUROMEM_CACHE_DIR", Path.home() / ".cache" / "neuromem"))
 
 
 def default_device() -> str:
@@ -241,6 +237,7 @@ class RuntimeBackend(Backend):
 
     def build(self, model, draws) -> None:
         self.target = configure(self.options)
+        cache_stateupdaters(Path(self.options.cache_dir) if self.options.cache_dir else default_cache_dir())
         self.model = model
         b2.start_scope()
         b2.defaultclock.dt = model.dt * b2.second
@@ -261,6 +258,7 @@ class RuntimeBackend(Backend):
                                               record=np.arange(min(50, model.populations[p].size)),
                                               name=f"statemon_{p}") for p in state_pops}
         self.network = b2.Network(*net.objects(), *self.monitors.values(), *self.state_mons.values())
+        reuse_code_objects(self.network.sorted_objects)
 
     def set_phase(self, step, inputs) -> None:
         net, model = self.net, self.model

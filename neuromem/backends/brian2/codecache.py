@@ -1,0 +1,119 @@
+"""Code generation done once: across the runs of a process, and across processes.
+
+Two costs of Brian2's runtime device that a multi-phase protocol pays again
+and again, with nothing changed:
+
+* every ``Network.run`` creates every object's code objects anew (template
+  rendering, hashing, a Cython cache lookup; ~2 s per run of the default
+  model).  :func:`reuse_code_objects` makes an object create them at its
+  first run and keep them, reading the variables into their namespaces again
+  at each run (arrays Brian2 treats as constant within a run, such as a
+  spike generator's spikes, change between phases); neuromem's external
+  constants never change, so a kept code object computes what a new one
+  would.
+* the ``exact`` integrator solves the same linear system with sympy in every
+  process (~8 s for the default model).  :func:`cache_stateupdaters` keeps its
+  result (the abstract code, a string) in a file per equations and variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """Project-local compile cache (``$NEUROMEM_CACHE_DIR`` or ``~/.cache/neuromem``)."""
+    return Path(os.environ.get("NEUROMEM_CACHE_DIR", Path.home() / ".cache" / "neuromem"))
+
+
+def reuse_code_objects(objects) -> None:
+    """Make each Brian2 object create its code objects once, at its first run, and keep them.
+
+    ``objects``: every object of the network, contained ones included
+    (``Network.sorted_objects``).  An object first active in a later run
+    creates its code objects then.
+    """
+    for obj in objects:
+        if getattr(obj, "_neuromem_reuse", False) or not hasattr(obj, "create_code_objects"):
+            continue
+        original = obj.create_code_objects
+        kept: list = []
+
+        def create(run_namespace, _obj=obj, _original=original, _kept=kept):
+            if not _kept:
+                _original(run_namespace)
+                _kept.append(list(_obj.code_objects))
+            else:
+                _obj.code_objects[:] = _kept[0]
+                for codeobj in _kept[0]:
+                    # arrays flagged constant (e.g. a SpikeGeneratorGroup's spikes, replaced by
+                    # set_spikes) are read into the namespace once: read them again
+                    refresh = getattr(codeobj, "variables_to_namespace", None)
+                    if refresh is not None:
+                        refresh()
+
+        obj.create_code_objects = create
+        obj._neuromem_reuse = True
+
+
+_installed: dict = {}
+
+
+def _describe(var) -> tuple:
+    """What the integrator can see of a variable or function: its kind, unit, type and flags (a constant's value)."""
+    out = [type(var).__name__]
+    for attr in ("dim", "dtype", "scalar", "constant", "read_only", "dynamic"):
+        if hasattr(var, attr):
+            out.append(f"{attr}={getattr(var, attr)}")
+    if type(var).__name__ == "Constant":
+        out.append(repr(var.value))
+    return tuple(out)
+
+
+def cache_stateupdaters(cache_dir) -> None:
+    """Keep the ``exact`` integrator's results in ``cache_dir/stateupdaters/`` (installed once per process).
+
+    The key is the equations' text, every variable's and function's kind,
+    unit, type and flags, the options, ``dt`` and Brian2's version; a call
+    that cannot be written down stably is simply not cached.
+    """
+    directory = Path(cache_dir) / "stateupdaters"
+    if _installed.get("dir") == directory:
+        return
+    import brian2
+    from brian2.stateupdaters.exact import LinearStateUpdater
+    from brian2.utils.caching import _hashable
+
+    original = _installed.setdefault("original", LinearStateUpdater.__call__)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def call(self, equations, variables=None, method_options=None):
+        try:
+            dt = variables["dt"].get_value()[0] if variables is not None and "dt" in variables else None
+            text = repr((brian2.__version__, str(equations), _hashable(method_options),
+                         None if dt is None else float(dt),
+                         sorted((name, _describe(v)) for name, v in (variables or {}).items())))
+        except Exception:                   # not describable: no file cache
+            return original(self, equations, variables, method_options)
+        if " at 0x" in text:                # an object's address: not the same in another process
+            return original(self, equations, variables, method_options)
+        path = directory / (hashlib.sha256(text.encode()).hexdigest() + ".txt")
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError:
+            pass
+        code = original(self, equations, variables, method_options)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(code, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+        return code
+
+    LinearStateUpdater.__call__ = call
+    _installed["dir"] = directory
