@@ -354,7 +354,7 @@ def run_protocol(model, seed: int, backend: Backend, phases=None, log=None, chec
     pending = []
     for step in steps[len(done):]:
         if step.restore is not None:
-            path = state_file(step.restore)
+            path = None if backend.deferred else state_file(step.restore)
             if path is not None and not path.is_file():
                 raise ValueError(f"the network state at the end of phase {step.restore!r} is missing: {path}")
             backend.restore(step.restore, path)
@@ -365,7 +365,7 @@ def run_protocol(model, seed: int, backend: Backend, phases=None, log=None, chec
         out = None if backend.deferred else backend.read_phase(step)
         state_path = None
         if step.store:
-            state_path = backend.store(step.name, _tmp_target(state_file(step.name)))
+            state_path = backend.store(step.name, None if backend.deferred else _tmp_target(state_file(step.name)))
             if state_path is not None:
                 final = state_file(step.name)
                 os.replace(state_path, final)

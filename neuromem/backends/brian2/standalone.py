@@ -1,0 +1,565 @@
+"""Brian2's ``cpp_standalone`` device: the whole protocol in one compiled program.
+
+The runner (:func:`neuromem.backends.runner.run_protocol`) describes the
+protocol phase by phase; :class:`StandaloneBackend` records it and, in
+:meth:`~StandaloneBackend.finish`, turns it into one C++ program that runs
+every phase with no Python in between:
+
+* **the same network** as the runtime device: the builders of
+  :mod:`neuromem.backends.brian2.builder` (normalisation is generated code),
+  one ``Network``, each object's code generated once for all phases;
+* **data, not code**: everything the seed fixes (synapses, initial weights
+  and state, every phase's input spikes) and every phase's switch values
+  (gains, learning rates, silenced populations) are files the program reads
+  at run time, in the run's results folder (``input/``).  A second seed, or
+  other connection probabilities, stimuli, gains or learning rates, rerun the
+  compiled program as it is.  What the program's code depends on (the
+  populations and their parameters, the projections and rules, the phases'
+  order, durations, branches, plastic projections and recorded
+  populations) is the build's key: when it changes, the program is
+  generated again, and make recompiles only the files that changed;
+* **branches** (``start_from``): at the end of a phase a later phase starts
+  from, the program copies the network state (every state variable,
+  ``lastspike``, synaptic traces, spike queues, the network time) and copies
+  it back before that phase, in memory (Brian2 has no ``store``/``restore``
+  in standalone mode);
+* **outputs**: the program writes each phase's start state, end weights,
+  wall time and the monitors' sizes at its start and end, from which
+  :meth:`~StandaloneBackend.read_phase` cuts the phase's spikes and recorded
+  state out of the monitors (which never go back).
+
+Builds live under ``<cache>/standalone/<model>-<topology>/`` (``cache`` is
+``Brian2Options.cache_dir`` or ``$NEUROMEM_CACHE_DIR``; the topology digest
+covers the populations, sources, projections and the phase sequence, so a
+changed time constant rebuilds in place); ``neuromem_build.json`` there
+records the key and what the program reads and writes, so that a rerun with
+the same key starts the program without generating or compiling anything
+(:data:`BUILD_COUNT` counts the builds of this process).  Brian2's random
+number generators are not used by neuromem's models (all randomness is drawn
+with numpy from the seed); they are seeded with 0 so that a model using them
+would still be reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuromem.backends.runner import Backend, PhaseOutput
+from neuromem.spec import ModelError
+from neuromem.spec.loader import dumps_model
+
+__all__ = ["StandaloneBackend", "BUILD_COUNT", "build_folder"]
+
+#: builds (code generation and compilation) done by this process
+BUILD_COUNT = 0
+
+#: bump when the generated program changes in a way the model does not show
+LAYOUT_VERSION = 1
+
+# Helpers at the top of main(): read and write raw arrays under the results folder.
+_HELPERS = r"""
+auto _nm_bytes = [](const std::string& name) -> size_t {
+    std::ifstream f(brian::results_dir + name, std::ios::binary | std::ios::ate);
+    if (!f.is_open()) { std::cerr << "neuromem: cannot open " << brian::results_dir + name << std::endl; std::exit(3); }
+    return (size_t)f.tellg();
+};
+auto _nm_load = [](const std::string& name, void* dst, size_t nbytes) {
+    std::ifstream f(brian::results_dir + name, std::ios::binary | std::ios::ate);
+    if (!f.is_open()) { std::cerr << "neuromem: cannot open " << brian::results_dir + name << std::endl; std::exit(3); }
+    if ((size_t)f.tellg() != nbytes) {
+        std::cerr << "neuromem: " << name << " has " << (size_t)f.tellg() << " bytes, expected " << nbytes << std::endl;
+        std::exit(3);
+    }
+    f.seekg(0);
+    if (nbytes) f.read((char*)dst, nbytes);
+    if (!f) { std::cerr << "neuromem: cannot read " << name << std::endl; std::exit(3); }
+};
+auto _nm_save = [](const std::string& name, const void* src, size_t nbytes) {
+    std::ofstream f(brian::results_dir + name, std::ios::binary);
+    if (nbytes) f.write((const char*)src, nbytes);
+    if (!f) { std::cerr << "neuromem: cannot write " << name << std::endl; std::exit(3); }
+};
+auto _nm_now = []() -> double {
+    struct timespec _ts; clock_gettime(CLOCK_MONOTONIC, &_ts); return _ts.tv_sec + 1e-9 * _ts.tv_nsec;
+};
+std::vector<int64_t> _nm_marks;
+std::vector<double> _nm_walls;
+"""
+
+
+class _locked:
+    """An exclusive lock on ``path`` (``fcntl.flock``; no lock where fcntl is missing): one build per folder."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.f = open(self.path, "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self.f, fcntl.LOCK_EX)
+        except ImportError:              # pragma: no cover - not on Unix
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()                   # releases the lock
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_folder(options, model, key: str) -> Path:
+    """Folder of the builds whose topology has the digest ``key`` (under the options' cache folder).
+
+    A build whose parameters changed (a time constant, a rule's amplitude, a
+    phase's duration) is generated again into the same folder, where Brian2
+    rewrites only the files that changed and make recompiles only those.
+    """
+    from neuromem.backends.brian2.codecache import default_cache_dir
+    from neuromem.spec.names import safe_name
+
+    cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    return cache / "standalone" / f"{safe_name(model.name)}-{key[:16]}"
+
+
+def _structure(model) -> dict:
+    """The model as the compiled program depends on it: without what the program reads as data."""
+    import tomllib
+
+    raw = tomllib.loads(dumps_model(model))
+    for k in ("name", "description"):
+        raw.pop(k, None)
+    for pr in raw.get("projections", {}).values():
+        pr.pop("connector", None)
+        pr.pop("weight", None)
+    for pop in raw.get("populations", {}).values():
+        for k in [k for k in pop if k.endswith("_init")]:
+            pop.pop(k)
+    proto = raw.get("protocol", {})
+    for k in ("n_memories", "coding_level", "overlaps", "pattern_population", "replay_population"):
+        proto.pop(k, None)
+    for ph in proto.get("phases", []):
+        for k in ("stimuli", "gain", "silence", "block", "kind", "duration"):
+            ph.pop(k, None)
+        ph["plastic"] = sorted(ph.get("plastic", {}))
+    return raw
+
+
+def _source_digest() -> str:
+    """The code that writes the program: this module and the builders."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("standalone.py", "builder.py", "codecache.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+class StandaloneBackend(Backend):
+    """The runner's backend for Brian2's ``cpp_standalone`` device (see the module docstring)."""
+
+    name = "brian2"
+    deferred = True
+
+    def __init__(self, options):
+        self.options = options
+        self.actions: list = []          # ("restore", name) | ("phase", step) | ("store", name)
+        self.inputs: dict = {}
+        self.outputs: dict = {}
+        self.info: dict = {}
+
+    # ---------------------------------------------------------------- the runner's calls
+
+    def check(self, model, steps) -> None:
+        from neuromem.backends.brian2.builder import Builder
+
+        missing = []
+        for obj in [*model.nodes().values(), *model.projections.values(), *model.rules.values()]:
+            if Builder.unsupported(obj, "cpp_standalone"):
+                missing.append(f"{type(obj).__name__} {getattr(obj, 'name', '')!r}".strip())
+        if missing:
+            raise ModelError("the cpp_standalone device cannot run " + ", ".join(missing)
+                             + " (its Brian2 build function declares the runtime device only); "
+                               "use --device runtime")
+
+    def build(self, model, draws) -> None:
+        self.model, self.draws = model, draws
+
+    def set_phase(self, step, inputs) -> None:
+        self.actions.append(("phase", step))
+        self.inputs[step.name] = inputs
+
+    def run(self, step) -> None:
+        pass                              # runs in finish()
+
+    def store(self, name, path):
+        self.actions.append(("store", name))
+        return None
+
+    def restore(self, name, path) -> None:
+        self.actions.append(("restore", name))
+
+    def read_phase(self, step) -> PhaseOutput:
+        return self.outputs[step.name]
+
+    def describe(self) -> dict:
+        import brian2
+
+        return {"name": "brian2", "device": "cpp_standalone", "target": "cpp_standalone",
+                "brian2": brian2.__version__, **self.info}
+
+    # ---------------------------------------------------------------- the program
+
+    def _layout(self) -> dict:
+        """Everything the generated program depends on (its key is the build's)."""
+        steps = []
+        for kind, arg in self.actions:
+            if kind == "phase":
+                steps.append({"phase": arg.name, "duration": arg.duration, "t_start": arg.t_start,
+                              "plastic": sorted(arg.plastic), "record_state": sorted(arg.record_state)})
+            else:
+                steps.append({kind: arg})
+        model = self.model
+        return {"layout": LAYOUT_VERSION, "source": _source_digest(), "model": _structure(model),
+                "sources": {n: s.size for n, s in model.sources.items()},
+                "initial": {p: sorted(v) for p, v in self.draws.initial.items()},
+                "actions": steps, "compile_args": list(self.options.compile_args or ()),
+                "brian2": __import__("brian2").__version__}
+
+    def _topology(self) -> dict:
+        """What names the build folder: the objects and the phase sequence (their parameters may change)."""
+        model = self.model
+        return {"populations": {n: [type(p).__name__, p.size] for n, p in model.populations.items()},
+                "sources": {n: s.size for n, s in model.sources.items()},
+                "projections": {n: [p.source, p.target, list(p.plasticity)] for n, p in model.projections.items()},
+                "actions": [[kind, arg if isinstance(arg, str) else arg.name] for kind, arg in self.actions]}
+
+    def finish(self) -> None:
+        global BUILD_COUNT
+
+        # a state is copied only for a phase that goes back to it (a checkpointed run asks to keep
+        # every origin, for a resume the program does not need)
+        restored = {arg for kind, arg in self.actions if kind == "restore"}
+        self.actions = [a for a in self.actions if a[0] != "store" or a[1] in restored]
+        layout = self._layout()
+        key = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode()).hexdigest()
+        folder = build_folder(self.options, self.model, _digest(self._topology()))
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest_file = folder / "neuromem_build.json"
+        t0 = time.perf_counter()
+        with _locked(folder.with_name(folder.name + ".lock")):
+            manifest = None
+            if manifest_file.is_file() and (folder / "main").is_file():
+                try:
+                    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+                except ValueError:
+                    manifest = None
+                if manifest is not None and manifest.get("key") != key:
+                    manifest = None
+            compiled = manifest is None
+            if compiled:
+                manifest_file.unlink(missing_ok=True)     # no stale key for a half-built program
+                manifest = self._generate_and_compile(folder, key)
+                BUILD_COUNT += 1
+                manifest_file.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        t_build = time.perf_counter() - t0
+        results = folder / "results" / f"run-{os.getpid()}-{time.time_ns()}"
+        (results / "input").mkdir(parents=True)
+        try:
+            self._write_inputs(results, manifest)
+            t1 = time.perf_counter()
+            proc = subprocess.run([str(folder / "main"), "--results_dir", str(results) + os.sep], cwd=folder,
+                                  capture_output=True, text=True)
+            t_run = time.perf_counter() - t1
+            if proc.returncode != 0:
+                raise RuntimeError(f"the compiled protocol {folder / 'main'} failed (exit status "
+                                   f"{proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+            self._read_outputs(results, manifest)
+        finally:
+            import shutil
+
+            shutil.rmtree(results, ignore_errors=True)
+        self.info = {"build": {"folder": str(folder), "compiled": compiled, "build_s": round(t_build, 3),
+                               "program_s": round(t_run, 3)}}
+        try:                                  # what a Brian2 script reads after device.run (benchmarks)
+            from brian2.devices.device import all_devices
+
+            all_devices["cpp_standalone"]._last_run_time = float(sum(o.wall_time for o in self.outputs.values()))
+        except Exception:
+            pass
+
+    # ---------------------------------------------------------------- generating the program
+
+    def _generate_and_compile(self, folder: Path, key: str) -> dict:
+        import brian2 as b2
+        from brian2.codegen.generators.cpp_generator import c_data_type
+
+        from neuromem.backends.brian2.builder import BuiltNetwork, build
+        from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
+
+        model, draws = self.model, self.draws
+        options = self.options
+        cache_stateupdaters(Path(options.cache_dir) if options.cache_dir else default_cache_dir())
+        b2.set_device("cpp_standalone", build_on_run=False)
+        device = b2.get_device()
+        device.reinit()
+        device.activate(build_on_run=False)
+        b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{max(1, os.cpu_count() or 1)}"]
+        if options.compile_args is not None:
+            b2.prefs.codegen.cpp.extra_compile_args_gcc = list(options.compile_args)
+        b2.prefs.codegen.loop_invariant_optimisations = True
+        b2.start_scope()
+        b2.defaultclock.dt = model.dt * b2.second
+        b2.seed(0)
+        device.insert_code("main", _HELPERS)
+
+        def arr(var, data=False):
+            return device.get_array_name(var, access_data=data)
+
+        def ctype(var):
+            return c_data_type(var.dtype)
+
+        manifest: dict = {"key": key, "inputs": {}, "monitors": {}, "phases": []}
+
+        class RunTimeNetwork(BuiltNetwork):
+            def connect(self, syn, proj, i, j, weights, unit):
+                # the synapses and weights are read from input/ when the program runs
+                lines = [f"{{ // synapses of {proj.name}",
+                         f'const size_t _n = _nm_bytes("input/syn_{proj.name}_i.bin") / 4;']
+                for var, f in ((syn.variables["_synaptic_pre"], "i"), (syn.variables["_synaptic_post"], "j")):
+                    lines += [f"{arr(var)}.resize(_n);",
+                              f'_nm_load("input/syn_{proj.name}_{f}.bin", {arr(var)}.data(), _n * 4);']
+                for var in sorted(syn._registered_variables, key=lambda v: v.name):
+                    if var.ndim == 1 if hasattr(var, "ndim") else True:
+                        lines.append(f"{arr(var)}.resize(_n);")
+                lines.append(f"{arr(syn.variables['N'], True)}[0] = _n;")
+                w = syn.variables["w"]
+                lines.append(f'_nm_load("input/syn_{proj.name}_w.bin", {arr(w)}.data(), _n * sizeof({ctype(w)}));')
+                lines.append("}")
+                device.insert_code("main", "\n".join(lines))
+                syn._connect_called = True
+                manifest["inputs"][f"syn_{proj.name}"] = proj.name
+
+        net = RunTimeNetwork()
+        for node in model.nodes().values():
+            build(node, net, model, None)
+        for pname in model.populations:
+            for var in sorted(draws.initial[pname]):
+                v = net.groups[pname].variables[var]
+                device.insert_code("main", f'_nm_load("input/init_{pname}_{var}.bin", {arr(v, True)}, '
+                                           f'{v.size} * sizeof({ctype(v)}));')
+        for name, proj in model.projections.items():
+            build(proj, net, model, draws.synapses[name], draws.weights[name])
+        monitors = {p: b2.SpikeMonitor(net.groups[p], record=True, name=f"spikemon_{p}") for p in model.populations}
+        state_pops = sorted({p for kind, s in self.actions if kind == "phase" for p in s.record_state})
+        state_mons = {p: b2.StateMonitor(net.groups[p], "v", record=np.arange(min(50, model.populations[p].size)),
+                                         name=f"statemon_{p}") for p in state_pops}
+        network = b2.Network(*net.objects(), *monitors.values(), *state_mons.values(), name="neuromem_net")
+        reuse_code_objects(network.sorted_objects)
+
+        plastic = [n for n, pr in model.projections.items() if pr.plasticity]
+        mark_arrays = [arr(m.variables["t"]) for m in monitors.values()] + \
+                      [arr(m.variables["t"]) for m in state_mons.values()]
+        marks = "; ".join(f"_nm_marks.push_back((int64_t){a}.size())" for a in mark_arrays) + ";"
+
+        # the state a branch copies: every non-constant array of the groups and synapses, the queues, t
+        snap_vars = []
+        for obj in [*net.groups.values(), *net.synapses.values()]:
+            for vname, var in sorted(obj.variables.items()):
+                if getattr(var, "owner", None) is None or var.owner.name != obj.name:
+                    continue
+                if not hasattr(var, "dtype") or var.constant or vname.startswith("_spikespace"):
+                    continue
+                if type(var).__name__ not in ("ArrayVariable", "DynamicArrayVariable"):
+                    continue
+                if getattr(var, "ndim", 1) != 1:
+                    continue
+                snap_vars.append(var)
+        # the clocks' t and time step (a run sets the step of every clock it uses, not t, which
+        # the first step of the run reads: after a branch it must be the branch point's)
+        for clock in sorted({obj.clock for obj in network.sorted_objects}, key=lambda c: c.name):
+            snap_vars += [clock.variables["timestep"], clock.variables["t"]]
+        pathways = [pw.name for syn in net.synapses.values() for pw in syn._pathways]
+
+        def snapshot(tag):
+            lines = [f"// state at the end of {tag}"]
+            for k, var in enumerate(snap_vars):
+                name = arr(var)
+                if type(var).__name__ == "DynamicArrayVariable":
+                    lines.append(f"std::vector<{ctype(var)}> _nm_s_{tag}_{k}({name});")
+                else:
+                    lines.append(f"std::vector<{ctype(var)}> _nm_s_{tag}_{k}({name}, {name} + {var.size});")
+            for k, pw in enumerate(pathways):
+                lines.append(f"auto _nm_q_{tag}_{k} = brian::{pw}.queue[0]->_full_state();")
+            lines.append(f"const double _nm_t_{tag} = brian::{network.name}.t;")
+            return "\n".join(lines)
+
+        def restore(tag):
+            lines = [f"// back to the state at the end of {tag}"]
+            for k, var in enumerate(snap_vars):
+                name = arr(var)
+                if type(var).__name__ == "DynamicArrayVariable":
+                    lines.append(f"{name} = _nm_s_{tag}_{k};")
+                else:
+                    lines.append(f"std::copy(_nm_s_{tag}_{k}.begin(), _nm_s_{tag}_{k}.end(), {name});")
+            for k, pw in enumerate(pathways):
+                lines.append(f"brian::{pw}.queue[0]->_restore_from_full_state(_nm_q_{tag}_{k});")
+            lines.append(f"brian::{network.name}.t = _nm_t_{tag};")
+            return "\n".join(lines)
+
+        tags: dict = {}
+        k = 0
+        for kind, arg in self.actions:
+            if kind == "store":
+                tags[arg] = f"st{len(tags)}"
+                device.insert_code("main", snapshot(tags[arg]))
+                continue
+            if kind == "restore":
+                device.insert_code("main", restore(tags[arg]))
+                continue
+            step = arg
+            lines = [f"// phase {k}: {step.name}"]
+            for src, g in net.groups.items():
+                if src not in model.sources:
+                    continue
+                ni, tb = g.variables["neuron_index"], g.variables["_timebins"]
+                lines += [f'{{ const size_t _n = _nm_bytes("input/ph{k}_{src}_i.bin") / 4;',
+                          f"{arr(ni)}.resize(_n); {arr(tb)}.resize(_n);",
+                          f'_nm_load("input/ph{k}_{src}_i.bin", {arr(ni)}.data(), _n * 4);',
+                          f'_nm_load("input/ph{k}_{src}_b.bin", {arr(tb)}.data(), _n * 4);',
+                          f"{arr(g.variables['_lastindex'], True)}[0] = 0;",
+                          f"{arr(g.variables['_period_bins'], True)}[0] = 0; }}"]
+            # switches: gains of every projection, learning rates of the plastic ones, silenced flags
+            n_sw = len(model.projections) + len(plastic) + len(model.populations)
+            lines.append(f"{{ std::vector<double> _sw({n_sw}); "
+                         f'_nm_load("input/ph{k}_switches.bin", _sw.data(), {n_sw} * sizeof(double));')
+            pos = 0
+            for pname, syn in net.synapses.items():
+                lines.append(f"{arr(syn.variables['gain'], True)}[0] = _sw[{pos}];")
+                pos += 1
+            for pname in plastic:
+                lines.append(f"{arr(net.synapses[pname].variables['lr'], True)}[0] = _sw[{pos}];")
+                pos += 1
+            for pname in model.populations:
+                lines.append(f"{arr(net.groups[pname].variables['silenced'], True)}[0] = _sw[{pos}];")
+                pos += 1
+            lines.append("}")
+            for pname in model.populations:
+                g = net.groups[pname]
+                for var in [*net.state[pname], "lastspike"]:
+                    v = g.variables[var]
+                    lines.append(f'_nm_save("ph{k}_init_{pname}_{var}.bin", {arr(v, True)}, '
+                                 f"{v.size} * sizeof({ctype(v)}));")
+            lines.append(marks)
+            lines.append("const double _nm_w0_%d = _nm_now();" % k)
+            device.insert_code("main", "\n".join(lines))
+            for pname, objs in net.normalisers.items():
+                for obj in objs:
+                    obj.active = pname in step.plastic
+            for p, m in state_mons.items():
+                m.active = p in step.record_state
+            # Brian2 writes the clocks' start (t, time step) into the program from the Python
+            # network's time: make it the phase's (after a branch the program's time went back)
+            network.t_ = float(step.t_start)
+            network.run(step.duration * b2.second, namespace={}, level=0)
+            lines = [f"_nm_walls.push_back(_nm_now() - _nm_w0_{k});", marks]
+            for pname in plastic:
+                w = net.synapses[pname].variables["w"]
+                lines.append(f'_nm_save("ph{k}_w_{pname}.bin", {arr(w)}.data(), '
+                             f"{arr(w)}.size() * sizeof({ctype(w)}));")
+            device.insert_code("main", "\n".join(lines))
+            manifest["phases"].append({"name": step.name, "index": k})
+            k += 1
+        device.insert_code("main", '_nm_save("marks.bin", _nm_marks.data(), _nm_marks.size() * 8);\n'
+                                   '_nm_save("walls.bin", _nm_walls.data(), _nm_walls.size() * 8);')
+
+        folder.mkdir(parents=True, exist_ok=True)
+        device.build(directory=str(folder), compile=True, run=False, clean=False)
+        manifest["monitors"] = {
+            "spikes": {p: {"i": device.get_array_filename(m.variables["i"]),
+                           "t": device.get_array_filename(m.variables["t"])} for p, m in monitors.items()},
+            "state": {p: {"t": device.get_array_filename(m.variables["t"]),
+                          "v": device.get_array_filename(m.variables["v"]), "n": int(len(m.record))}
+                      for p, m in state_mons.items()},
+        }
+        manifest["state_vars"] = {p: list(net.state[p]) for p in model.populations}
+        manifest["plastic"] = plastic
+        manifest["projections"] = list(net.synapses)
+        return manifest
+
+    # ---------------------------------------------------------------- data in and out
+
+    def _write_inputs(self, results: Path, manifest: dict) -> None:
+        model, draws = self.model, self.draws
+        inp = results / "input"
+        for name in model.projections:
+            i, j = draws.synapses[name]
+            np.ascontiguousarray(i, dtype=np.int32).tofile(inp / f"syn_{name}_i.bin")
+            np.ascontiguousarray(j, dtype=np.int32).tofile(inp / f"syn_{name}_j.bin")
+            np.ascontiguousarray(draws.weights[name], dtype=np.float64).tofile(inp / f"syn_{name}_w.bin")
+        for pname, values in draws.initial.items():
+            for var, v in values.items():
+                np.ascontiguousarray(v, dtype=np.float64).tofile(inp / f"init_{pname}_{var}.bin")
+        dt = model.dt
+        plastic = manifest["plastic"]
+        k = 0
+        for kind, step in self.actions:
+            if kind != "phase":
+                continue
+            for src, (i, t) in self.inputs[step.name].items():
+                # Brian2's SpikeGeneratorGroup rounding: the time step of t + dt / 1000
+                t_abs = np.asarray(t, dtype=np.float64) + step.t_start
+                bins = np.asarray((t_abs + 1e-3 * dt) / dt, dtype=np.int32)
+                np.ascontiguousarray(i, dtype=np.int32).tofile(inp / f"ph{k}_{src}_i.bin")
+                bins.tofile(inp / f"ph{k}_{src}_b.bin")
+            sw = [step.gains[p] for p in manifest["projections"]]
+            sw += [step.learning_rates[p] for p in plastic]
+            sw += [1.0 if p in step.silenced else 0.0 for p in model.populations]
+            np.asarray(sw, dtype=np.float64).tofile(inp / f"ph{k}_switches.bin")
+            k += 1
+
+    def _read_outputs(self, results: Path, manifest: dict) -> None:
+        model = self.model
+        mons = manifest["monitors"]
+        spike_arrays = {p: (np.fromfile(results / f["i"], dtype=np.int32), np.fromfile(results / f["t"]))
+                        for p, f in mons["spikes"].items()}
+        state_arrays = {}
+        for p, f in mons["state"].items():
+            t = np.fromfile(results / f["t"])
+            state_arrays[p] = (t, np.fromfile(results / f["v"]).reshape(t.size, f["n"]))
+        n_mon = len(mons["spikes"]) + len(mons["state"])
+        marks = np.fromfile(results / "marks.bin", dtype=np.int64).reshape(-1, 2, n_mon)
+        walls = np.fromfile(results / "walls.bin")
+        steps = [s for kind, s in self.actions if kind == "phase"]
+        pops = list(mons["spikes"])
+        for k, step in enumerate(steps):
+            t0, start, end = step.t_start, marks[k, 0], marks[k, 1]
+            spikes = {}
+            for m, p in enumerate(pops):
+                i, t = spike_arrays[p]
+                a, b = int(start[m]), int(end[m])
+                t_rel = np.round((t[a:b] - t0) / model.dt) * model.dt
+                spikes[p] = (i[a:b].astype(np.int32), t_rel)
+            state = {}
+            for m, p in enumerate(mons["state"], start=len(pops)):
+                if p in step.record_state:
+                    t, v = state_arrays[p]
+                    a, b = int(start[m]), int(end[m])
+                    state[p] = (t[a:b] - t0, np.ascontiguousarray(v[a:b].T))
+            initial = {}
+            for p in model.populations:
+                for var in manifest["state_vars"][p]:
+                    initial[f"{p}_{var}"] = np.fromfile(results / f"ph{k}_init_{p}_{var}.bin")
+                initial[f"{p}_lastspike"] = np.fromfile(results / f"ph{k}_init_{p}_lastspike.bin") - t0
+            weights = {p: np.fromfile(results / f"ph{k}_w_{p}.bin") for p in manifest["plastic"]}
+            self.outputs[step.name] = PhaseOutput(spikes=spikes, weights=weights, state=state,
+                                                  initial_state=initial, wall_time=float(walls[k]))
