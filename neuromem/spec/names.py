@@ -39,7 +39,9 @@ GENERATED_NAMES: dict[str, tuple[str, ...]] = {
                    "{}_spike_resetter"),
     "source": (),
     "projection": ("{}_pre", "{}_post", "{}_pre_push_spikes", "{}_post_push_spikes", "{}_stateupdater",
-                   "{}_normalisation_incoming", "{}_normalisation_outgoing"),
+                   *(f"{{}}_norm_{d}_{step}" for d in ("incoming", "outgoing")
+                     for step in ("zero", "sum", "factor", "scale")),
+                   "{}_normclock_incoming", "{}_normclock_outgoing"),
 }
 """Names of the objects a backend may generate for each model object (``{}`` is its name)."""
 
