@@ -1,7 +1,8 @@
 """neuromem benchmarks: every figure a ratio measured in the same run (``make bench``).
 
 Sections (each measurement in its own child process; wall time and peak
-resident memory of that process from :func:`os.wait4`):
+resident memory of that process from :func:`os.wait4`, taken by a small launcher that
+forks it, so the peak is the child's own and not its parent's):
 
 ``classic``
     The Brette et al. (2007) CUBA and COBA networks as neuromem model files
@@ -88,6 +89,20 @@ class BenchError(RuntimeError):
 
 # --- child processes ---------------------------------------------------------------------------
 
+# The child is started by a small Python launcher, which waits for it with os.wait4 and prints its
+# peak RSS.  On Linux a process's ru_maxrss includes the high-water mark of the process it was
+# forked from (exec carries the old address space's peak into it), so a child forked straight from
+# a large parent (a pytest worker after simulations, 800+ MiB) reports the parent's peak; forked
+# from the launcher (~10 MiB) it reports its own.
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print('BENCH_CHILD_MAXRSS_KB', usage.ru_maxrss, flush=True)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def measure(cmd: list[str], env: dict | None = None) -> dict:
     """Run one child to completion; its ``BENCH_RESULT`` plus ``process_s`` and ``peak_rss_bytes``.
 
@@ -101,7 +116,8 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     """
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *cmd], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,7 +132,8 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
         raise BenchError(f"{' '.join(cmd)} exited with status {proc.returncode}:\n" + "\n".join(lines[-30:]))
     result = json.loads(found[-1][len("BENCH_RESULT "):])
     result["process_s"] = wall
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024         # Linux: kilobytes
+    rss = [line.split()[1] for line in lines if line.startswith("BENCH_CHILD_MAXRSS_KB ")]
+    result["peak_rss_bytes"] = int(rss[-1]) * 1024         # Linux: kilobytes
     return result
 
 

@@ -103,3 +103,14 @@ def test_tiny_benchmark_writes_the_documented_json(tmp_path):
     assert math.isfinite(s["exponent_loop_vs_events"]) and math.isfinite(s["exponent_rss_vs_synapses"])
     assert "big" not in res
     assert "CUBA" in proc.stdout and "scaling" in proc.stdout and str(out) in proc.stdout
+
+
+def test_a_childs_peak_memory_does_not_include_a_large_parents():
+    """On Linux ru_maxrss carries the forking process's high-water mark across exec; measure() must not."""
+    b = _bench()
+    big = bytearray(600 * 2**20)
+    big[::4096] = b"1" * len(big[::4096])          # touch the pages: the parent's RSS is now > 600 MiB
+    small = b.measure(_child("import json; print('BENCH_RESULT ' + json.dumps({'a': 3}))"))
+    assert small["a"] == 3
+    assert small["peak_rss_bytes"] < 200 * 2**20, small["peak_rss_bytes"]
+    del big
