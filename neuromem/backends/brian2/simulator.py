@@ -250,6 +250,10 @@ class RuntimeBackend(Backend):
         for name, proj in model.projections.items():
             build(proj, net, model, draws.synapses[name], draws.weights[name])
         self.net = net
+        self.undelayed_from: dict = {}
+        for name, proj in model.projections.items():
+            if proj.source in model.sources and round(proj.delay / model.dt) == 0:
+                self.undelayed_from.setdefault(proj.source, []).append(name)
         self.plastic = [name for name, proj in model.projections.items() if proj.plasticity]
         self.monitors = {name: b2.SpikeMonitor(g, record=True, name=f"spikemon_{name}")
                          for name, g in net.groups.items() if name in model.populations}
@@ -264,7 +268,17 @@ class RuntimeBackend(Backend):
         net, model = self.net, self.model
         self.t0 = float(self.network.t / b2.second)
         for src, (i, t) in inputs.items():
-            net.groups[src].set_spikes(i, (t + self.t0) * b2.second)
+            g = net.groups[src]
+            g.set_spikes(i, (t + self.t0) * b2.second)
+            # A source without spikes in the phase does not run, nor do its projections without a
+            # delay (nothing in flight); its spike space is emptied so that delayed projections,
+            # which still deliver what is in flight, push nothing new.
+            silent = i.size == 0
+            if silent:
+                g.variables["_spikespace"].get_value()[-1] = 0
+            g.active = not silent
+            for name in self.undelayed_from.get(src, ()):
+                net.synapses[name].pre.active = not silent
         for pname in model.populations:
             net.groups[pname].silenced = 1.0 if pname in step.silenced else 0.0
         for pname, syn in net.synapses.items():

@@ -290,12 +290,13 @@ class StandaloneBackend(Backend):
             shutil.rmtree(results, ignore_errors=True)
         self.info = {"build": {"folder": str(folder), "compiled": compiled, "build_s": round(t_build, 3),
                                "program_s": round(t_run, 3)}}
-        try:                                  # what a Brian2 script reads after device.run (benchmarks)
-            from brian2.devices.device import all_devices
+        # as after a Brian2 script's device.run: the standalone device is the current one and its
+        # _last_run_time the simulation loop's seconds (here: every phase's)
+        import brian2 as b2
 
-            all_devices["cpp_standalone"]._last_run_time = float(sum(o.wall_time for o in self.outputs.values()))
-        except Exception:
-            pass
+        if not compiled:
+            b2.set_device("cpp_standalone", build_on_run=False)
+        b2.get_device()._last_run_time = float(sum(o.wall_time for o in self.outputs.values()))
 
     # ---------------------------------------------------------------- generating the program
 
@@ -339,7 +340,7 @@ class StandaloneBackend(Backend):
                     lines += [f"{arr(var)}.resize(_n);",
                               f'_nm_load("input/syn_{proj.name}_{f}.bin", {arr(var)}.data(), _n * 4);']
                 for var in sorted(syn._registered_variables, key=lambda v: v.name):
-                    if var.ndim == 1 if hasattr(var, "ndim") else True:
+                    if getattr(var, "ndim", 1) == 1:
                         lines.append(f"{arr(var)}.resize(_n);")
                 lines.append(f"{arr(syn.variables['N'], True)}[0] = _n;")
                 w = syn.variables["w"]
