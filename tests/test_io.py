@@ -288,8 +288,8 @@ def test_plot_weights_sorts_by_memory(run):
     run.initial_weights["ctx_ee"] = inside.astype(float)
     fig = plotting.plot_weights(run, "ctx_ee", ["initial"])
     m = np.asarray(fig.axes[0].images[0].get_array())
-    order = plotting._memory_order(run.patterns)
-    first = plotting._first_member(run.patterns)[order]
+    order = plotting.memory_order(run.patterns)
+    first = plotting.first_member(run.patterns)[order]
     block = np.flatnonzero(first == 2)
     nz = np.argwhere(m > 0)
     assert len(nz) and set(nz[:, 0]) <= set(block) and set(nz[:, 1]) <= set(block)
