@@ -328,6 +328,56 @@ def test_a_synapse_type_is_declared_once_and_sets_the_weight_unit_and_the_export
         SYNAPSES.remove("toy_syn")
 
 
+def test_a_synapse_type_is_built_by_its_registered_brian2_function():
+    """A synapse type's Brian2 code comes from the function registered for its tag: a neuron model that
+    names a new type gets that type's variables, state and spike code with no change to the neuron builder
+    (here a copy of ``current`` under other names, so the membrane follows the ``lif`` one exactly)."""
+    import brian2 as b2
+
+    from neuromem.backends.brian2.builder import Builder, SynapseCode, synapse_code
+    from neuromem.spec.neurons import LIFPopulation
+    from neuromem.spec.registry import SYNAPSES, SynapseCaps
+
+    with pytest.raises(ValueError, match="not registered"):
+        Builder.register_synapse("nmda")
+    SYNAPSES.add("toy_current", None, SynapseCaps(weight="voltage", lif_dense=False, refusal="a toy synapse"))
+
+    @NEURONS.register("toy_lif", NeuronCaps(synapse="toy_current"))
+    @dataclasses.dataclass(frozen=True)
+    class ToyLIF(LIFPopulation):
+        pass
+
+    try:
+        pops = {"a": lif(v_rest="-60 mV"), "b": lif(model="toy_lif", v_rest="-60 mV")}
+        projs = {n: {"source": "src", "target": t, "connector": {"kind": "all_to_all"},
+                     "weight": {"kind": "constant", "value": "2 mV"}} for n, t in (("pa", "a"), ("pb", "b"))}
+        model = plain(pops, {"src": {"size": 1}}, projs, duration="100 ms",
+                      stimuli=[{"source": "src", "kind": "noise", "rate": "200 Hz"}], record_state=["a", "b"])
+        toy = model.populations["b"]
+        with pytest.raises(ModelError, match="no builder for synapse type 'toy_current'"):
+            synapse_code(toy, b2.volt)
+
+        @Builder.register_synapse("toy_current")
+        def build_toy(pop):
+            return SynapseCode(drive="J", drive_unit=b2.volt, equations="dJ/dt = -J / tau_j : volt\n",
+                               namespace={"tau_j": pop.tau_syn * b2.second}, state={"J": b2.volt},
+                               on_pre=lambda proj: "J_post += gain * w")
+
+        with pytest.raises(ModelError, match="drives the membrane in"):
+            synapse_code(toy, b2.amp)
+        run = simulate(model, 3, Brian2Options(target="numpy", progress=False))
+        ph = run.phases[0]
+        assert ph.spikes["src"].i.size > 5
+        assert {"a_I", "b_J"} <= set(ph.initial_state) and "b_I" not in ph.initial_state
+        v_a, v_b = ph.state["a"][1][0], ph.state["b"][1][0]
+        assert v_a.max() > -59e-3
+        np.testing.assert_array_equal(v_a, v_b)
+    finally:
+        Builder.synapse_builders.pop("toy_current", None)
+        NEURONS.remove("toy_lif")
+        SYNAPSES.remove("toy_current")
+
+
 def test_a_connector_kind_is_declared_in_the_spec_registry_and_drawn_by_its_registered_function():
     from neuromem.connectivity import CONNECT, connector_kind, draw_projection
     from neuromem.spec.registry import CONNECTORS

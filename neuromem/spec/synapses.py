@@ -7,7 +7,9 @@ names the one it uses (:attr:`NeuronCaps.synapse
 <neuromem.spec.registry.NeuronCaps.synapse>`).  The loader reads weights
 and rule amplitudes of a projection in the unit its target's synapse type
 declares, the backends pick the Brian2 unit from it, and the exporters
-refuse from it.
+refuse from it.  Each backend builds a type's equations with one function
+registered for its tag (Brian2: ``Builder.register_synapse`` in
+:mod:`neuromem.backends.brian2.builder`).
 
 ``current``
     Exponential current synapses: a spike through a projection of weight

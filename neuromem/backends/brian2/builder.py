@@ -3,7 +3,10 @@
 Build functions are registered per spec type (the idea of Nengo's
 ``Builder.register``): :func:`build` looks up the function for the object's
 class (walking the MRO), so a new population type or rule plugs in by
-registering one function, without touching the simulator loop.
+registering one function, without touching the simulator loop.  Synapse
+types, which the spec declares by tag (:data:`neuromem.spec.registry.SYNAPSES`)
+rather than by class, register theirs by that tag
+(``Builder.register_synapse(tag)``).
 
 What each kind of build function returns:
 
@@ -14,7 +17,15 @@ neuron model (``build(pop, net, model, rng)``)
     variables that make up a neuron's state (name → Brian2 unit; recorded at
     each phase's start) and in ``net.inputs[pop.name]`` a function
     ``(projection) -> on_pre code`` that adds a presynaptic spike to the
-    right variable.
+    right variable.  Its synaptic part comes from its synapse type
+    (:func:`synapse_code`): the neuron model writes the membrane equation
+    around the synapse type's ``drive`` and adds its equations, namespace,
+    state variables and ``on_pre`` code.
+synapse type (``Builder.register_synapse(tag)``; ``fn(pop) -> SynapseCode``)
+    The synaptic variables of a population of that synapse type, their
+    equations and constants (from the population's parameters), the term
+    they add to the membrane equation and the code a spike runs
+    (:class:`SynapseCode`).
 spike-timing rule (``build(rule, unit)``; ``RuleCaps.timing``)
     ``(namespace, synapse model, on_pre code, on_post code)`` for the
     projection's ``Synapses``; ``unit`` is the Brian2 unit of its weights.
@@ -26,18 +37,21 @@ other rules (``build(rule, syn, projection, model, (i, j), order)``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 import numpy as np
 import brian2 as b2
 
 from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP,
                            SynapticNormalisation, Projection, ModelError)
 from neuromem.spec.neurons import CondLIFPopulation
-from neuromem.spec.registry import NEURONS, RULES
+from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
 
 #: Brian2 unit and its name in equations, per weight dimension (:attr:`NeuronCaps.weight`)
 WEIGHT_UNITS = {"voltage": (b2.volt, "volt"), "conductance": (b2.siemens, "siemens")}
 
-__all__ = ["Builder", "build", "BuiltNetwork"]
+__all__ = ["Builder", "build", "BuiltNetwork", "SynapseCode", "synapse_code"]
 
 
 #: Brian2 devices a build function supports unless it says otherwise
@@ -56,12 +70,31 @@ class Builder:
 
     builders: dict = {}
     devices: dict = {}
+    #: synapse-type tag (:data:`~neuromem.spec.registry.SYNAPSES`) -> ``fn(pop) -> SynapseCode``
+    synapse_builders: dict = {}
 
     @classmethod
     def register(cls, spec_type, devices=ALL_DEVICES):
         def deco(fn):
             cls.builders[spec_type] = fn
             cls.devices[spec_type] = tuple(devices)
+            return fn
+        return deco
+
+    @classmethod
+    def register_synapse(cls, tag: str):
+        """Register ``fn(pop) -> SynapseCode``, the Brian2 code of synapse type ``tag``.
+
+        ``tag`` must be registered in the spec's
+        :data:`~neuromem.spec.registry.SYNAPSES` first (``ValueError``
+        otherwise), so a misspelt tag fails when the backend is imported.
+        """
+        if tag not in SYNAPSES:
+            raise ValueError(f"synapse type {tag!r} is not registered in neuromem.spec.registry.SYNAPSES "
+                             f"(known: {', '.join(SYNAPSES.names())})")
+
+        def deco(fn):
+            cls.synapse_builders[tag] = fn
             return fn
         return deco
 
@@ -84,6 +117,69 @@ class Builder:
 def build(obj, *args, **kwargs):
     """Build ``obj`` with the function registered for its type."""
     return Builder.lookup(obj)(obj, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class SynapseCode:
+    """The Brian2 code of a population's synapses: what its synapse type adds to the neuron model.
+
+    Attributes
+    ----------
+    drive : str
+        The synaptic input in the membrane equation, in ``drive_unit``
+        (e.g. ``"I"``, or ``"g_exc * (e_exc - v) + g_inh * (e_inh - v)"``).
+    drive_unit : brian2.Unit
+        The unit of ``drive``, which fixes the membrane equations it fits:
+        volts for ``tau_m dv/dt = ... + drive``, amperes for
+        ``C_m dv/dt = ... + drive``.
+    equations : str
+        The synaptic variables' equations, one per line, each ending in ``"\\n"``.
+    on_pre : callable
+        ``(projection) -> code`` run on the synapses when a presynaptic spike
+        arrives: adds ``gain * w`` to the variable the projection feeds.
+    namespace : dict
+        The constants those equations use (Brian2 quantities).
+    state : dict
+        ``{variable: Brian2 unit}`` of the synaptic variables recorded with
+        the neuron's state at each phase's start.
+    """
+
+    drive: str
+    drive_unit: object
+    equations: str
+    on_pre: Callable
+    namespace: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+
+def synapse_code(pop, drive_unit) -> SynapseCode:
+    """The :class:`SynapseCode` of ``pop``'s synapse type (``NEURONS.caps(pop).synapse``).
+
+    Parameters
+    ----------
+    pop : spec population
+        A neuron-model population; its synapse type's parameters (time
+        constants, reversal potentials) are read from it.
+    drive_unit : brian2.Unit
+        The unit the neuron model's membrane equation takes a synaptic drive
+        in; a synapse type whose drive has another unit is refused.
+
+    Raises
+    ------
+    neuromem.spec.ModelError
+        When the Brian2 backend has no builder for the synapse type, or its
+        drive does not fit the neuron model's membrane equation.
+    """
+    tag = NEURONS.caps(pop).synapse
+    fn = Builder.synapse_builders.get(tag)
+    if fn is None:
+        raise ModelError(f"the Brian2 backend has no builder for synapse type {tag!r} "
+                         f"(population {pop.name!r}); register one with Builder.register_synapse({tag!r})")
+    code = fn(pop)
+    if b2.get_dimensions(code.drive_unit) != b2.get_dimensions(drive_unit):
+        raise ModelError(f"synapse type {tag!r} drives the membrane in {code.drive_unit}, but the "
+                         f"{type(pop).__name__} equations of population {pop.name!r} take {drive_unit}")
+    return code
 
 
 class BuiltNetwork:
@@ -121,21 +217,67 @@ class BuiltNetwork:
         syn.w = weights * unit
 
 
+@Builder.register_synapse("current")
+def build_current_synapses(pop) -> SynapseCode:
+    """Exponential current synapses (equations: :mod:`neuromem.spec.synapses`), as a voltage drive.
+
+    A spike adds ``+w`` (excitatory projection) or ``-w`` (inhibitory) to
+    ``I``, which decays with ``pop.tau_syn``; with ``pop.tau_syn_inh``
+    inhibitory spikes add ``w`` to a second current ``I_inh`` that decays with
+    it and enters the membrane with a minus sign.
+    """
+    ns = {"tau_syn": pop.tau_syn * b2.second}
+    drive = "I"
+    eqs = "dI/dt = -I / tau_syn : volt\n"
+    tau_syn_inh = getattr(pop, "tau_syn_inh", None)
+    if tau_syn_inh is not None:
+        ns["tau_syn_inh"] = tau_syn_inh * b2.second
+        drive += " - I_inh"
+        eqs += "dI_inh/dt = -I_inh / tau_syn_inh : volt\n"
+
+    def on_pre(proj: Projection) -> str:
+        if proj.sign == "inhibitory" and tau_syn_inh is not None:
+            return "I_inh_post += gain * w"
+        op = "+=" if proj.sign == "excitatory" else "-="
+        return f"I_post {op} gain * w"
+
+    return SynapseCode(drive=drive, drive_unit=b2.volt, equations=eqs, namespace=ns, state={"I": b2.volt},
+                       on_pre=on_pre)
+
+
+@Builder.register_synapse("conductance")
+def build_conductance_synapses(pop) -> SynapseCode:
+    """Exponential conductance synapses (equations: :mod:`neuromem.spec.synapses`), as a current drive.
+
+    A spike adds ``w`` to ``g_exc`` (excitatory projection) or ``g_inh``
+    (inhibitory), which decay with ``pop.tau_exc`` / ``pop.tau_inh`` and
+    drive the membrane through the reversal potentials ``pop.e_exc`` /
+    ``pop.e_inh``.
+    """
+    ns = {"e_exc": pop.e_exc * b2.volt, "e_inh": pop.e_inh * b2.volt, "tau_exc": pop.tau_exc * b2.second,
+          "tau_inh": pop.tau_inh * b2.second}
+    return SynapseCode(
+        drive="g_exc * (e_exc - v) + g_inh * (e_inh - v)", drive_unit=b2.amp,
+        equations="dg_exc/dt = -g_exc / tau_exc : siemens\ndg_inh/dt = -g_inh / tau_inh : siemens\n",
+        namespace=ns, state={"g_exc": b2.siemens, "g_inh": b2.siemens},
+        on_pre=lambda proj: ("g_exc_post" if proj.sign == "excitatory" else "g_inh_post") + " += gain * w")
+
+
 @Builder.register(LIFPopulation)
 def build_lif(pop: LIFPopulation, net: BuiltNetwork, model, rng):
-    """Current-based LIF group; see :class:`neuromem.spec.LIFPopulation` for the equations."""
-    ns = {"tau_m": pop.tau_m * b2.second, "tau_syn": pop.tau_syn * b2.second,
-          "v_rest": pop.v_rest * b2.volt, "v_reset": pop.v_reset * b2.volt,
-          "v_th": pop.v_th * b2.volt}
-    drive = "I"
+    """LIF group with a voltage drive; see :class:`neuromem.spec.LIFPopulation` for the equations.
+
+    The synaptic input comes from its synapse type (:func:`synapse_code`,
+    ``current`` for ``lif``), added to the membrane equation as a voltage.
+    """
+    syn = synapse_code(pop, b2.volt)
+    ns = {"tau_m": pop.tau_m * b2.second, "v_rest": pop.v_rest * b2.volt, "v_reset": pop.v_reset * b2.volt,
+          "v_th": pop.v_th * b2.volt, **syn.namespace}
+    drive = syn.drive
     extra_eqs = ""
     if pop.bias != 0:
         ns["v_bias"] = pop.bias * b2.volt
         drive += " + v_bias"
-    if pop.tau_syn_inh is not None:
-        ns["tau_syn_inh"] = pop.tau_syn_inh * b2.second
-        drive += " - I_inh"
-        extra_eqs += "dI_inh/dt = -I_inh / tau_syn_inh : volt\n"
     reset = "v = v_reset"
     if pop.adaptation is not None:
         ns["tau_w"] = pop.adaptation.tau_w * b2.second
@@ -144,49 +286,42 @@ def build_lif(pop: LIFPopulation, net: BuiltNetwork, model, rng):
         extra_eqs += "dw_adapt/dt = -w_adapt / tau_w : volt\n"
         reset += "\nw_adapt += b_w"
     eqs = (f"dv/dt = (v_rest - v + {drive}) / tau_m : volt (unless refractory)\n"
-           "dI/dt = -I / tau_syn : volt\n" + extra_eqs +
+           + syn.equations + extra_eqs +
            "silenced : 1 (shared)\n")
     g = b2.NeuronGroup(pop.size, eqs, threshold="v > v_th and silenced < 0.5", reset=reset,
                        refractory=pop.refractory * b2.second, method="exact", namespace=ns,
                        name=pop.name)
     g.v = pop.v_rest * b2.volt
     net.groups[pop.name] = g
-    net.state[pop.name] = {"v": b2.volt, "I": b2.volt}
-    net.inputs[pop.name] = lambda proj: _lif_input(pop, proj)
+    net.state[pop.name] = {"v": b2.volt, **syn.state}
+    net.inputs[pop.name] = syn.on_pre
     return g
-
-
-def _lif_input(pop: LIFPopulation, proj: Projection) -> str:
-    """A spike adds ``+w`` (excitatory) or ``-w`` (inhibitory) to ``I`` (``I_inh`` with ``tau_syn_inh``)."""
-    if proj.sign == "inhibitory" and pop.tau_syn_inh is not None:
-        return "I_inh_post += gain * w"
-    op = "+=" if proj.sign == "excitatory" else "-="
-    return f"I_post {op} gain * w"
 
 
 @Builder.register(CondLIFPopulation)
 def build_cond_lif(pop: CondLIFPopulation, net: BuiltNetwork, model, rng):
-    """Conductance-based LIF group; see :class:`neuromem.spec.neurons.CondLIFPopulation` for the equations.
+    """LIF group with a capacitance and a leak conductance; see :class:`neuromem.spec.neurons.CondLIFPopulation`.
 
-    Integrated with Brian2's ``exponential_euler`` (exact for ``v`` at fixed
-    conductances, as in Brian2's own COBA example).
+    The synaptic input comes from its synapse type (:func:`synapse_code`,
+    ``conductance`` for ``cond_lif``), added to the membrane equation as a
+    current.  Integrated with Brian2's ``exponential_euler`` (exact for ``v``
+    at fixed conductances, as in Brian2's own COBA example).
     """
+    syn = synapse_code(pop, b2.amp)
     ns = {"c_m": pop.c_m * b2.farad, "g_leak": pop.g_leak * b2.siemens, "v_rest": pop.v_rest * b2.volt,
-          "v_reset": pop.v_reset * b2.volt, "v_th": pop.v_th * b2.volt, "e_exc": pop.e_exc * b2.volt,
-          "e_inh": pop.e_inh * b2.volt, "tau_exc": pop.tau_exc * b2.second, "tau_inh": pop.tau_inh * b2.second,
+          "v_reset": pop.v_reset * b2.volt, "v_th": pop.v_th * b2.volt, **syn.namespace,
           "i_bias": pop.bias * b2.amp}
-    eqs = ("dv/dt = (g_leak * (v_rest - v) + g_exc * (e_exc - v) + g_inh * (e_inh - v) + i_bias) / c_m "
+    eqs = (f"dv/dt = (g_leak * (v_rest - v) + {syn.drive} + i_bias) / c_m "
            ": volt (unless refractory)\n"
-           "dg_exc/dt = -g_exc / tau_exc : siemens\n"
-           "dg_inh/dt = -g_inh / tau_inh : siemens\n"
+           + syn.equations +
            "silenced : 1 (shared)\n")
     g = b2.NeuronGroup(pop.size, eqs, threshold="v > v_th and silenced < 0.5", reset="v = v_reset",
                        refractory=pop.refractory * b2.second, method="exponential_euler", namespace=ns,
                        name=pop.name)
     g.v = pop.v_rest * b2.volt
     net.groups[pop.name] = g
-    net.state[pop.name] = {"v": b2.volt, "g_exc": b2.siemens, "g_inh": b2.siemens}
-    net.inputs[pop.name] = lambda proj: ("g_exc_post" if proj.sign == "excitatory" else "g_inh_post") + " += gain * w"
+    net.state[pop.name] = {"v": b2.volt, **syn.state}
+    net.inputs[pop.name] = syn.on_pre
     return g
 
 
