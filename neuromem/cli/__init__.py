@@ -207,6 +207,3 @@ def _sigterm_as_interrupt(received: list):
 from neuromem.cli import run, sweep, export, info  # noqa: E402,F401  (registration order = --help order)
 from neuromem.cli.export import DEFAULT_EXPORT_PHASE, RATE_TOLERANCE, LavaProgress, fmt_optional, warn_rates  # noqa: E402
 from neuromem.cli.info import info_lines  # noqa: E402
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
