@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -81,6 +82,21 @@ class Brian2Options:
 _configured: str | None = None
 
 
+def cython_cache_name() -> str:
+    """The Cython cache's folder for Brian2's current compiler flags: ``cython`` for :data:`FAST_COMPILE_ARGS`.
+
+    Brian2 names a compiled module after its code alone, not the flags it was
+    compiled with, so modules compiled with other flags (e.g. Brian2's own
+    ``-O3``, ``compile_args=None``) live in a folder of their own,
+    ``cython-<digest of the flags>``; in one shared folder a module compiled
+    first would be used whatever the flags asked for.
+    """
+    flags = tuple(b2.prefs.codegen.cpp.extra_compile_args_gcc)
+    if flags == FAST_COMPILE_ARGS:
+        return "cython"
+    return "cython-" + hashlib.sha256(repr(flags).encode()).hexdigest()[:12]
+
+
 def configure(options: Brian2Options) -> str:
     """Set Brian2 preferences for runtime mode; returns the codegen target used."""
     global _configured
@@ -88,12 +104,12 @@ def configure(options: Brian2Options) -> str:
     if target not in ("auto", "cython", "numpy"):
         raise ValueError(f"unknown Brian2 target {target!r} (auto, cython, numpy)")
     if target in ("auto", "cython"):
-        cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
-        (cache / "cython").mkdir(parents=True, exist_ok=True)
-        b2.prefs.codegen.runtime.cython.cache_dir = str(cache / "cython")
-        b2.prefs.codegen.runtime.cython.multiprocess_safe = True
         if options.compile_args is not None:
             b2.prefs.codegen.cpp.extra_compile_args_gcc = list(options.compile_args)
+        cache = (Path(options.cache_dir) if options.cache_dir else default_cache_dir()) / cython_cache_name()
+        cache.mkdir(parents=True, exist_ok=True)
+        b2.prefs.codegen.runtime.cython.cache_dir = str(cache)
+        b2.prefs.codegen.runtime.cython.multiprocess_safe = True
     if target == "auto":
         if _configured is None:
             try:
