@@ -1,15 +1,22 @@
 """One neuromem run as a benchmark child process, for ``benchmarks/run.py``.
 
 ``python neuromem_child.py MODEL [--set KEY=VALUE ...] [--seed 0]
-[--target cython|numpy] [--device runtime|cpp_standalone] [--out DIR]``
+[--target cython|numpy] [--device runtime|cpp_standalone] [--compile-args neuromem|brian2]
+[--out DIR]``
 runs ``neuromem.run`` (simulate, score, write a run folder without figures:
 what ``neuromem run MODEL --no-figures`` does) into a temporary folder under
 ``--out`` (removed afterwards) and prints one line ``BENCH_RESULT {json}``:
 the seconds imports took (``import_s``, from interpreter start), the whole
 ``neuromem.run`` call (``run_s``), Brian2's main loop of the last phase
-(``loop_s``), and per phase its simulated and wall seconds, spikes and
+(``loop_s``; CPU seconds on both devices, :func:`cpu_loop_clock`; on
+``cpp_standalone`` every phase's loops), and per phase its simulated and wall seconds, spikes and
 synaptic events (each presynaptic spike times its out-degree, over every
 projection, inputs included).
+
+``--compile-args brian2`` compiles with Brian2's own gcc flags (``-O3``,
+``Brian2Options(compile_args=None)``), those of the plain scripts, instead of
+neuromem's default ``-O1`` (:data:`~neuromem.backends.brian2.simulator.FAST_COMPILE_ARGS`):
+like for like in code, not only in network.
 
 ``--device cpp_standalone`` needs a neuromem whose ``Brian2Options`` has a
 ``device`` field that runs (one whose device fails to import counts as
@@ -34,6 +41,24 @@ import neuromem  # noqa: E402
 from neuromem.backends.brian2 import Brian2Options  # noqa: E402
 
 _T_IMPORTED = time.perf_counter()
+
+
+def cpu_loop_clock() -> None:
+    """Make Brian2's runtime loop timer measure process CPU seconds, as its ``cpp_standalone`` device does.
+
+    ``Network.run`` times its loop with ``time.time()`` (wall clock) in runtime
+    mode, while a ``cpp_standalone`` program times it with ``std::clock()``
+    (CPU).  The benchmark compares loops on a machine shared with other
+    processes, so every Brian2 child reports CPU seconds: the same measure on
+    both devices, and one that other processes' load moves much less.  Only
+    Brian2's module sees the change (its report and maximum-run-time checks,
+    unused here, would see CPU seconds too).
+    """
+    import types
+
+    import brian2.core.network as network
+
+    network.time = types.SimpleNamespace(time=time.process_time)
 
 
 def standalone_available() -> bool:
@@ -61,15 +86,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--target", choices=("cython", "numpy"), default="cython")
     ap.add_argument("--device", choices=("runtime", "cpp_standalone"), default="runtime")
+    ap.add_argument("--compile-args", choices=("neuromem", "brian2"), default="neuromem",
+                    help="gcc flags: neuromem's default (-O1) or Brian2's own (-O3, as the plain scripts)")
     ap.add_argument("--out", default=None, help="parent of the temporary run folder (default: system temp)")
     args = ap.parse_args(argv)
 
     options = {"target": args.target, "progress": False}
+    if args.compile_args == "brian2":
+        options["compile_args"] = None          # Brian2's preference as it is: its default flags
     if args.device != "runtime":
         if not standalone_available():
             print("BENCH_UNAVAILABLE neuromem.backends.brian2.Brian2Options has no 'device' option", flush=True)
             sys.exit(3)
         options["device"] = args.device
+    cpu_loop_clock()
     tmp = tempfile.mkdtemp(prefix="neuromem-bench-", dir=args.out)
     try:
         t0 = time.perf_counter()
@@ -97,6 +127,7 @@ def main(argv=None) -> dict:
     simulated = sum(p["simulated_s"] for p in phases)
     result = {
         "tool": "neuromem", "model": run.model.name, "device": args.device, "target": args.target,
+        "compile_args": args.compile_args,
         "neurons": n_neurons, "synapses": int(sum(i.size for i, _ in run.synapses.values())),
         "spikes": spikes, "events": sum(p["events"] for p in phases), "simulated_s": simulated,
         "import_s": _T_IMPORTED - _T_START, "run_s": t1 - t0,

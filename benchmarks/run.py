@@ -9,12 +9,17 @@ forks it, so the peak is the child's own and not its parent's):
     (``models/brette2007_*.toml``, through ``neuromem.run``) against plain
     Brian2 scripts of the same networks on the same device and code target
     (``plain_brian2.py``), against NEST with one thread when it is installed
-    (``plain_nest.py``), and neuromem's ``cpp_standalone`` device against its
-    runtime device when the backend offers one.  Repeats are interleaved
-    (A, B, C, A, B, C, ...) and medians reported, so that load from other
-    processes hits every tool alike.  ``loop`` is the simulator's main loop
-    (Brian2's ``Network.run`` loop without code generation; NEST's
-    ``Simulate``), ``process`` the whole child process from ``exec`` to exit.
+    (``plain_nest.py``), and neuromem's ``cpp_standalone`` device against plain
+    Brian2's when the backend offers one; neuromem also with Brian2's own gcc
+    flags (``_o3``: the plain scripts' ``-O3`` for neuromem's ``-O1``) and
+    the plain script also in neuromem's layout (``brian2_runtime_split``: two
+    groups, four ``Synapses``), which separate the flags' and the layout's
+    share from neuromem's own (tools listed in :func:`classic`).  Repeats are
+    interleaved (A, B, C, A, B, C, ...) and medians reported, so that load
+    from other processes hits every tool alike.  ``loop`` is the simulator's
+    main loop in CPU seconds on every device (Brian2's ``Network.run`` loop
+    without code generation; NEST's ``Simulate``), ``process`` the whole
+    child process from ``exec`` to exit (wall seconds).
 ``default_model``
     ``models/cls.toml`` (sleeps shortened; see :data:`MODES`), per phase: wall
     seconds (code generation and, for the first phase, compilation of the
@@ -33,7 +38,7 @@ forks it, so the peak is the child's own and not its parent's):
 
 Usage::
 
-    python benchmarks/run.py [--quick | --tiny] [--big] [--json PATH] [--target cython|numpy]
+    python benchmarks/run.py [--quick | --tiny] [--big] [--repeats N] [--json PATH] [--target cython|numpy]
 
 ``--quick`` takes 1-2 minutes, the default about 10 on a 2-core machine;
 ``--tiny`` only exercises the plumbing (tests/test_benchmarks.py).  Writes
@@ -62,15 +67,15 @@ SCHEMA_VERSION = 1
 
 MODES = {
     "full": {"repeats": 3, "warmup": True, "n": 4000, "duration": 1.0, "nets": ("cuba", "coba"),
-             "scaling_base": 1, "scales": (1, 4, 16), "scaling_duration": 1.0,
+             "scaling_base": 1, "scales": (1, 4, 16), "scaling_duration": 1.0, "flag_variants": True,
              "default_overrides": ["protocol.phases.sleep.duration=5 s",
                                    "protocol.phases.sleep_blocked.duration=5 s"]},
     "quick": {"repeats": 1, "warmup": False, "n": 4000, "duration": 0.2, "nets": ("cuba", "coba"),
-              "scaling_base": 0.25, "scales": (1, 4, 16), "scaling_duration": 0.2,
+              "scaling_base": 0.25, "scales": (1, 4, 16), "scaling_duration": 0.2, "flag_variants": True,
               "default_overrides": ["protocol.n_memories=3", "protocol.phases.sleep.duration=1 s",
                                     "protocol.phases.sleep_blocked.duration=1 s"]},
     "tiny": {"repeats": 1, "warmup": False, "n": 200, "duration": 0.02, "nets": ("cuba", "coba"),
-             "scaling_base": 0.025, "scales": (1, 4), "scaling_duration": 0.02,
+             "scaling_base": 0.025, "scales": (1, 4), "scaling_duration": 0.02, "flag_variants": False,
              "default_overrides": ["protocol.n_memories=1", "populations.ctx_e.size=100",
                                    "populations.ctx_i.size=25", "sources.ctx_in.size=100",
                                    "populations.hpc_e.size=50", "populations.hpc_i.size=12",
@@ -141,8 +146,9 @@ def _py() -> list[str]:
     return [sys.executable]
 
 
-def neuromem_cmd(model: Path, overrides=(), target="cython", device="runtime") -> list[str]:
-    cmd = _py() + [str(HERE / "neuromem_child.py"), str(model), "--target", target, "--device", device]
+def neuromem_cmd(model: Path, overrides=(), target="cython", device="runtime", compile_args="neuromem") -> list[str]:
+    cmd = _py() + [str(HERE / "neuromem_child.py"), str(model), "--target", target, "--device", device,
+                   "--compile-args", compile_args]
     for o in overrides:
         cmd += ["--set", o]
     return cmd
@@ -190,21 +196,57 @@ def _summary(rows: list[dict]) -> dict:
     return s
 
 
+#: (numerator, denominator) of the classic section's ratios, when both were measured
+RATIO_PAIRS = (
+    ("neuromem_runtime", "brian2_runtime"),            # as each is run by default (gcc -O1 vs -O3)
+    ("neuromem_runtime_o3", "brian2_runtime"),         # same code, same flags
+    ("neuromem_runtime_o3", "brian2_runtime_split"),   # ... and the same layout: neuromem's own cost
+    ("brian2_runtime_split", "brian2_runtime"),        # the layout's cost in Brian2 alone
+    ("neuromem_standalone", "brian2_standalone"),
+    ("neuromem_standalone_o3", "brian2_standalone"),
+    ("neuromem_runtime", "nest_1_thread"),
+    ("neuromem_standalone", "nest_1_thread"),
+    ("neuromem_standalone_o3", "nest_1_thread"),
+    ("neuromem_standalone", "neuromem_runtime"),
+)
+RATIO_KEYS = ("loop_s", "process_s", "loop_ns_per_event", "peak_rss_bytes")
+
+
 def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log) -> dict:
-    """CUBA and COBA: neuromem vs plain Brian2 (same device), NEST, standalone; medians and ratios."""
+    """CUBA and COBA: neuromem vs plain Brian2 (same device), NEST, standalone; medians and ratios.
+
+    Tools (each its own child process):
+
+    ``neuromem_runtime`` / ``neuromem_standalone``
+        the model file through ``neuromem.run``, neuromem's default gcc flags (``-O1``);
+    ``neuromem_runtime_o3`` / ``neuromem_standalone_o3``
+        the same with Brian2's own flags (``-O3``), those of the plain scripts
+        (Cython target and standalone only; not in ``--tiny``);
+    ``brian2_runtime`` / ``brian2_standalone``
+        ``plain_brian2.py``: one group, one monitor, two ``Synapses``;
+    ``brian2_runtime_split``
+        ``plain_brian2.py --split``: two groups, two monitors, four ``Synapses``,
+        the layout of neuromem's model files;
+    ``nest_1_thread``
+        ``plain_nest.py`` when NEST is installed.
+    """
     out = {}
+    variants = mode["flag_variants"] and target == "cython"
     for net in mode["nets"]:
         model = MODELS / f"brette2007_{net}.toml"
         ovr = cuba_size_overrides(mode["n"], mode["duration"])
         plain = ["--n", str(mode["n"]), "--duration", f"{mode['duration']:g}"]
-        configs = {
-            "neuromem_runtime": neuromem_cmd(model, ovr, target),
-            "brian2_runtime": _py() + [str(HERE / "plain_brian2.py"), net, "--target", target] + plain,
-        }
+        plain_cmd = _py() + [str(HERE / "plain_brian2.py"), net]
+        configs = {"neuromem_runtime": neuromem_cmd(model, ovr, target)}
+        if variants:
+            configs["neuromem_runtime_o3"] = neuromem_cmd(model, ovr, target, compile_args="brian2")
+        configs["brian2_runtime"] = plain_cmd + ["--target", target] + plain
+        configs["brian2_runtime_split"] = plain_cmd + ["--target", target, "--split"] + plain
         if have_standalone:
             configs["neuromem_standalone"] = neuromem_cmd(model, ovr, target, "cpp_standalone")
-            configs["brian2_standalone"] = _py() + [str(HERE / "plain_brian2.py"), net,
-                                                    "--device", "cpp_standalone"] + plain
+            if mode["flag_variants"]:
+                configs["neuromem_standalone_o3"] = neuromem_cmd(model, ovr, target, "cpp_standalone", "brian2")
+            configs["brian2_standalone"] = plain_cmd + ["--device", "cpp_standalone"] + plain
         if have_nest:
             configs["nest_1_thread"] = _py() + [str(HERE / "plain_nest.py"), net] + plain
         runs = {k: [] for k in configs}
@@ -222,24 +264,18 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
                 if "unavailable" in r:      # e.g. a device option whose implementation is not there
                     unavailable[name] = f"not available: {r['unavailable']}"
                     del configs[name], runs[name]
-                    if name == "neuromem_standalone":
-                        configs.pop("brian2_standalone", None)
-                        runs.pop("brian2_standalone", None)
+                    if name.startswith("neuromem_standalone"):
+                        for other in ("neuromem_standalone", "neuromem_standalone_o3", "brian2_standalone"):
+                            configs.pop(other, None)
+                            runs.pop(other, None)
                 elif rep >= mode["warmup"]:
                     runs[name].append(r)
         tools = {k: _summary(v) for k, v in runs.items()}
         ratios = {}
-
-        def ratio(a, b, key):
-            if a in tools and b in tools and tools[b][key] > 0:
-                ratios[f"{a}/{b}:{key.removesuffix('_s')}"] = tools[a][key] / tools[b][key]
-
-        for key in ("loop_s", "process_s", "loop_ns_per_event", "peak_rss_bytes"):
-            ratio("neuromem_runtime", "brian2_runtime", key)
-            ratio("neuromem_standalone", "brian2_standalone", key)
-            ratio("neuromem_runtime", "nest_1_thread", key)
-            ratio("neuromem_standalone", "nest_1_thread", key)
-            ratio("neuromem_standalone", "neuromem_runtime", key)
+        for key in RATIO_KEYS:
+            for a, b in RATIO_PAIRS:
+                if a in tools and b in tools and tools[b][key] > 0:
+                    ratios[f"{a}/{b}:{key.removesuffix('_s')}"] = tools[a][key] / tools[b][key]
         out[net] = {"tools": tools, "ratios": ratios, "unavailable": unavailable}
     return out
 
@@ -332,8 +368,13 @@ def table(res: dict) -> list[str]:
                      f"{t['events']:10.0f} {_gib(t['peak_rss_bytes']):>10s}")
         for name, why in c["unavailable"].items():
             L.append(f"  {name:22s} {why}")
-        for k, v in c["ratios"].items():
-            L.append(f"  ratio {k:50s} {v:6.2f}x")
+        cols = [k.removesuffix("_s") for k in RATIO_KEYS]
+        L.append(f"  {'ratio':46s} " + " ".join(f"{k:>17s}" for k in cols))
+        for a, b in RATIO_PAIRS:
+            vals = [c["ratios"].get(f"{a}/{b}:{k}") for k in cols]
+            if any(v is not None for v in vals):
+                L.append(f"  {a + ' / ' + b:46s} " + " ".join(f"{'' if v is None else f'{v:.2f}x':>17s}"
+                                                               for v in vals))
     d = res.get("default_model")
     if d:
         L.append(f"\ndefault model (models/cls.toml, {' '.join(d['overrides'])}): process {d['process_s']:.1f} s, "
@@ -375,12 +416,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--target", choices=("cython", "numpy"), default=None,
                     help="Brian2 runtime code target for neuromem and plain Brian2 alike "
                          "(default cython; numpy with --tiny)")
+    ap.add_argument("--repeats", type=int, default=None, metavar="N",
+                    help="repeats of each classic-network measurement (default: 3, 1 with --quick/--tiny)")
     ap.add_argument("--no-nest", action="store_true", help="leave NEST out even when installed")
     ap.add_argument("--only-big", action="store_true", help="run only the --big entry")
     ap.add_argument("--json", default=str(ROOT / "runs" / "bench" / "bench.json"), metavar="PATH")
     args = ap.parse_args(argv)
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
-    mode = MODES[mode_name]
+    mode = dict(MODES[mode_name])
+    if args.repeats is not None:
+        mode["repeats"] = max(1, args.repeats)
     target = args.target or ("numpy" if args.tiny else "cython")
 
     def log(line):

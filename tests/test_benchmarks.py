@@ -114,3 +114,51 @@ def test_a_childs_peak_memory_does_not_include_a_large_parents():
     assert small["a"] == 3
     assert small["peak_rss_bytes"] < 200 * 2**20, small["peak_rss_bytes"]
     del big
+
+
+def test_other_compile_flags_get_their_own_caches(tmp_path):
+    """The benchmark's -O3 variants (``--compile-args brian2``) must not load neuromem's -O1 modules.
+
+    Brian2 names a Cython module after its code, not its flags, so a shared
+    cache folder would hand the first flags' module to every later flag set;
+    standalone builds of two flag sets in one folder would recompile each
+    other at every run.
+    """
+    import brian2 as b2
+
+    from neuromem.backends.brian2 import Brian2Options
+    from neuromem.backends.brian2.simulator import FAST_COMPILE_ARGS, configure
+    from neuromem.backends.brian2.standalone import build_folder
+
+    saved = (list(b2.prefs.codegen.cpp.extra_compile_args_gcc), b2.prefs.codegen.runtime.cython.cache_dir,
+             b2.prefs.codegen.target)
+    try:
+        configure(Brian2Options(target="cython", cache_dir=str(tmp_path)))
+        default = Path(b2.prefs.codegen.runtime.cython.cache_dir)
+        assert default == tmp_path / "cython"                 # the existing cache stays where it was
+        configure(Brian2Options(target="cython", cache_dir=str(tmp_path), compile_args=("-w", "-O3")))
+        o3 = Path(b2.prefs.codegen.runtime.cython.cache_dir)
+        assert o3.parent == tmp_path and o3.name.startswith("cython-") and o3 != default
+    finally:
+        (b2.prefs.codegen.cpp.extra_compile_args_gcc, b2.prefs.codegen.runtime.cython.cache_dir,
+         b2.prefs.codegen.target) = saved
+
+    class M:
+        name = "m"
+
+    opts = Brian2Options(cache_dir=str(tmp_path))
+    assert opts.compile_args == FAST_COMPILE_ARGS
+    assert build_folder(opts, M, "0" * 64).name == "m-" + "0" * 16
+    other = build_folder(Brian2Options(cache_dir=str(tmp_path), compile_args=None), M, "0" * 64)
+    assert other.name.startswith("m-" + "0" * 16 + "-cc") and other.parent == tmp_path / "standalone"
+
+
+def test_plain_script_split_layout_draws_the_same_kind_of_network():
+    """``plain_brian2.py --split``: two groups and four Synapses with CUBA's in-degrees (numpy, 0.01 s)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_brian2.py"), "cuba", "--split",
+                          "--target", "numpy", "--n", "500", "--duration", "0.01"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_RESULT ")][-1][13:])
+    assert res["split"] is True and res["neurons"] == 500
+    assert 0.015 * 500 * 500 < res["synapses"] < 0.025 * 500 * 500
