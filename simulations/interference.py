@@ -35,6 +35,11 @@ Protocol (default model ``models/cls.toml``, phases built with
          the setting of González et al., whose new sequence is trained
          directly into cortex.
 
+       * *through a hippocampus with a dentate gyrus* (``main_dg``): as the
+         first, on ``models/cls_dg.toml`` (:data:`MODEL_DG`), whose sparse
+         DG expansion between cortex and CA3 chooses B_j's CA3 cells while
+         encoding, so that they are not A_j's.
+
        ``train_B``: B presented ``repeats`` times to cortex while awake,
        cortical plasticity on at ``train_rate``, the hippocampus silenced.
        Test *after B*.
@@ -62,12 +67,15 @@ Dynamics (:func:`dynamics`, in ``summary.json``)
     together and writes A∪B into cortex: the weights between A's and B's own
     cells grow from ~0 to ~3 mV.  When cortex alone learns B, replay
     reinstates A alone and restores the A-only↔shared weights that B's
-    training took.
+    training took.  With the dentate gyrus (``models/cls_dg.toml``), B_j's
+    CA3 assembly reuses few of A_j's cells (:func:`ca3_separation`), so the
+    CA3 cells that reinstate A in sleep are not those that reinstate B.
 
 Usage::
 
     python simulations/interference.py --seeds 1,2,3 --out results/interference
     python simulations/interference.py --quick --seed 1 --out /tmp/interference
+    python simulations/interference.py --quick --seeds 1,2,3 --learn-b dentate --out /tmp/if_dg
 
 Writes ``OUT/summary.json`` (every plotted number per way of learning B,
 overlap, seed and condition, the dynamics, and the criteria), ``OUT/interference.png`` and run folders under
@@ -90,12 +98,15 @@ from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+# the default model with a dentate-gyrus-like pattern separator before CA3 (models/README.md, "models/cls_dg.toml")
+MODEL_DG = Path(__file__).resolve().parents[1] / "models" / "cls_dg.toml"
 HPC = ("hpc_e", "hpc_i")
 CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
 # How B is learned: "hippocampus" = encoded in the hippocampus, then trained into cortex awake (the
 # hippocampus then holds A and B and replays both); "cortex" = trained into cortex awake only (the
 # hippocampus holds A alone, so sleep replays the old memories).  Criteria are reported for both.
-LEARN_B = ("hippocampus", "cortex")
+# "dentate": as "hippocampus", on models/cls_dg.toml, whose dentate gyrus gives B_j its own CA3 cells.
+LEARN_B = ("hippocampus", "cortex", "dentate")
 
 FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
 QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
@@ -107,7 +118,7 @@ def _tests(rec_int, rec_les, prefix: str, start: str) -> tuple:
 
 
 def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: int, train_rate: float,
-                 model_file=MODEL, learn_b=LEARN_B) -> dict:
+                 model_file=MODEL, learn_b=("hippocampus", "cortex"), overrides=()) -> dict:
     """The interference protocol, for each way of learning B, and its B-alone reference, for one overlap.
 
     Parameters
@@ -123,9 +134,13 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
     train_rate : float
         Cortical E->E learning rate of the awake training (relative to sleep's).
     model_file : path, optional
+        The model file (default ``models/cls.toml``).
     learn_b : iterable of {"hippocampus", "cortex"}, optional
         ``"hippocampus"``: B is encoded in the hippocampus (``encode_B``) and then trained into
         cortex; ``"cortex"``: B is trained into cortex only, so the hippocampus holds A alone.
+        (The ``"dentate"`` arm of :func:`main` is ``"hippocampus"`` on :data:`MODEL_DG`.)
+    overrides : iterable of str, optional
+        ``key.path=value`` overrides of the model file (as ``neuromem run --set``).
 
     Returns
     -------
@@ -134,7 +149,7 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
         hippocampus, ``cortex_B``: by cortex alone; only the arms in ``learn_b``).  Test phases are
         named ``<condition>_intact`` and ``<condition>_lesioned``.
     """
-    base = load_model(model_file)
+    base = load_model(model_file, overrides)
     P = base.protocol
     enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
     rec_int, rec_les = P.phase("recall_intact_after_encoding"), P.phase("recall_lesioned_after_sleep")
@@ -194,6 +209,52 @@ def scores(metrics: dict, k: int) -> dict:
         for label, sel in (("A", mem < k), ("B", mem >= k)):
             if sel.any():
                 out.setdefault(cond, {}).setdefault(label, {})[which] = float(ov[sel].mean())
+    return out
+
+
+def ca3_separation(model_file, seed: int, out_dir, k: int = 3, overlap: float = 0.5) -> dict:
+    """How much of A_j's CA3 assembly B_j's reuses when B_j shares ``overlap`` of A_j's cortical cells.
+
+    A short protocol of the model's own encode phase: ``encode_A`` (memories 0 .. k−1), then
+    ``encode_B`` (k .. 2k−1, each sharing ``overlap`` of its partner's cells), no sleep.  The test of
+    the pattern separation that :data:`MODEL_DG` adds (``tests/test_experiments.py``).
+
+    Parameters
+    ----------
+    model_file : path
+    seed : int
+    out_dir : path
+        Where the run folder is written.
+    k : int, optional
+    overlap : float, optional
+
+    Returns
+    -------
+    dict
+        ``{"ca3": {...}, "dg": {...}}`` (``"dg"`` only for models with a ``dg_e`` population),
+        each with ``shared`` (per pair j, the fraction of A_j's assembly also in B_j's),
+        ``mean_shared`` and ``sizes`` (assembly sizes of the 2k memories).
+    """
+    from neuromem.analysis.activity import find_assemblies
+    from neuromem.experiment import run_experiment
+    from neuromem.io.read import read_run
+
+    base = load_model(model_file)
+    enc = base.protocol.phase("encode")
+    A, B = tuple(range(k)), tuple(range(k, 2 * k))
+    phases = (compose.phase_copy(enc, "encode_A", memories=A), compose.phase_copy(enc, "encode_B", memories=B))
+    model = compose.with_protocol(compose.with_phases(base, phases, n_memories=2 * k),
+                                  overlaps=(PatternOverlap(memories=B, share=A, fraction=float(overlap)),))
+    _, _, folder = run_experiment(model, seed=seed, out_dir=out_dir, figures=False, progress=False, log=None)
+    run = read_run(folder)
+    out = {}
+    for pop, key in (("hpc_e", "ca3"), ("dg_e", "dg")):
+        if pop not in run.phase("encode_A").spikes:
+            continue
+        asm = find_assemblies(run.phase("encode_A"), pop, 2 * k) | find_assemblies(run.phase("encode_B"), pop, 2 * k)
+        sizes = asm.sum(1)
+        shared = [float((asm[j] & asm[k + j]).sum() / sizes[j]) if sizes[j] else 0.0 for j in range(k)]
+        out[key] = {"shared": shared, "mean_shared": float(np.mean(shared)), "sizes": sizes.tolist()}
     return out
 
 
@@ -320,8 +381,12 @@ def analyse(per_point: dict, overlaps, label: str = "") -> tuple[dict, list]:
     return table, crit
 
 
-ARM_LABEL = {"hippocampus": " [B via hippocampus]", "cortex": " [B by cortex alone]"}
-ARM_MODEL = {"hippocampus": "main", "cortex": "cortex_B"}
+ARM_LABEL = {"hippocampus": " [B via hippocampus]", "cortex": " [B by cortex alone]",
+             "dentate": " [B via hippocampus with dentate gyrus]"}
+ARM_MODEL = {"hippocampus": "main", "cortex": "cortex_B", "dentate": "main_dg"}
+ARM_ALONE = {"hippocampus": "B_alone", "cortex": "B_alone", "dentate": "B_alone_dg"}
+ARM_TITLE = {"hippocampus": "through the hippocampus", "cortex": "by cortex alone",
+             "dentate": "through hippocampus + dentate gyrus"}
 
 
 def plot(tables: dict, path, title: str):
@@ -353,7 +418,7 @@ def plot(tables: dict, path, title: str):
             ax.axhline(0.8, color="grey", ls="--", lw=0.8)
             ax.set_xticks(x)
             ax.set_xticklabels([c.replace("_", " ") for c in CONDITIONS], rotation=35, ha="right", fontsize=8)
-            ax.set_title(f"B learned {'through the hippocampus' if arm == 'hippocampus' else 'by cortex alone'}, "
+            ax.set_title(f"B learned {ARM_TITLE[arm]}, "
                          f"overlap {ov:.0%}", fontsize=9)
             ax.set_ylim(-0.05, 1.25)
         row[0].set_ylabel("cortex-alone recall (overlap score)")
@@ -372,10 +437,16 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
     ap.add_argument("--overlaps", default=None, help="comma-separated overlap fractions")
     ap.add_argument("--learn-b", default=",".join(LEARN_B),
-                    help="how B is learned: hippocampus, cortex or both (default: hippocampus,cortex)")
+                    help="how B is learned: hippocampus, cortex, dentate (hippocampus on models/cls_dg.toml), "
+                         "comma-separated (default: all three)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--train-rate", type=float, default=None)
     ap.add_argument("--sleep", type=float, default=None)
+    ap.add_argument("--model", default=str(MODEL), help="model file (default models/cls.toml)")
+    ap.add_argument("--model-dg", default=str(MODEL_DG), help="model file of the dentate arm "
+                    "(default models/cls_dg.toml)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the model file (repeatable)")
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
@@ -392,7 +463,15 @@ def main(argv=None) -> int:
     points, index = [], []
     params = {k: v for k, v in size.items() if k != "overlaps"}
     for ov in size["overlaps"]:
-        models = build_models(overlap=ov, learn_b=arms, **params)
+        models = {}
+        plain = tuple(a for a in arms if a != "dentate")
+        if plain:
+            models.update(build_models(overlap=ov, learn_b=plain, model_file=args.model, overrides=args.overrides,
+                                       **params))
+        if "dentate" in arms:
+            dg = build_models(overlap=ov, learn_b=("hippocampus",), model_file=args.model_dg,
+                              overrides=args.overrides, **params)
+            models.update({"main_dg": dg["main"], "B_alone_dg": dg["B_alone"]})
         for s in seeds:
             for name, model in models.items():
                 points.append(Point(f"overlap{ov:g}_{name}", model, s))
@@ -403,7 +482,7 @@ def main(argv=None) -> int:
     for (ov, s, name), r in zip(index, results):
         sc = scores(r["metrics"], size["k"])
         for arm in arms:
-            if name in (ARM_MODEL[arm], "B_alone"):     # the B-alone reference serves both arms
+            if name in (ARM_MODEL[arm], ARM_ALONE[arm]):     # the B-alone reference of the arm's model
                 per_point[arm][ov].setdefault(s, {}).update(sc)
             if name == ARM_MODEL[arm]:
                 dyn[arm][ov][s] = dynamics(r["folder"], size["k"])
@@ -414,7 +493,8 @@ def main(argv=None) -> int:
     title = (f"interference: {size['k']} + {size['k']} memories, B trained ×{size['repeats']} awake, "
              f"{size['sleep']:g} s wake/sleep, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
     summary = {"experiment": "interference", "size": size, "quick": args.quick, "seeds": seeds, "learn_b": arms,
-               "model_file": str(MODEL), "per_seed": per_point, "table": tables, "dynamics": dyn, "criteria": crit,
+               "model_file": str(args.model), "model_file_dg": str(args.model_dg), "overrides": args.overrides,
+               "per_seed": per_point, "table": tables, "dynamics": dyn, "criteria": crit,
                "runs": [r["folder"] for r in results]}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
