@@ -54,7 +54,7 @@ def interference_quick(tmp_path_factory):
     return {c["name"]: c for c in summary["criteria"]}, summary
 
 
-HPC_B, CTX_B = "[B via hippocampus]", "[B by cortex alone]"
+HPC_B, CTX_B, DG_B = "[B via hippocampus]", "[B by cortex alone]", "[B via hippocampus with dentate gyrus]"
 
 
 def _criterion(crit, start, arm):
@@ -112,6 +112,56 @@ def test_interference_quick_dynamics_shared_ca3_cells_merge_A_and_B_in_sleep(int
     # replay of A alone gives back the A-only <-> shared weights that B's training took
     assert w_ctx["sleep"]["A-only<->shared"] > w_ctx["train_B"]["A-only<->shared"] + 0.5
     assert sum(ctx["replays"][3:]) == 0 < sum(ctx["replays"][:3])
+
+
+@pytest.mark.slow
+def test_interference_quick_dentate_gyrus_keeps_A_and_B_apart_in_CA3_and_in_sleep(interference_quick):
+    """models/cls_dg.toml (seed 1): B_j's CA3 assembly reuses 0.25 of A_j's cells (0.74 without the DG),
+    and sleep builds 0.94 mV between A's and B's own cortical cells (2.7 mV without)."""
+    _, summary = interference_quick
+    hpc, dg = (summary["dynamics"][arm]["0.5"]["1"] for arm in ("hippocampus", "dentate"))
+    assert dg["ca3_shared"] <= 0.3 < 0.5 <= hpc["ca3_shared"]
+    assert dg["weights"]["sleep"]["A-only<->B-only"] < 1.5 < hpc["weights"]["sleep"]["A-only<->B-only"]
+
+
+@pytest.mark.slow
+def test_interference_quick_dentate_arm_new_learning_costs_A_and_sleep_keeps_B(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "B without sleep costs A", DG_B)["met"]          # 0.43 (seed 1)
+    assert _criterion(crit, "after sleep, B's", DG_B)["met"]                 # 0.82 (seed 1)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0.47 at quick size seed 1 (target 0.5); met over seeds 1-3 "
+                                       "(0.53: 0.47 / 0.58 / 0.53); docs/experiments.md")
+def test_interference_quick_sleep_undoes_half_the_damage_with_a_dentate_gyrus(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "forgetting reduction", DG_B)["met"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="interleaved training still beats sleep with the dentate gyrus (A + B: -0.13 "
+                                       "quick seed 1, -0.09 over seeds 1-3): without replay events sleep "
+                                       "reinstates A too weakly; docs/experiments.md")
+def test_interference_quick_sleep_beats_interleaving_with_a_dentate_gyrus(interference_quick):
+    crit, _ = interference_quick
+    assert _criterion(crit, "sleep - interleaved", DG_B)["met"]
+
+
+@pytest.mark.slow
+def test_dentate_gyrus_gives_an_overlapping_pattern_its_own_CA3_cells(tmp_path):
+    """models/cls_dg.toml: B_j shares half of A_j's cortical cells; its CA3 assembly reuses few of A_j's.
+
+    Encoding only (no sleep), seed 1, 3 + 3 memories.  Measured: cls.toml 0.84 of A_j's CA3 cells
+    reused; cls_dg.toml 0.31, assemblies of 21-28 cells (dentate codes share 0.20, against 0.5 in cortex).
+    """
+    mod = load_script("interference")
+    plain = mod.ca3_separation(mod.MODEL, 1, tmp_path / "plain")
+    dg = mod.ca3_separation(mod.MODEL_DG, 1, tmp_path / "dg")
+    assert "dg" not in plain and plain["ca3"]["mean_shared"] >= 0.6
+    assert dg["dg"]["mean_shared"] <= 0.3                 # the expansion separates: 0.5 -> ~0.2
+    assert dg["ca3"]["mean_shared"] <= 0.35
+    assert min(dg["ca3"]["sizes"]) >= 8                   # every memory still gets a CA3 assembly
 
 
 @pytest.mark.slow
