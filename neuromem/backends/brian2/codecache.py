@@ -22,7 +22,11 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir"]
+__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir", "FAST_COMPILE_ARGS"]
+
+# Brian2's default gcc flags with -O1 for -O3 (see Brian2Options.compile_args); the cache folders
+# of both devices are named after the flags, so the flags live beside the caches.
+FAST_COMPILE_ARGS = ("-w", "-O1", "-ffast-math", "-fno-finite-math-only", "-march=native", "-std=c++11")
 
 
 def default_cache_dir() -> Path:

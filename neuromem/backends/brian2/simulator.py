@@ -14,7 +14,8 @@ import brian2 as b2
 from neuromem.records import Run
 from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
 from neuromem.backends.brian2.builder import BuiltNetwork, build
-from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
+from neuromem.backends.brian2.codecache import (FAST_COMPILE_ARGS, cache_stateupdaters, default_cache_dir,
+                                                reuse_code_objects)
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "resolve_device", "DEVICES",
            "make_backend", "RuntimeBackend", "last_backend_description"]
@@ -36,8 +37,6 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-# Brian2's default gcc flags with -O1 for -O3 (see Brian2Options.compile_args).
-FAST_COMPILE_ARGS = ("-w", "-O1", "-ffast-math", "-fno-finite-math-only", "-march=native", "-std=c++11")
 
 
 @dataclass(frozen=True)

@@ -126,13 +126,12 @@ def build_folder(options, model, key: str) -> Path:
     phase's duration) is generated again into the same folder, where Brian2
     rewrites only the files that changed and make recompiles only those.
     Compiler flags other than neuromem's default
-    (:data:`~neuromem.backends.brian2.simulator.FAST_COMPILE_ARGS`) get a
+    (:data:`~neuromem.backends.brian2.codecache.FAST_COMPILE_ARGS`) get a
     folder of their own (``-cc<digest>`` appended), so that builds with two
     sets of flags (a benchmark compares them) do not recompile each other's
     files at every run.
     """
-    from neuromem.backends.brian2.codecache import default_cache_dir
-    from neuromem.backends.brian2.simulator import FAST_COMPILE_ARGS
+    from neuromem.backends.brian2.codecache import FAST_COMPILE_ARGS, default_cache_dir
     from neuromem.spec.names import safe_name
 
     cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
