@@ -168,7 +168,8 @@ def test_vogels2011_matches_a_plain_brian2_script():
     over rho0 in the last second is 0.075 of the first's, asserted < 0.15, and 2-s means fall strictly, as
     asserted); the plain Brian2 script run for 120 s
     (seed 0, its own connectivity) gives a mean E rate of 17.3, 6.8, 5.2, 4.6 and 4.3 Hz over seconds 1-10,
-    11-30, 31-60, 61-90 and 91-120 of learning.  Convergence is checked at a higher learning rate by
+    11-30, 31-60, 61-90 and 91-120 of learning.  Where it converges to (~3.85 Hz, the rule's fixed point on
+    this network, not rho0) is checked at a higher learning rate by
     :func:`test_vogels2011_istdp_brings_the_excitatory_rate_to_its_target`.
 
     No start-up check here: the published protocol starts with no inhibition onto E (I -> E weights 0,
@@ -245,28 +246,102 @@ def _rates(spikes, n, duration, block):
     return np.histogram(spikes.t, bins=k, range=(0, k * block))[0] / (n * block)
 
 
+def _trace_after(cells, times, tau):
+    """Spikes sorted by (cell, time) and the trace just after each (sum of exp(-(t_k - t_m) / tau) over the
+    cell's spikes m <= k; the 40 previous spikes, >= 200 ms = 10 tau back at a 5 ms refractory period)."""
+    order = np.lexsort((times, cells))
+    c, s = cells[order], times[order]
+    a = np.ones(s.size)
+    for m in range(1, 41):
+        same = c[m:] == c[:-m]
+        a[m:] += np.where(same, np.exp(-np.where(same, s[m:] - s[:-m], 0.0) / tau), 0.0)
+    return c, s, a
+
+
+def _trace_before(tr, cells, times, tau, span):
+    """Trace of each of ``cells`` just before ``times`` (its spikes strictly earlier)."""
+    c, s, a = tr
+    k = np.searchsorted(c * span + s, cells * span + times, side="left") - 1
+    ok = (k >= 0) & (c[np.maximum(k, 0)] == cells)
+    k = np.maximum(k, 0)
+    return np.where(ok, a[k] * np.exp(-np.where(ok, times - s[k], 0.0) / tau), 0.0)
+
+
+def _rule_rate(pre, post, syn, t0, t1, tau, chunk=20000):
+    """The postsynaptic rate as the Vogels rule measures it on synapses ``syn`` = (i, j) over [t0, t1), and
+    the same pairings over those of independent trains at each cell's rate.
+
+    A presynaptic spike adds the postsynaptic trace y to w (and subtracts alpha), a postsynaptic spike adds
+    the presynaptic trace x, so the mean drift is eta x (pre spikes on synapses) x (P - alpha), with P the
+    pairings (y at pre spikes + x at post spikes) per presynaptic spike on a synapse.  For independent
+    trains P = 2 tau rho_post; the rule settles where P / (2 tau) = alpha / (2 tau) = rho0.  Returns
+    (P / (2 tau), P / P_independent)."""
+    (pi, pt), (qi, qt) = pre, post
+    n_pre, n_post = int(pi.max()) + 1, int(qi.max()) + 1
+    rp = np.bincount(pi[(pt >= t0) & (pt < t1)], minlength=n_pre) / (t1 - t0)
+    rq = np.bincount(qi[(qt >= t0) & (qt < t1)], minlength=n_post) / (t1 - t0)
+    m = (pt >= t0 - 10 * tau) & (pt < t1)
+    pi, pt = pi[m], pt[m]
+    m = (qt >= t0 - 10 * tau) & (qt < t1)
+    qi, qt = qi[m], qt[m]
+    span = 2.0 * t1 + 1.0
+    si, sj = syn
+    total, events = 0.0, 0
+    for cells, times, src, tgt, n, tr in ((pi, pt, si, sj, n_pre, _trace_after(qi, qt, tau)),
+                                          (qi, qt, sj, si, n_post, _trace_after(pi, pt, tau))):
+        order = np.argsort(src, kind="stable")
+        partners = tgt[order]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
+        m = (times >= t0) & (times < t1)
+        cells, times = cells[m], times[m]
+        for a in range(0, cells.size, chunk):
+            c, t = cells[a:a + chunk], times[a:a + chunk]
+            cnt = ptr[c + 1] - ptr[c]
+            rep = np.repeat(np.arange(c.size), cnt)
+            idx = np.repeat(ptr[c] - (np.cumsum(cnt) - cnt), cnt) + np.arange(rep.size)
+            total += _trace_before(tr, partners[idx], t[rep], tau, span).sum()
+            if src is si:
+                events += idx.size
+    independent = 2 * tau * (t1 - t0) * (rp[si] * rq[sj]).sum()
+    return total / events / (2 * tau), total / independent
+
+
 @pytest.mark.slow
 def test_vogels2011_istdp_brings_the_excitatory_rate_to_its_target():
-    """The model file with a learning rate 10 x the published one (eta = 0.1 nS; the rule's target,
-    rho0 = alpha / (2 tau), does not depend on eta), 20 s of learning, seed 0: the excitatory rate falls from
-    ~15 Hz to within 50 % of rho0 = 3 Hz, its excess over rho0 to under 0.3 of that of the first 5 s.
+    """iSTDP brings the excitatory rate to the rule's fixed point, which lies ~25 % above rho0 = 3 Hz on this
+    network: the model file with a learning rate 10 x the published one (eta = 0.1 nS), 30 s of learning,
+    seed 0.
 
-    Measured (seed 0), E rate per 5 s of learning: 7.45, 4.58, 4.23, 4.10 Hz (I: 8.1, 7.0, 6.9, 6.8 Hz).
-    Run on to 60 s (``--set "protocol.phases.learn.duration=60 s"``) it settles at 3.9 Hz (seconds 21-60:
-    3.90 +- 0.14 Hz per second; I 6.7 Hz; mean I -> E weight 1.98 nS at 20 s, 2.06 nS at 60 s), not at 3 Hz:
-    the rule's drift, eta rho_I (2 tau rho_E - alpha) for independent spike trains, would still be positive
-    there (2 tau rho_E = 0.156 > alpha = 0.12), so the pre/post pairings it counts fall ~23 % short of
-    independent trains, presumably because each inhibitory spike delays the next postsynaptic one (not
-    measured).  The published learning rate heads the same way: a plain Brian2 script of the example gives
-    4.3 Hz over seconds 91-120 (docstring of the test above)."""
+    The rule settles where the pairings it counts, per presynaptic spike, equal alpha = 2 tau rho0, i.e.
+    where the postsynaptic rate *as the rule measures it* (pairings / (2 tau)) is rho0.  That equals the E
+    rate only for independent pre/post trains.  Each inhibitory spike delays its target's next spike, so a
+    connected pair pairs ~20 % less than independent trains: the rule's measured rate reaches 3 Hz (asserted
+    within 10 %) while the E rate settles at rho0 / 0.80 = 3.75-3.85 Hz.  Unconnected I/E pairs pair as
+    independent trains (ratio 1.006): network-wide correlations play no part.  Measured with a plain Brian2
+    script of the published network (cpp_standalone, seed 0, its own connectivity; models/README.md): E
+    3.84 Hz at eta = 0.1 nS, 3.84 Hz on at the published eta = 0.01 nS from there, 3.83 Hz with frozen weights
+    (so the fixed point does not move with eta and weight noise does not bias it); rule-measured rate 3.03-3.05
+    Hz, pairings 0.80 of independent trains.
+
+    Measured here (seed 0, neuromem, eta 0.1 nS), E rate per 5 s of learning: 7.45, 4.58, 4.23, 4.10, 4.00,
+    3.90 Hz; seconds 25-30: rule-measured rate 3.048 Hz, pairings / independent trains 0.798 (1 min 52 s of
+    CPU here)."""
     from neuromem.backends.brian2.simulator import Brian2Options, simulate
 
     model = neuromem.load_model(ROOT / "models" / "vogels2011.toml",
-                                overrides=["rules.istdp.eta=0.1 nS", "protocol.phases.learn.duration=20 s"])
-    learn = simulate(model, 0, Brian2Options(progress=False)).phases[1]
+                                overrides=["rules.istdp.eta=0.1 nS", "protocol.phases.learn.duration=30 s"])
+    run = simulate(model, 0, Brian2Options(progress=False))
+    learn = run.phases[1]
     rates = _rates(learn.spikes["e"], 8000, learn.duration, 5.0)
     print("E rate per 5 s of learning (Hz):", np.round(rates, 2))
-    assert rates[0] > 2 * RHO0
-    assert RHO0 <= rates[-1] <= 1.5 * RHO0
-    assert rates[-1] < rates[1] < rates[0]
-    assert (rates[-1] - RHO0) < 0.3 * (rates[0] - RHO0)
+    s_i, s_e = learn.spikes["i"], learn.spikes["e"]
+    t1 = learn.duration
+    rule, ratio = _rule_rate((np.asarray(s_i.i), np.asarray(s_i.t)), (np.asarray(s_e.i), np.asarray(s_e.t)),
+                             run.synapses["ie"], t1 - 5.0, t1, model.rules["istdp"].tau)
+    print(f"seconds {t1 - 5:g}-{t1:g}: E {rates[-1]:.3f} Hz, as the rule measures it {rule:.3f} Hz, "
+          f"pairings / independent trains {ratio:.3f}")
+    assert rates[0] > 2 * RHO0 and rates[-1] < rates[1] < rates[0]
+    assert abs(rule - RHO0) <= 0.1 * RHO0                 # the rule is at its fixed point
+    assert 0.72 <= ratio <= 0.88                           # E-I pairings fall ~20 % short of independent trains
+    assert abs(rates[-1] - 3.84) <= 0.1 * 3.84             # the plain Brian2 equilibrium (seed 0)
+    assert 1.15 * RHO0 <= rates[-1]                        # and so the E rate itself stays above rho0
