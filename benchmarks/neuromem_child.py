@@ -40,25 +40,10 @@ import numpy as np  # noqa: E402
 import neuromem  # noqa: E402
 from neuromem.backends.brian2 import Brian2Options  # noqa: E402
 
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from plain_brian2 import cpu_loop_clock  # noqa: E402  (the same loop clock as the plain scripts)
+
 _T_IMPORTED = time.perf_counter()
-
-
-def cpu_loop_clock() -> None:
-    """Make Brian2's runtime loop timer measure process CPU seconds, as its ``cpp_standalone`` device does.
-
-    ``Network.run`` times its loop with ``time.time()`` (wall clock) in runtime
-    mode, while a ``cpp_standalone`` program times it with ``std::clock()``
-    (CPU).  The benchmark compares loops on a machine shared with other
-    processes, so every Brian2 child reports CPU seconds: the same measure on
-    both devices, and one that other processes' load moves much less.  Only
-    Brian2's module sees the change (its report and maximum-run-time checks,
-    unused here, would see CPU seconds too).
-    """
-    import types
-
-    import brian2.core.network as network
-
-    network.time = types.SimpleNamespace(time=time.process_time)
 
 
 def standalone_available() -> bool:
