@@ -22,11 +22,23 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir", "FAST_COMPILE_ARGS"]
+__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir", "FAST_COMPILE_ARGS", "flags_digest"]
 
 # Brian2's default gcc flags with -O1 for -O3 (see Brian2Options.compile_args); the cache folders
 # of both devices are named after the flags, so the flags live beside the caches.
 FAST_COMPILE_ARGS = ("-w", "-O1", "-ffast-math", "-fno-finite-math-only", "-march=native", "-std=c++11")
+
+
+def flags_digest(flags) -> str | None:
+    """``None`` for :data:`FAST_COMPILE_ARGS`, else a short digest of ``flags`` for a cache folder's name.
+
+    Brian2 names compiled code after the code alone, not the compiler flags, so
+    code compiled with other flags (e.g. Brian2's own ``-O3``; ``None``: Brian2's
+    defaults) is kept in folders of its own, on both devices.
+    """
+    if flags is not None and tuple(flags) == FAST_COMPILE_ARGS:
+        return None
+    return hashlib.sha256(repr(None if flags is None else tuple(flags)).encode()).hexdigest()[:12]
 
 
 def default_cache_dir() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from neuromem.records import Run
 from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
 from neuromem.backends.brian2.builder import BuiltNetwork, build
 from neuromem.backends.brian2.codecache import (FAST_COMPILE_ARGS, cache_stateupdaters, default_cache_dir,
-                                                reuse_code_objects)
+                                                flags_digest, reuse_code_objects)
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "resolve_device", "DEVICES",
            "make_backend", "RuntimeBackend", "last_backend_description"]
@@ -35,8 +34,6 @@ def resolve_device(device: str | None) -> str:
     if device not in DEVICES:
         raise ValueError(f"unknown Brian2 device {device!r} ({', '.join(DEVICES)})")
     return device
-
-
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,10 @@ def cython_cache_name() -> str:
     compiled with, so modules compiled with other flags (e.g. Brian2's own
     ``-O3``, ``compile_args=None``) live in a folder of their own,
     ``cython-<digest of the flags>``; in one shared folder a module compiled
-    first would be used whatever the flags asked for.
+    first would be used whatever the flags asked for (:func:`flags_digest`).
     """
-    flags = tuple(b2.prefs.codegen.cpp.extra_compile_args_gcc)
-    if flags == FAST_COMPILE_ARGS:
-        return "cython"
-    return "cython-" + hashlib.sha256(repr(flags).encode()).hexdigest()[:12]
+    digest = flags_digest(b2.prefs.codegen.cpp.extra_compile_args_gcc)
+    return "cython" if digest is None else f"cython-{digest}"
 
 
 def configure(options: Brian2Options) -> str:

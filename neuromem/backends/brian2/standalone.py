@@ -98,15 +98,16 @@ def build_folder(options, model, key: str) -> Path:
     rewrites only the files that changed and make recompiles only those.
     Compiler flags other than neuromem's default
     (:data:`~neuromem.backends.brian2.codecache.FAST_COMPILE_ARGS`) get a
-    folder of their own (``-cc<digest>`` appended), so that builds with two
+    folder of their own (``-cc<digest>`` appended, :func:`~neuromem.backends.brian2.codecache.flags_digest`), so that builds with two
     sets of flags (a benchmark compares them) do not recompile each other's
     files at every run.
     """
-    from neuromem.backends.brian2.codecache import FAST_COMPILE_ARGS, default_cache_dir
+    from neuromem.backends.brian2.codecache import default_cache_dir, flags_digest
     from neuromem.spec.names import safe_name
 
     cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
-    flags = "" if options.compile_args == FAST_COMPILE_ARGS else f"-cc{_digest(options.compile_args)[:8]}"
+    digest = flags_digest(options.compile_args)
+    flags = "" if digest is None else f"-cc{digest}"
     return cache / "standalone" / f"{safe_name(model.name)}-{key[:16]}{flags}"
 
 
