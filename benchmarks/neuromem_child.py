@@ -34,13 +34,14 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import neuromem  # noqa: E402
 from neuromem.backends.brian2 import Brian2Options  # noqa: E402
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_brian2 import cpu_loop_clock  # noqa: E402  (the same loop clock as the plain scripts)
 
 _T_IMPORTED = time.perf_counter()
