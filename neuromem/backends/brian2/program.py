@@ -55,7 +55,8 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     Parameters
     ----------
     model : neuromem.spec.Model
-    draws : neuromem.backends.runner draws of the run (synapses, initial state)
+    draws : neuromem.backends.runner.Draws
+        What the seed fixed (synapses, initial weights and state).
     options : neuromem.backends.brian2.Brian2Options
     actions : list
         The phase actions recorded by the backend, in order.
