@@ -4,6 +4,7 @@ from neuromem.backends.brian2.simulator import (Brian2Options, simulate, default
                                                 make_backend, resolve_device, last_backend_description,
                                                 DEVICES)
 from neuromem.backends.brian2.builder import Builder, build
+from neuromem.backends.brian2 import normalisation as _normalisation  # noqa: F401 (registers its build function)
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "make_backend", "resolve_device",
            "last_backend_description", "DEVICES",
