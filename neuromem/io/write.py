@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.spec.names import safe_name
-from neuromem.io.atomic import jsonable
+from neuromem.io.atomic import jsonable, savez_fast
 from neuromem.io.layout import CHECKPOINT_DIR, WRITER_FILE, weights_file
 from neuromem.io.outdir import final_name, reserve_folder
 from neuromem.io.provenance import git_info, versions
@@ -152,15 +152,15 @@ def write_run_arrays(folder: Path, run, model_text: str) -> None:
     """The files of a run that no phase changes: model, patterns, initial weights, synapses."""
     (folder / "model.toml").write_text(model_text or "", encoding="utf-8")
     cues = {f"cue_{float(f):g}": np.asarray(m, dtype=bool) for f, m in run.cues.items()}
-    np.savez_compressed(folder / "patterns.npz", patterns=np.asarray(run.patterns, dtype=bool),
+    savez_fast(folder / "patterns.npz", patterns=np.asarray(run.patterns, dtype=bool),
                         cue_fractions=np.array([float(f) for f in run.cues], dtype=float), **cues)
     (folder / "weights").mkdir(exist_ok=True)
-    np.savez_compressed(folder / "weights" / "initial.npz",
+    savez_fast(folder / "weights" / "initial.npz",
                         **{k: np.asarray(w) for k, w in run.initial_weights.items()})
     syn = {}
     for proj, (i, j) in run.synapses.items():
         syn[f"{proj}_i"], syn[f"{proj}_j"] = np.asarray(i, dtype=np.int32), np.asarray(j, dtype=np.int32)
-    np.savez_compressed(folder / "weights" / "synapses.npz", **syn)
+    savez_fast(folder / "weights" / "synapses.npz", **syn)
 
 
 def write_phase_arrays(folder: Path, ph) -> None:
@@ -172,15 +172,15 @@ def write_phase_arrays(folder: Path, ph) -> None:
         arrays[f"{pop}_i"] = np.asarray(sp.i, dtype=np.int32)
         arrays[f"{pop}_t"] = np.asarray(sp.t, dtype=np.float64)
         arrays[f"{pop}_n"] = np.array(int(sp.n))
-    np.savez_compressed(folder / "spikes" / f"{safe_name(ph.name)}.npz", **arrays)
+    savez_fast(folder / "spikes" / f"{safe_name(ph.name)}.npz", **arrays)
     if ph.initial_state:
         (folder / "initial").mkdir(exist_ok=True)
-        np.savez_compressed(folder / "initial" / f"{safe_name(ph.name)}.npz", **ph.initial_state)
+        savez_fast(folder / "initial" / f"{safe_name(ph.name)}.npz", **ph.initial_state)
     if ph.state:
         (folder / "state").mkdir(exist_ok=True)
         st = {}
         for pop, (t, v) in ph.state.items():
             st[f"{pop}_t"], st[f"{pop}_v"] = np.asarray(t), np.asarray(v)
-        np.savez_compressed(folder / "state" / f"{safe_name(ph.name)}.npz", **st)
-    np.savez_compressed(folder / "weights" / f"{weights_file(ph.name)}.npz",
+        savez_fast(folder / "state" / f"{safe_name(ph.name)}.npz", **st)
+    savez_fast(folder / "weights" / f"{weights_file(ph.name)}.npz",
                         **{k: np.asarray(w) for k, w in ph.weights.items()})
