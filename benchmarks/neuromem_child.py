@@ -13,6 +13,9 @@ the seconds imports took (``import_s``, from interpreter start), the whole
 synaptic events (each presynaptic spike times its out-degree, over every
 projection, inputs included).
 
+Brian2 is imported as the command line imports it, without ``pylab``
+(:func:`neuromem.cli.brian2_without_pylab`).
+
 ``--compile-args brian2`` compiles with Brian2's own gcc flags (``-O3``,
 ``Brian2Options(compile_args=None)``), those of the plain scripts, instead of
 neuromem's default ``-O1`` (:data:`~neuromem.backends.brian2.simulator.FAST_COMPILE_ARGS`):
@@ -39,7 +42,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import neuromem  # noqa: E402
-from neuromem.backends.brian2 import Brian2Options  # noqa: E402
+from neuromem.cli import brian2_without_pylab  # noqa: E402
+
+with brian2_without_pylab():                   # as ``neuromem run`` imports Brian2
+    from neuromem.backends.brian2 import Brian2Options  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_brian2 import cpu_loop_clock  # noqa: E402  (the same loop clock as the plain scripts)

@@ -133,6 +133,24 @@ def test_python_m_neuromem_info_does_not_import_lava():
     assert not [m for m in imported if m == "lava" or m.startswith("lava.")]
 
 
+def test_commands_import_brian2_without_pylab():
+    """``neuromem`` commands import Brian2 without its pylab namespace; pylab is importable again after."""
+    code = ("import sys\n"
+            "from neuromem.cli import brian2_without_pylab\n"
+            "with brian2_without_pylab():\n"
+            "    import brian2\n"
+            "assert 'matplotlib.pyplot' not in sys.modules and 'pylab' not in sys.modules\n"
+            "assert brian2.NeuronGroup and brian2.exp\n"
+            "import pylab\n"
+            "with brian2_without_pylab():\n"
+            "    pass\n"
+            "assert sys.modules['pylab'] is pylab\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 # ---------------------------------------------------------------- run
 
 

@@ -60,8 +60,8 @@ from neuromem.cli.arguments import (add_force_argument, add_model_arguments, add
                                     check_resources, load_from_args)
 from neuromem.spec import ModelError
 
-__all__ = ["main", "subcommand", "build_parser", "add_model_arguments", "add_refractory_argument",
-           "add_force_argument", "check_resources", "load_from_args", "SUBCOMMANDS", "LavaProgress",
+__all__ = ["main", "brian2_without_pylab", "subcommand", "build_parser", "add_model_arguments",
+           "add_refractory_argument", "add_force_argument", "check_resources", "load_from_args", "SUBCOMMANDS", "LavaProgress",
            "warn_rates", "fmt_optional", "info_lines", "RATE_TOLERANCE", "DEFAULT_EXPORT_PHASE"]
 
 
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         return 2
     terminated: list = []
     try:
-        with _sigterm_as_interrupt(terminated):
+        with _sigterm_as_interrupt(terminated), brian2_without_pylab():
             return int(handlers[args.command](args) or 0)
     except (ModelError, RunFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -171,6 +171,32 @@ def main(argv=None) -> int:
             return 128 + signal.SIGTERM
         print("interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def brian2_without_pylab():
+    """While active, a first ``import brian2`` does not import ``pylab`` (matplotlib.pyplot).
+
+    Brian2's ``__init__`` runs ``from pylab import *`` (when matplotlib is
+    installed) so that ``from brian2 import *`` also gives a plotting
+    namespace; neuromem never uses it (figures import matplotlib
+    themselves, only when drawn), and importing pyplot is about a quarter of
+    ``import brian2`` (~1 s of a 6 s ``neuromem run`` of a small network).
+    ``pylab`` is made unimportable (``sys.modules["pylab"] = None``, which
+    Brian2 handles as matplotlib missing: it imports numpy's names instead)
+    only if neither Brian2 nor pylab has been imported yet, and importable
+    again on exit.  :func:`main` runs every command inside it: the command
+    line's process is neuromem's own; library calls (``neuromem.run``) leave
+    a user's Brian2 as Brian2 makes it.
+    """
+    block = "brian2" not in sys.modules and "pylab" not in sys.modules
+    if block:
+        sys.modules["pylab"] = None
+    try:
+        yield
+    finally:
+        if block and "pylab" in sys.modules and sys.modules["pylab"] is None:
+            del sys.modules["pylab"]
 
 
 @contextmanager
