@@ -20,7 +20,9 @@ neuron model (``build(pop, net, model, rng)``)
     right variable.  Its synaptic part comes from its synapse type
     (:func:`synapse_code`): the neuron model writes the membrane equation
     around the synapse type's ``drive`` and adds its equations, namespace,
-    state variables and ``on_pre`` code.
+    state variables and ``on_pre`` code.  Populations that share a group
+    (:mod:`neuromem.backends.brian2.merging`) are built by one call, for a
+    copy of the first population with their summed size and the group's name.
 synapse type (``Builder.register_synapse(tag)``; ``fn(pop) -> SynapseCode``)
     The synaptic variables of a population of that synapse type, their
     equations and constants (from the population's parameters), the term
@@ -185,12 +187,25 @@ def synapse_code(pop, drive_unit) -> SynapseCode:
 class BuiltNetwork:
     """Brian2 objects of one model, indexed by spec name.
 
+    Populations and projections may share Brian2 objects
+    (:mod:`neuromem.backends.brian2.merging`): a population is then a
+    ``Subgroup`` of a shared ``NeuronGroup`` (``shared``) and a projection a
+    range of a shared ``Synapses``' synapses (``slices``).
+
     Attributes
     ----------
-    groups : dict of str to NeuronGroup or SpikeGeneratorGroup
+    groups : dict of str to NeuronGroup, Subgroup or SpikeGeneratorGroup
+        Every population and source; a population's object reads and writes
+        exactly its neurons.
     synapses : dict of str to Synapses
+        Every projection's ``Synapses`` (the shared one for a merged projection).
     extra : list
         Other objects to keep in the Network (e.g. normalisation operations).
+    shared : dict of str to (NeuronGroup, int)
+        Population → its shared group and its first neuron's index there
+        (merged populations only).
+    slices : dict of str to slice
+        Projection → its synapses in its shared ``Synapses`` (merged projections only).
     """
 
     def __init__(self):
@@ -204,9 +219,27 @@ class BuiltNetwork:
         self.state: dict = {}
         #: population name -> function(projection) -> on_pre code adding a spike to the target
         self.inputs: dict = {}
+        self.shared: dict = {}
+        self.slices: dict = {}
+
+    def brian_groups(self) -> list:
+        """The Brian2 groups, each once (a shared group in place of its subgroups), in ``groups`` order."""
+        out = {}
+        for name, g in self.groups.items():
+            g = self.shared[name][0] if name in self.shared else g
+            out.setdefault(g.name, g)
+        return list(out.values())
+
+    def brian_synapses(self) -> list:
+        """The Brian2 ``Synapses``, each once, in ``synapses`` order."""
+        return list({s.name: s for s in self.synapses.values()}.values())
 
     def objects(self):
-        return [*self.groups.values(), *self.synapses.values(), *self.extra]
+        return [*self.brian_groups(), *self.brian_synapses(), *self.extra]
+
+    def synapse_range(self, name: str) -> slice:
+        """Projection ``name``'s synapses in its ``Synapses`` (all of them unless merged)."""
+        return self.slices.get(name, slice(None))
 
     def connect(self, syn, proj, i, j, weights, unit) -> None:
         """Create the synapses ``(i, j)`` of ``syn`` with initial weights ``weights`` (in ``unit``).
@@ -215,6 +248,16 @@ class BuiltNetwork:
         """
         syn.connect(i=i, j=j)
         syn.w = weights * unit
+
+    def connect_merged(self, syn, parts, unit) -> None:
+        """Create the synapses of several projections in one ``Synapses``, one projection after the other.
+
+        ``parts``: ``(projection, i, j, weights, offset)`` per projection, ``j``
+        already shifted by ``offset`` (the target population's first index in
+        the shared group).  A device that loads them at run time overrides this.
+        """
+        syn.connect(i=np.concatenate([p[1] for p in parts]), j=np.concatenate([p[2] for p in parts]))
+        syn.w = np.concatenate([p[3] for p in parts]) * unit
 
 
 @Builder.register_synapse("current")

@@ -73,8 +73,9 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     import brian2 as b2
     from brian2.codegen.generators.cpp_generator import c_data_type
 
-    from neuromem.backends.brian2.builder import BuiltNetwork, build
+    from neuromem.backends.brian2.builder import BuiltNetwork
     from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
+    from neuromem.backends.brian2.merging import build_populations, build_projections, merge_plan, spike_monitors
 
     cache_stateupdaters(Path(options.cache_dir) if options.cache_dir else default_cache_dir())
     b2.set_device("cpp_standalone", build_on_run=False)
@@ -103,9 +104,13 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
             # the synapses and weights are read from input/ when the program runs
             lines = [f"{{ // synapses of {proj.name}",
                      f'const size_t _n = _nm_bytes("input/syn_{proj.name}_i.bin") / 4;']
-            for var, f in ((syn.variables["_synaptic_pre"], "i"), (syn.variables["_synaptic_post"], "j")):
+            # Brian2 keeps a synapse's indices in the underlying groups: a subgroup's offset added
+            for var, f, end in ((syn.variables["_synaptic_pre"], "i", syn.source),
+                                (syn.variables["_synaptic_post"], "j", syn.target)):
                 lines += [f"{arr(var)}.resize(_n);",
                           f'_nm_load("input/syn_{proj.name}_{f}.bin", {arr(var)}.data(), _n * 4);']
+                if offset_of(end):
+                    lines.append(f"for (size_t _s = 0; _s < _n; ++_s) {arr(var)}[_s] += {offset_of(end)};")
             for var in sorted(syn._registered_variables, key=lambda v: v.name):
                 if getattr(var, "ndim", 1) == 1:
                     lines.append(f"{arr(var)}.resize(_n);")
@@ -117,17 +122,57 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
             syn._connect_called = True
             manifest["inputs"][f"syn_{proj.name}"] = proj.name
 
+        def connect_merged(self, syn, parts, unit):
+            # the projections' files one after the other, target indices shifted into the shared group
+            names = [proj.name for proj, *_ in parts]
+            lines = [f"{{ // synapses of {', '.join(names)}"]
+            for k, n in enumerate(names):
+                lines.append(f'const size_t _n{k} = _nm_bytes("input/syn_{n}_i.bin") / 4;')
+            lines.append("const size_t _n = " + " + ".join(f"_n{k}" for k in range(len(names))) + ";")
+            pre, post, w = syn.variables["_synaptic_pre"], syn.variables["_synaptic_post"], syn.variables["w"]
+            lines += [f"{arr(pre)}.resize(_n);", f"{arr(post)}.resize(_n);"]
+            for var in sorted(syn._registered_variables, key=lambda v: v.name):
+                if getattr(var, "ndim", 1) == 1:
+                    lines.append(f"{arr(var)}.resize(_n);")
+            lines.append("size_t _at = 0;")
+            for k, (proj, _i, _j, _w, offset) in enumerate(parts):
+                n = proj.name
+                lines += [f'_nm_load("input/syn_{n}_i.bin", {arr(pre)}.data() + _at, _n{k} * 4);',
+                          f'_nm_load("input/syn_{n}_j.bin", {arr(post)}.data() + _at, _n{k} * 4);',
+                          f"for (size_t _s = _at; _s < _at + _n{k}; ++_s) {{ {arr(pre)}[_s] += {offset_of(syn.source)}; "
+                          f"{arr(post)}[_s] += {int(offset)}; }}",
+                          f'_nm_load("input/syn_{n}_w.bin", {arr(w)}.data() + _at, _n{k} * sizeof({ctype(w)}));',
+                          f"_at += _n{k};"]
+                manifest["inputs"][f"syn_{n}"] = n
+            lines.append(f"{arr(syn.variables['N'], True)}[0] = _n;")
+            lines.append("}")
+            device.insert_code("main", "\n".join(lines))
+            syn._connect_called = True
+
+    def span(pname, var):
+        """(pointer, size, variable) of population ``pname``'s part of state variable ``var``."""
+        if pname in net.shared:
+            group, start = net.shared[pname]
+            v = group.variables[var]
+            return f"{arr(v, True)} + {int(start)}", model.populations[pname].size, v
+        v = net.groups[pname].variables[var]
+        return arr(v, True), v.size, v
+
+    def offset_of(group):
+        """The first index of ``group`` in the group it is part of (0 unless a subgroup)."""
+        return int(group.start) if isinstance(group, b2.Subgroup) else 0
+
     net = RunTimeNetwork()
-    for node in model.nodes().values():
-        build(node, net, model, None)
+    plan = merge_plan(model, options)
+    build_populations(model, net, plan)
     for pname in model.populations:
         for var in sorted(draws.initial[pname]):
-            v = net.groups[pname].variables[var]
-            device.insert_code("main", f'_nm_load("input/init_{pname}_{var}.bin", {arr(v, True)}, '
-                                       f'{v.size} * sizeof({ctype(v)}));')
-    for name, proj in model.projections.items():
-        build(proj, net, model, draws.synapses[name], draws.weights[name])
-    monitors = {p: b2.SpikeMonitor(net.groups[p], record=True, name=f"spikemon_{p}") for p in model.populations}
+            ptr, size, v = span(pname, var)
+            device.insert_code("main", f'_nm_load("input/init_{pname}_{var}.bin", {ptr}, '
+                                       f'{size} * sizeof({ctype(v)}));')
+    build_projections(model, net, plan, draws)
+    spike_mons = spike_monitors(net, model)
+    monitors = {key: m for key, (m, _) in spike_mons.items()}
     state_pops = sorted({p for kind, s in actions if kind == "phase" for p in s.record_state})
     state_mons = {p: b2.StateMonitor(net.groups[p], "v", record=np.arange(min(50, model.populations[p].size)),
                                      name=f"statemon_{p}") for p in state_pops}
@@ -141,7 +186,7 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
 
     # the state a branch copies: every non-constant array of the groups and synapses, the queues, t
     snap_vars = []
-    for obj in [*net.groups.values(), *net.synapses.values()]:
+    for obj in [*net.brian_groups(), *net.brian_synapses()]:
         for vname, var in sorted(obj.variables.items()):
             if getattr(var, "owner", None) is None or var.owner.name != obj.name:
                 continue
@@ -156,7 +201,7 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     # the first step of the run reads: after a branch it must be the branch point's)
     for clock in sorted({obj.clock for obj in network.sorted_objects}, key=lambda c: c.name):
         snap_vars += [clock.variables["timestep"], clock.variables["t"]]
-    pathways = [pw.name for syn in net.synapses.values() for pw in syn._pathways]
+    pathways = [pw.name for syn in net.brian_synapses() for pw in syn._pathways]
 
     def snapshot(tag):
         lines = [f"// state at the end of {tag}"]
@@ -222,11 +267,10 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
             pos += 1
         lines.append("}")
         for pname in model.populations:
-            g = net.groups[pname]
             for var in [*net.state[pname], "lastspike"]:
-                v = g.variables[var]
-                lines.append(f'_nm_save("ph{k}_init_{pname}_{var}.bin", {arr(v, True)}, '
-                             f"{v.size} * sizeof({ctype(v)}));")
+                ptr, size, v = span(pname, var)
+                lines.append(f'_nm_save("ph{k}_init_{pname}_{var}.bin", {ptr}, '
+                             f"{size} * sizeof({ctype(v)}));")
         lines.append(marks)
         lines.append("const double _nm_w0_%d = _nm_now();" % k)
         device.insert_code("main", "\n".join(lines))
@@ -255,13 +299,16 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     folder.mkdir(parents=True, exist_ok=True)
     device.build(directory=str(folder), compile=True, run=False, clean=False)
     manifest["monitors"] = {
-        "spikes": {p: {"i": device.get_array_filename(m.variables["i"]),
-                       "t": device.get_array_filename(m.variables["t"])} for p, m in monitors.items()},
+        "spikes": {key: {"i": device.get_array_filename(m.variables["i"]),
+                         "t": device.get_array_filename(m.variables["t"]),
+                         "populations": {p: list(r) for p, r in ranges.items()}}
+                   for key, (m, ranges) in spike_mons.items()},
         "state": {p: {"t": device.get_array_filename(m.variables["t"]),
                       "v": device.get_array_filename(m.variables["v"]), "n": int(len(m.record))}
                   for p, m in state_mons.items()},
     }
     manifest["state_vars"] = {p: list(net.state[p]) for p in model.populations}
     manifest["plastic"] = plastic
+    manifest["merged"] = plan.describe()
     manifest["projections"] = list(net.synapses)
     return manifest

@@ -12,7 +12,9 @@ import brian2 as b2
 
 from neuromem.records import Run
 from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
-from neuromem.backends.brian2.builder import BuiltNetwork, build
+from neuromem.backends.brian2.builder import BuiltNetwork
+from neuromem.backends.brian2.merging import (build_populations, build_projections, merge_plan, spike_monitors,
+                                              split_spikes)
 from neuromem.backends.brian2.codecache import (FAST_COMPILE_ARGS, cache_stateupdaters, default_cache_dir,
                                                 flags_digest, reuse_code_objects)
 
@@ -59,6 +61,12 @@ class Brian2Options:
         (default model, seed 0, and its reduced protocol, seed 1; ``make demo``
         on a fresh clone 10 min 3 s → 7 min 33 s).  ``None`` keeps Brian2's preference
         as it is.
+    merge : bool
+        Build populations of one neuron model with equal parameters as
+        subgroups of one ``NeuronGroup``, and projections that can be as one
+        ``Synapses`` (:func:`~neuromem.backends.brian2.merging.plan_merges`):
+        fewer objects per time step, the same spikes and weights bit for
+        bit.  ``False``: one Brian2 object per population and projection.
     device : {"runtime", "cpp_standalone"} or None
         Brian2 device.  ``"runtime"`` runs each phase from Python with the
         code ``target``; ``"cpp_standalone"`` compiles the whole protocol
@@ -73,6 +81,7 @@ class Brian2Options:
     progress: bool = True
     compile_args: tuple[str, ...] | None = FAST_COMPILE_ARGS
     device: str | None = None
+    merge: bool = True
 
 
 _configured: str | None = None
@@ -252,26 +261,25 @@ class RuntimeBackend(Backend):
         b2.start_scope()
         b2.defaultclock.dt = model.dt * b2.second
         net = BuiltNetwork()
-        for node in model.nodes().values():
-            build(node, net, model, None)
+        self.plan = merge_plan(model, self.options)
+        build_populations(model, net, self.plan)
         for pname in model.populations:        # v_init and the model's other initial distributions
             for var, values in draws.initial[pname].items():
                 setattr(net.groups[pname], var, values * net.state[pname][var])
-        for name, proj in model.projections.items():
-            build(proj, net, model, draws.synapses[name], draws.weights[name])
+        build_projections(model, net, self.plan, draws)
         self.net = net
         self.undelayed_from: dict = {}
         for name, proj in model.projections.items():
             if proj.source in model.sources and round(proj.delay / model.dt) == 0:
                 self.undelayed_from.setdefault(proj.source, []).append(name)
         self.plastic = [name for name, proj in model.projections.items() if proj.plasticity]
-        self.monitors = {name: b2.SpikeMonitor(g, record=True, name=f"spikemon_{name}")
-                         for name, g in net.groups.items() if name in model.populations}
+        self.monitors = spike_monitors(net, model)
         state_pops = sorted({p for ph in model.protocol.phases for p in ph.record_state})
         self.state_mons = {p: b2.StateMonitor(net.groups[p], "v",
                                               record=np.arange(min(50, model.populations[p].size)),
                                               name=f"statemon_{p}") for p in state_pops}
-        self.network = b2.Network(*net.objects(), *self.monitors.values(), *self.state_mons.values())
+        self.network = b2.Network(*net.objects(), *(m for m, _ in self.monitors.values()),
+                                  *self.state_mons.values())
         reuse_code_objects(self.network.sorted_objects)
 
     def set_phase(self, step, inputs) -> None:
@@ -299,7 +307,7 @@ class RuntimeBackend(Backend):
                 obj.active = pname in step.plastic
         for p, m in self.state_mons.items():
             m.active = p in step.record_state
-        self.n_before = {name: m.num_spikes for name, m in self.monitors.items()}
+        self.n_before = {key: m.num_spikes for key, (m, _) in self.monitors.items()}
         self.n_state = {p: len(m.t) for p, m in self.state_mons.items()}
         initial = {}
         for pname in model.populations:
@@ -321,17 +329,19 @@ class RuntimeBackend(Backend):
     def read_phase(self, step) -> PhaseOutput:
         model, t0 = self.model, self.t0
         spikes = {}
-        for name, m in self.monitors.items():
-            k = self.n_before[name]
+        for key, (m, ranges) in self.monitors.items():
+            k = self.n_before[key]
             # Brian2's spike times are whole time steps; subtracting the phase start in
             # floating point leaves values such as 0.0999999, which would fall on the wrong
             # side of a recall window's edge, so they are put back on the step grid.
             t_rel = np.round((np.asarray(m.t[k:] / b2.second) - t0) / model.dt) * model.dt
-            spikes[name] = (np.asarray(m.i[k:], dtype=np.int32), t_rel)
+            spikes.update(split_spikes(np.asarray(m.i[k:], dtype=np.int32), t_rel, ranges))
+        spikes = {p: spikes[p] for p in model.populations}
         state = {p: (np.asarray(m.t[self.n_state[p]:] / b2.second) - t0,
                      np.asarray(m.v[:, self.n_state[p]:] / b2.volt))
                  for p, m in self.state_mons.items() if p in step.record_state}
-        weights = {pname: np.asarray(self.net.synapses[pname].w[:] / b2.volt).copy() for pname in self.plastic}
+        weights = {pname: np.asarray(self.net.synapses[pname].w[:] / b2.volt)[self.net.synapse_range(pname)].copy()
+                   for pname in self.plastic}
         return PhaseOutput(spikes=spikes, weights=weights, state=state, initial_state=self.initial,
                            wall_time=self.wall)
 

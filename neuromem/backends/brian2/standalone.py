@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.backends.brian2.program import generate_and_compile
+from neuromem.backends.brian2.merging import merge_plan, split_spikes
 from neuromem.backends.runner import Backend, PhaseOutput
 from neuromem.spec import ModelError
 from neuromem.spec.loader import dumps_model
@@ -62,7 +63,7 @@ __all__ = ["StandaloneBackend", "BUILD_COUNT", "build_folder"]
 BUILD_COUNT = 0
 
 #: bump when the generated program changes in a way the model does not show
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 
@@ -138,7 +139,7 @@ def _source_digest() -> str:
     """The code that writes the program: this module, the program generator and the builders."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("standalone.py", "program.py", "builder.py", "codecache.py"):
+    for name in ("standalone.py", "program.py", "builder.py", "codecache.py", "merging.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()
 
@@ -212,6 +213,7 @@ class StandaloneBackend(Backend):
                 "sources": {n: s.size for n, s in model.sources.items()},
                 "initial": {p: sorted(v) for p, v in self.draws.initial.items()},
                 "actions": steps, "compile_args": list(self.options.compile_args or ()),
+                "merge": merge_plan(model, self.options).describe(),
                 "brian2": __import__("brian2").__version__}
 
     def _topology(self) -> dict:
@@ -220,7 +222,8 @@ class StandaloneBackend(Backend):
         return {"populations": {n: [type(p).__name__, p.size] for n, p in model.populations.items()},
                 "sources": {n: s.size for n, s in model.sources.items()},
                 "projections": {n: [p.source, p.target, list(p.plasticity)] for n, p in model.projections.items()},
-                "actions": [[kind, arg if isinstance(arg, str) else arg.name] for kind, arg in self.actions]}
+                "actions": [[kind, arg if isinstance(arg, str) else arg.name] for kind, arg in self.actions],
+                "merge": merge_plan(model, self.options).describe()}
 
     def finish(self) -> None:
         global BUILD_COUNT
@@ -326,17 +329,19 @@ class StandaloneBackend(Backend):
         walls = np.fromfile(results / "walls.bin")
         self.loop_s = float(np.fromfile(results / "loops.bin").sum())
         steps = [s for kind, s in self.actions if kind == "phase"]
-        pops = list(mons["spikes"])
+        keys = list(mons["spikes"])
         for k, step in enumerate(steps):
             t0, start, end = step.t_start, marks[k, 0], marks[k, 1]
             spikes = {}
-            for m, p in enumerate(pops):
-                i, t = spike_arrays[p]
+            for m, key in enumerate(keys):
+                i, t = spike_arrays[key]
                 a, b = int(start[m]), int(end[m])
                 t_rel = np.round((t[a:b] - t0) / model.dt) * model.dt
-                spikes[p] = (i[a:b].astype(np.int32), t_rel)
+                spikes.update(split_spikes(i[a:b].astype(np.int32), t_rel,
+                                           {p: tuple(r) for p, r in mons["spikes"][key]["populations"].items()}))
+            spikes = {p: spikes[p] for p in model.populations}
             state = {}
-            for m, p in enumerate(mons["state"], start=len(pops)):
+            for m, p in enumerate(mons["state"], start=len(keys)):
                 if p in step.record_state:
                     t, v = state_arrays[p]
                     a, b = int(start[m]), int(end[m])
