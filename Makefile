@@ -25,6 +25,8 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 # Cache directory for compiled (Cython) Brian2 code; used by the backend.
 NEUROMEM_CACHE_DIR ?= $(CURDIR)/.cache
 RUN_ENV := NEUROMEM_CACHE_DIR="$(NEUROMEM_CACHE_DIR)"
+# the test suite compiles with -O1 (shorter compilation; neuromem's default is Brian2's -O3)
+TEST_ENV := $(RUN_ENV) NEUROMEM_COMPILE_ARGS=fast
 
 .PHONY: venv demo test test-slow test-all notebook bench clean
 
@@ -51,15 +53,15 @@ demo: venv
 
 # test: everything but the tests marked `slow` (kept within ~15 minutes on 2 cores).
 test: venv
-	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # test-slow: only the tests marked `slow` (CI runs them after `make test`).
 test-slow: venv
-	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) -m slow $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(XDIST) -m slow $(PYTEST_ARGS)
 
 # test-all: the whole suite in one pytest run.
 test-all: venv
-	$(RUN_ENV) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # notebook: JupyterLab on notebooks/ (installs the `notebook` extra once; re-installs when pyproject.toml changes).
 NOTEBOOK_STAMP := $(VENV)/.notebook-installed

@@ -10,11 +10,12 @@ forks it, so the peak is the child's own and not its parent's):
     Brian2 scripts of the same networks on the same device and code target
     (``plain_brian2.py``), against NEST with one thread when it is installed
     (``plain_nest.py``), and neuromem's ``cpp_standalone`` device against plain
-    Brian2's when the backend offers one; neuromem also with Brian2's own gcc
-    flags (``_o3``: the plain scripts' ``-O3`` for neuromem's ``-O1``) and
-    the plain script also in neuromem's layout (``brian2_runtime_split``: two
-    groups, four ``Synapses``), which separate the flags' and the layout's
-    share from neuromem's own (tools listed in :func:`classic`).  Repeats are
+    Brian2's when the backend offers one; neuromem also with the test suite's
+    gcc flags (``_o1``: ``NEUROMEM_COMPILE_ARGS=fast``, ``-O1``, where neuromem's
+    default is the plain scripts' ``-O3``) and the plain script also in the
+    layout of a model file without shared objects (``brian2_runtime_split``:
+    two groups, four ``Synapses``), which show the flags' and the layout's
+    share (tools listed in :func:`classic`).  Repeats are
     interleaved (A, B, C, A, B, C, ...) and medians reported, so that load
     from other processes hits every tool alike.  ``loop`` is the simulator's
     main loop in CPU seconds on every device (Brian2's ``Network.run`` loop
@@ -175,7 +176,9 @@ def standalone_available() -> bool:
 
 
 def _env() -> dict:
+    """The children's environment: neuromem's defaults (its gcc flags too: ``NEUROMEM_COMPILE_ARGS`` unset)."""
     env = dict(os.environ)
+    env.pop("NEUROMEM_COMPILE_ARGS", None)
     env.setdefault("NEUROMEM_CACHE_DIR", str(ROOT / ".cache"))
     env.setdefault("PYNEST_QUIET", "1")
     env["OMP_NUM_THREADS"] = "1"
@@ -198,17 +201,18 @@ def _summary(rows: list[dict]) -> dict:
 
 #: (numerator, denominator) of the classic section's ratios, when both were measured
 RATIO_PAIRS = (
-    ("neuromem_runtime", "brian2_runtime"),            # as each is run by default (gcc -O1 vs -O3)
-    ("neuromem_runtime_o3", "brian2_runtime"),         # same code, same flags
-    ("neuromem_runtime_o3", "brian2_runtime_split"),   # ... and the same layout: neuromem's own cost
-    ("brian2_runtime_split", "brian2_runtime"),        # the layout's cost in Brian2 alone
+    ("neuromem_runtime", "brian2_runtime"),            # as each runs by default: same flags (-O3), same layout
+    ("neuromem_runtime_o1", "brian2_runtime"),         # neuromem with the test suite's -O1
+    ("brian2_runtime_split", "brian2_runtime"),        # one object per population/projection, in Brian2 alone
     ("neuromem_standalone", "brian2_standalone"),
-    ("neuromem_standalone_o3", "brian2_standalone"),
+    ("neuromem_standalone_o1", "brian2_standalone"),
     ("neuromem_runtime", "nest_1_thread"),
     ("neuromem_standalone", "nest_1_thread"),
-    ("neuromem_standalone_o3", "nest_1_thread"),
     ("neuromem_standalone", "neuromem_runtime"),
 )
+
+#: the child environment of the ``_o1`` rows (neuromem's -O1 flags, those of the test suite)
+O1_ENV = {"NEUROMEM_COMPILE_ARGS": "fast"}
 RATIO_KEYS = ("loop_s", "process_s", "loop_ns_per_event", "peak_rss_bytes")
 
 
@@ -218,15 +222,20 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
     Tools (each its own child process):
 
     ``neuromem_runtime`` / ``neuromem_standalone``
-        the model file through ``neuromem.run``, neuromem's default gcc flags (``-O1``);
-    ``neuromem_runtime_o3`` / ``neuromem_standalone_o3``
-        the same with Brian2's own flags (``-O3``), those of the plain scripts
-        (Cython target and standalone only; not in ``--tiny``);
+        the model file through ``neuromem.run`` with neuromem's defaults: Brian2's
+        gcc flags (``-O3``, those of the plain scripts; ``NEUROMEM_COMPILE_ARGS``
+        unset in the child) and shared Brian2 objects (``e`` and ``i`` one
+        group, ``ee``/``ei`` and ``ie``/``ii`` one ``Synapses`` each: the plain
+        script's layout);
+    ``neuromem_runtime_o1`` / ``neuromem_standalone_o1``
+        the same with the test suite's ``-O1`` (``NEUROMEM_COMPILE_ARGS=fast``;
+        Cython target and standalone only; not in ``--tiny``);
     ``brian2_runtime`` / ``brian2_standalone``
         ``plain_brian2.py``: one group, one monitor, two ``Synapses``;
     ``brian2_runtime_split``
         ``plain_brian2.py --split``: two groups, two monitors, four ``Synapses``,
-        the layout of neuromem's model files;
+        the layout of a model file built one object per population and
+        projection (``Brian2Options(merge=False)``);
     ``nest_1_thread``
         ``plain_nest.py`` when NEST is installed.
     """
@@ -238,14 +247,17 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
         plain = ["--n", str(mode["n"]), "--duration", f"{mode['duration']:g}"]
         plain_cmd = _py() + [str(HERE / "plain_brian2.py"), net]
         configs = {"neuromem_runtime": neuromem_cmd(model, ovr, target)}
+        envs = {}
         if variants:
-            configs["neuromem_runtime_o3"] = neuromem_cmd(model, ovr, target, compile_args="brian2")
+            configs["neuromem_runtime_o1"] = neuromem_cmd(model, ovr, target)
+            envs["neuromem_runtime_o1"] = O1_ENV
         configs["brian2_runtime"] = plain_cmd + ["--target", target] + plain
         configs["brian2_runtime_split"] = plain_cmd + ["--target", target, "--split"] + plain
         if have_standalone:
             configs["neuromem_standalone"] = neuromem_cmd(model, ovr, target, "cpp_standalone")
             if mode["flag_variants"]:
-                configs["neuromem_standalone_o3"] = neuromem_cmd(model, ovr, target, "cpp_standalone", "brian2")
+                configs["neuromem_standalone_o1"] = neuromem_cmd(model, ovr, target, "cpp_standalone")
+                envs["neuromem_standalone_o1"] = O1_ENV
             configs["brian2_standalone"] = plain_cmd + ["--device", "cpp_standalone"] + plain
         if have_nest:
             configs["nest_1_thread"] = _py() + [str(HERE / "plain_nest.py"), net] + plain
@@ -260,12 +272,12 @@ def classic(mode: dict, target: str, have_nest: bool, have_standalone: bool, log
                     continue
                 what = "warm-up" if rep < mode["warmup"] else f"repeat {rep - mode['warmup'] + 1}"
                 log(f"  {net} {name} {what}")
-                r = measure(cmd, _env())
+                r = measure(cmd, {**_env(), **envs.get(name, {})})
                 if "unavailable" in r:      # e.g. a device option whose implementation is not there
                     unavailable[name] = f"not available: {r['unavailable']}"
                     del configs[name], runs[name]
                     if name.startswith("neuromem_standalone"):
-                        for other in ("neuromem_standalone", "neuromem_standalone_o3", "brian2_standalone"):
+                        for other in ("neuromem_standalone", "neuromem_standalone_o1", "brian2_standalone"):
                             configs.pop(other, None)
                             runs.pop(other, None)
                 elif rep >= mode["warmup"]:

@@ -581,11 +581,29 @@ def test_compile_args_reach_brian2_and_none_leaves_them():
         assert list(b2.prefs.codegen.cpp.extra_compile_args_gcc) == ["-w", "-O0"]
         configure(Brian2Options(target="cython", compile_args=None))
         assert list(b2.prefs.codegen.cpp.extra_compile_args_gcc) == ["-w", "-O0"]
-        configure(Brian2Options(target="cython"))
+        configure(Brian2Options(target="cython"))       # the suite's NEUROMEM_COMPILE_ARGS=fast (conftest.py)
         assert tuple(b2.prefs.codegen.cpp.extra_compile_args_gcc) == FAST_COMPILE_ARGS
         assert "-O1" in FAST_COMPILE_ARGS and "-O3" not in FAST_COMPILE_ARGS
     finally:
         b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
+
+
+def test_default_compile_args_are_brian2s_unless_the_environment_says(monkeypatch):
+    from brian2.core.preferences import prefs
+
+    from neuromem.backends.brian2.codecache import BRIAN2_COMPILE_ARGS, FAST_COMPILE_ARGS, default_compile_args
+
+    # Brian2's registered default for the preference, whatever the process set it to since
+    assert BRIAN2_COMPILE_ARGS == tuple(prefs.pref_register["codegen.cpp"][0]["extra_compile_args_gcc"].default)
+    monkeypatch.delenv("NEUROMEM_COMPILE_ARGS", raising=False)
+    assert Brian2Options().compile_args == BRIAN2_COMPILE_ARGS == default_compile_args()
+    monkeypatch.setenv("NEUROMEM_COMPILE_ARGS", "brian2")
+    assert Brian2Options().compile_args == BRIAN2_COMPILE_ARGS
+    monkeypatch.setenv("NEUROMEM_COMPILE_ARGS", "fast")
+    assert Brian2Options().compile_args == FAST_COMPILE_ARGS
+    monkeypatch.setenv("NEUROMEM_COMPILE_ARGS", "-w -O2 -march=native")
+    assert Brian2Options().compile_args == ("-w", "-O2", "-march=native")
+    assert Brian2Options(compile_args=None).compile_args is None
 
 
 # ---------------------------------------------------------------- (k) code generated once

@@ -22,19 +22,45 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir", "FAST_COMPILE_ARGS", "flags_digest"]
+__all__ = ["reuse_code_objects", "cache_stateupdaters", "default_cache_dir", "FAST_COMPILE_ARGS",
+           "BRIAN2_COMPILE_ARGS", "default_compile_args", "flags_digest"]
 
-# Brian2's default gcc flags with -O1 for -O3 (see Brian2Options.compile_args); the cache folders
-# of both devices are named after the flags, so the flags live beside the caches.
+# The gcc flags (see Brian2Options.compile_args); the cache folders of both devices are named after
+# the flags, so the flags live beside the caches.
+#: Brian2's own default flags (``codegen.cpp.extra_compile_args_gcc``): neuromem's default
+BRIAN2_COMPILE_ARGS = ("-w", "-O3", "-ffast-math", "-fno-finite-math-only", "-march=native", "-std=c++11")
+#: the same with ``-O1``: ~30 % shorter compilation, for the test suite (``NEUROMEM_COMPILE_ARGS=fast``)
 FAST_COMPILE_ARGS = ("-w", "-O1", "-ffast-math", "-fno-finite-math-only", "-march=native", "-std=c++11")
+
+
+def default_compile_args() -> tuple[str, ...]:
+    """The gcc flags used unless ``Brian2Options.compile_args`` says otherwise: ``$NEUROMEM_COMPILE_ARGS``.
+
+    Unset, empty or ``brian2``: :data:`BRIAN2_COMPILE_ARGS` (Brian2's ``-O3``
+    set, what a plain Brian2 script compiles with); ``fast``:
+    :data:`FAST_COMPILE_ARGS` (``-O1``, which the test suite sets: it compiles
+    hundreds of modules on a fresh cache); anything else: the flags
+    themselves, split as a shell would.
+    """
+    import shlex
+
+    value = os.environ.get("NEUROMEM_COMPILE_ARGS", "").strip()
+    if value in ("", "brian2"):
+        return BRIAN2_COMPILE_ARGS
+    if value == "fast":
+        return FAST_COMPILE_ARGS
+    return tuple(shlex.split(value))
 
 
 def flags_digest(flags) -> str | None:
     """``None`` for :data:`FAST_COMPILE_ARGS`, else a short digest of ``flags`` for a cache folder's name.
 
     Brian2 names compiled code after the code alone, not the compiler flags, so
-    code compiled with other flags (e.g. Brian2's own ``-O3``; ``None``: Brian2's
-    defaults) is kept in folders of its own, on both devices.
+    code compiled with other flags (e.g. Brian2's own ``-O3``, the default;
+    ``None``: Brian2's preference as it is) is kept in folders of its own, on
+    both devices.  (The unsuffixed folders hold ``-O1`` code because that was
+    neuromem's default when the folders were named; keeping it so, an older
+    cache is never read with other flags.)
     """
     if flags is not None and tuple(flags) == FAST_COMPILE_ARGS:
         return None

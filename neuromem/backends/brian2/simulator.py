@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ from neuromem.backends.runner import Backend, PhaseOutput, run_protocol
 from neuromem.backends.brian2.builder import BuiltNetwork
 from neuromem.backends.brian2.merging import (build_populations, build_projections, merge_plan, spike_monitors,
                                               split_spikes)
-from neuromem.backends.brian2.codecache import (FAST_COMPILE_ARGS, cache_stateupdaters, default_cache_dir,
-                                                flags_digest, reuse_code_objects)
+from neuromem.backends.brian2.codecache import (FAST_COMPILE_ARGS, cache_stateupdaters, default_cache_dir,  # noqa: F401
+                                                default_compile_args, flags_digest, reuse_code_objects)
 
 __all__ = ["Brian2Options", "simulate", "default_cache_dir", "default_device", "resolve_device", "DEVICES",
            "make_backend", "RuntimeBackend", "last_backend_description"]
@@ -53,14 +53,20 @@ class Brian2Options:
     progress : bool
         Show a progress bar for long phases.
     compile_args : tuple of str or None
-        Flags for compiling the Cython code with gcc/clang (Brian2's
-        ``codegen.cpp.extra_compile_args_gcc``).  The default is Brian2's own
-        set with ``-O1`` instead of ``-O3``: the first run of the default model
-        compiles 74 modules, about 30 % faster this way, while a simulation runs
-        within ~5 % of ``-O3`` and gave the same metrics to the last digit
-        (default model, seed 0, and its reduced protocol, seed 1; ``make demo``
-        on a fresh clone 10 min 3 s → 7 min 33 s).  ``None`` keeps Brian2's preference
-        as it is.
+        Flags for compiling the generated code with gcc/clang (Brian2's
+        ``codegen.cpp.extra_compile_args_gcc``; Cython modules and the
+        standalone program).  Default: ``$NEUROMEM_COMPILE_ARGS``
+        (:func:`~neuromem.backends.brian2.codecache.default_compile_args`),
+        unset: Brian2's own set
+        (:data:`~neuromem.backends.brian2.codecache.BRIAN2_COMPILE_ARGS`,
+        ``-O3``), what a plain Brian2 script compiles with.
+        ``NEUROMEM_COMPILE_ARGS=fast`` selects
+        :data:`~neuromem.backends.brian2.codecache.FAST_COMPILE_ARGS` (``-O1``):
+        about 30 % shorter compilation (the default model's 74 Cython modules),
+        a runtime loop up to ~1.5× slower on small networks (CUBA), the same
+        results (same metrics to the last digit on the default model); the
+        test suite sets it (``tests/conftest.py``, ``make test``).  ``None``
+        keeps Brian2's preference as it is.
     merge : bool
         Build populations of one neuron model with equal parameters as
         subgroups of one ``NeuronGroup``, and projections that can be as one
@@ -79,7 +85,7 @@ class Brian2Options:
     target: str = "auto"
     cache_dir: str | None = None
     progress: bool = True
-    compile_args: tuple[str, ...] | None = FAST_COMPILE_ARGS
+    compile_args: tuple[str, ...] | None = field(default_factory=default_compile_args)
     device: str | None = None
     merge: bool = True
 
