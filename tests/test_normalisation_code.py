@@ -97,6 +97,7 @@ def test_chains_are_consecutive_normalisations_with_one_interval():
 
 @pytest.mark.parametrize("device", ["runtime", "cpp_standalone"])
 def test_fused_normalisation_equals_the_numpy_reference_bit_for_bit(silent_and_shuffled, device):
+    """Compiled code (Cython, C++); Brian2's numpy target differs from the reference by ~1 ulp (before the fusion too)."""
     run = simulate(MODEL, 0, Brian2Options(progress=False, device=device))
     w = run.phase("p").weights
     i, j = run.synapses["in_out"]
