@@ -287,6 +287,15 @@ def dynamics(folder, k: int) -> dict:
         ``weights``: ``{phase: {group pair: mean cortical E->E weight (mV)}}``
         within pairs, both directions averaged, at the end of
         :data:`WEIGHT_PHASES`.
+
+        The CA3 side of replay, per memory (lists of ``2k``): ``ca3_size`` (assembly cells);
+        ``ca3_rate_encoding`` (mean rate, Hz, of a memory's assembly cells during its own items);
+        ``ca3_own_input`` (``{phase: mean summed CA3 E->E weight (mV) onto an assembly cell from its
+        own assembly}`` at the end of ``encode_A``, ``encode_B``); ``ca3_inhibition`` (``{"A"|"B":
+        mean summed CA3 I->E weight (mV) onto the set's assembly cells}`` at the start of ``sleep``);
+        ``replays_sleep_A`` (events per memory in ``sleep_A``); ``ctx_spikes_in_events``
+        (``{phase: fraction of the cortical pattern cells' spikes that fall in replay events}`` in
+        ``sleep_A`` and ``sleep``).
     """
     from neuromem.analysis.activity import detect_replay, find_assemblies
     from neuromem.io.read import read_run
@@ -333,11 +342,47 @@ def dynamics(folder, k: int) -> dict:
         for label, (g, h) in GROUP_PAIRS.items():
             sel = same & (((group[pre] == g) & (group[post] == h)) | ((group[pre] == h) & (group[post] == g)))
             weights[ph][label] = float(w[sel].mean()) if sel.any() else None
+    # the CA3 side: assembly rates while encoding, learned recurrent input, inhibition, replays in sleep_A
+    n_ca3 = asm.shape[1]
+    rate = [None] * n
+    for name in encodes:
+        rec = run.phase(name)
+        sp_e = rec.spikes["hpc_e"]
+        cnt, tt = np.zeros((n, n_ca3)), np.zeros(n)
+        for it in rec.items:
+            cnt[it.memory] += sp_e.counts(it.t_on, it.t_off)
+            tt[it.memory] += it.t_off - it.t_on
+        for m in range(n):
+            if tt[m] > 0 and asm[m].any():
+                rate[m] = float(cnt[m][asm[m]].mean() / tt[m])
+    pre_h, post_h = run.synapses()["hpc_ee"]
+    own_input = {}
+    for name in encodes:
+        w = np.zeros((n_ca3, n_ca3))
+        w[pre_h, post_h] = run.weights(name)["hpc_ee"] * 1e3
+        own_input[name] = [float(w[np.ix_(asm[m], asm[m])].sum(0).mean()) if asm[m].any() else None for m in range(n)]
+    pre_i, post_i = run.synapses()["hpc_ie"]
+    inh = np.bincount(post_i, weights=run.weights("train_B")["hpc_ie"] * 1e3, minlength=n_ca3)
+    inhibition = {s: float(inh[asm[sel].any(0)].mean()) if asm[sel].any() else None
+                  for s, sel in (("A", slice(0, k)), ("B", slice(k, n)))}
+    in_events = {}
+    for name in ("sleep_A", "sleep"):
+        rec = run.phase(name)
+        evs = events if name == "sleep" else detect_replay(rec.spikes["hpc_e"], asm, duration=rec.duration)
+        if name == "sleep_A":
+            replays_a = np.bincount([e["memory"] for e in evs], minlength=n).tolist()
+        ctx = rec.spikes["ctx_e"]
+        on = pats.any(0)
+        total = ctx.counts(0, rec.duration)[on].sum()
+        inside = sum(ctx.counts(e["t"], e["t_end"])[on].sum() for e in evs)
+        in_events[name] = float(inside / total) if total else None
     return {"ca3_shared": float(np.mean([x for x in shared if x is not None])) if any(x is not None for x in shared)
             else None,
             "co_replay": float(np.mean(co)) if co else None,
             "replays": np.bincount([e["memory"] for e in events], minlength=n).tolist(),
-            "weights": weights}
+            "weights": weights,
+            "ca3_size": sizes.tolist(), "ca3_rate_encoding": rate, "ca3_own_input": own_input,
+            "ca3_inhibition": inhibition, "replays_sleep_A": replays_a, "ctx_spikes_in_events": in_events}
 
 
 def analyse(per_point: dict, overlaps, label: str = "") -> tuple[dict, list]:
@@ -513,7 +558,7 @@ def main(argv=None) -> int:
                     return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
                 print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
     print("dynamics (per seed): share of A_j's CA3 assembly in B_j's, co-replay, replays per memory in sleep; "
-          "cortical weights within pairs (mV), A-only<->shared / shared<->B-only / A-only<->B-only:")
+          "cortical weights within pairs (mV), A-only<->shared / shared<->B-only / A-only<->B-only; the CA3 side:")
     for arm in arms:
         for ov in size["overlaps"]:
             for s, d in dyn[arm][ov].items():
@@ -523,6 +568,13 @@ def main(argv=None) -> int:
                 print(f"  B by {arm}, {ov:.0%}, seed {s}: CA3 shared {fmt(d['ca3_shared'])}, "
                       f"co-replay {fmt(d['co_replay'])}, replays {d['replays']}")
                 print(f"      {ws}")
+                rates = "/".join("-" if v is None else f"{v:.0f}" for v in d["ca3_rate_encoding"])
+                own = "  ".join(f"{ph} " + "/".join("-" if v is None else f"{v:.0f}" for v in vals)
+                                for ph, vals in d["ca3_own_input"].items())
+                ev = "/".join(fmt(d["ctx_spikes_in_events"][ph]) for ph in ("sleep_A", "sleep"))
+                print(f"      CA3 rate while encoding (Hz) {rates}; own-assembly input (mV) {own}; "
+                      f"I->E at sleep A {fmt(d['ca3_inhibition']['A'])} B {fmt(d['ca3_inhibition']['B'])} mV; "
+                      f"replays in sleep_A {d['replays_sleep_A']}; cortical spikes in events sleep_A/sleep {ev}")
     for line in verdict_lines(crit):
         print(line)
     print(f"summary: {out / 'summary.json'}")
