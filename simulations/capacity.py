@@ -15,6 +15,12 @@ Anchors (``../shared/reference/science-anchors.md``)
       proportion to the excitatory connections per neuron (slope 1 in log–log).
     * Published spiking consolidation models store about 4 memories in 4096
       excitatory neurons (α ≈ 1e-3).
+    * Computed here for this cortex (:mod:`neuromem.analysis.binary_network`): the
+      ideal binary network of the same size, coding level, connectivity and cue
+      (clipped Hebbian weights, k-winners-take-all recall) — the ceiling of the
+      architecture with binary synapses: K* = 15 / 35 / 65 at C = 125 / 250 / 500
+      (seeds 1-3), slope 1.06.  Printed, plotted and stored as
+      ``theory.binary_kwta``.
 
 Protocol
     The default model's encode → recall (intact) → sleep → recall (cortex alone,
@@ -52,6 +58,7 @@ import numpy as np
 
 from neuromem.io import write_json_atomic
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
+from neuromem.analysis.binary_network import binary_network_capacity
 from neuromem.spec import compose
 from neuromem.sweep import parse_seeds, run_sweep
 from neuromem.spec.loader import load_model
@@ -67,6 +74,8 @@ TARGET_LESIONED, TARGET_FA, TARGET_INTACT = 0.8, 0.05, 0.9
 SCALED = (("rules", "ctx_slow", ("a_plus", "a_minus", "c_pre", "c_post", "w_max")),
           ("projections", "ctx_ee", ("weight.high",)))
 P_DEFAULT = 0.5
+#: memory counts tried for the ideal binary network (walked upwards until recall fails)
+IDEAL_KS = tuple(range(5, 401, 5))
 
 
 def fixed_field_overrides(model, p: float, p_ref: float = P_DEFAULT) -> list[str]:
@@ -120,6 +129,28 @@ def point_metrics(row: dict) -> dict:
         "winner": get("recall.recall_lesioned_after_sleep.correct_winner_fraction"),
         "replays": get("replay.sleep.total"),
     }
+
+
+def recall_cue_fraction(model) -> float:
+    """The cue fraction of the cortex-alone recall after sleep (its ``patterns`` stimulus)."""
+    phase = model.protocol.phase("recall_lesioned_after_sleep")
+    return next(s.fraction for s in phase.stimuli if s.kind == "patterns")
+
+
+def ideal_capacity(model, ps, seeds) -> dict:
+    """K* of the ideal binary network of the cortex's size, coding level and cue at each p.
+
+    :func:`neuromem.analysis.binary_network.binary_network_capacity`: clipped Hebbian weights on
+    the same random connectivity, recall by k-winners-take-all — the ceiling of this architecture
+    with binary synapses, against which the spiking model's K* is read.
+    """
+    n = model.populations[model.protocol.pattern_population].size
+    f, cue = model.protocol.coding_level, recall_cue_fraction(model)
+    got = {str(p): binary_network_capacity(n, f, p, IDEAL_KS, seeds=tuple(seeds), cue_fraction=cue) for p in ps}
+    kstars = {p: got[p]["k_star"] for p in got}
+    return {"n": n, "coding_level": f, "cue_fraction": cue, "seeds": list(seeds), "k_star": kstars,
+            "slope": fit_slope([float(p) * n for p in got], list(kstars.values())),
+            "table": {p: got[p]["table"] for p in got}}
 
 
 def k_star(ks, values, ok) -> int | None:
@@ -209,8 +240,10 @@ def main(argv=None) -> int:
                 criterion("log-log slope of K* against C: distance from 1 (slope in 0.8-1.2)",
                           None if slope is None else abs(slope - 1.0), "<=", 0.2,
                           note + ("" if slope is None else f"; slope {slope:.2f}"))]
-    theory = {"tsodyks_feigelman_per_connection": 1 / (2 * 0.1 * abs(math.log(0.1))),
-              "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (0.1 * n_ctx) ** 2}
+    f = model.protocol.coding_level
+    theory = {"tsodyks_feigelman_per_connection": 1 / (2 * f * abs(math.log(f))),
+              "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (f * n_ctx) ** 2,
+              "binary_kwta": ideal_capacity(model, ps, seeds[:1] if args.quick else (1, 2, 3))}
     summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,
                "model_file": str(MODEL), "overrides": args.overrides, "fixed_field": args.fixed_field,
                "connections_per_neuron": dict(zip(map(str, ps), cs)),
@@ -228,6 +261,10 @@ def main(argv=None) -> int:
                           for k, v in sorted(table[p].items()))
         print(f"{p:<6g} {c:<5g} {str(kstar[p]):>10}  {str(kstar_intact[p]):>10}   {cells}")
     print(f"log-log slope of K* against C: {slope if slope is None else round(slope, 3)}")
+    ideal = theory["binary_kwta"]
+    print("ideal binary network (same N, C, f, cue; clipped Hebbian weights, k-winners-take-all): K* "
+          + ", ".join(f"{ideal['k_star'][str(p)]} at C = {c:g}" for p, c in zip(ps, cs))
+          + f"; slope {ideal['slope'] if ideal['slope'] is None else round(ideal['slope'], 3)}")
     for line in verdict_lines(crit):
         print(line)
     print(f"summary: {out / 'summary.json'}")
@@ -262,10 +299,13 @@ def plot(table, kstar, kstar_intact, cs, ps, theory, path, title):
     ax.legend(loc="upper left", bbox_to_anchor=(0, -0.15), ncol=2, fontsize=7, frameon=False)
     cgrid = np.geomspace(min(cs) / 2, max(cs) * 2, 20)
     ax2.plot(cgrid, theory["tsodyks_feigelman_per_connection"] * cgrid, "k--", lw=0.8,
-             label="Tsodyks–Feigel'man 1/(2f|ln f|)·C (f = 0.1)")
+             label=f"Tsodyks–Feigel'man 1/(2f|ln f|)·C (f = {theory['binary_kwta']['coding_level']:g})")
     ax2.axhline(theory["hopfield_alpha"] * 1000, color="grey", ls=":", lw=0.8, label="Hopfield 0.138 N")
     ax2.axhline(theory["willshaw_P"], color="grey", ls="-.", lw=0.8, label="Willshaw ln2·N²/k²")
     ax2.axhline(4 * 1000 / 4096, color="C3", ls=":", lw=0.8, label="spiking models ~4 per 4096 E")
+    ideal = theory["binary_kwta"]
+    ax2.plot(cs, [ideal["k_star"][str(p)] or np.nan for p in ps], "^--", color="C2",
+             label="ideal binary network, same N, C, f, cue (k-WTA)")
     ax2.plot(cs, [kstar[p] if kstar[p] else np.nan for p in ps], "o-", color="C0", label="K* cortex alone")
     ax2.plot(cs, [kstar_intact[p] if kstar_intact[p] else np.nan for p in ps], "s:", color="C1",
              label="K* intact (≥ 0.9)")

@@ -39,3 +39,32 @@ def test_set_option_refuses_a_bad_key_before_running(tmp_path, capsys):
         cap.main(["--quick", "--seed", "1", "--out", str(tmp_path / "cap"),
                   "--set", "populations.no_such_population.size=3"])
     assert not (tmp_path / "cap").exists()
+
+
+def test_ideal_binary_network_learns_willshaws_clipped_weights():
+    """At full connectivity a weight is 1 when two cells were ever active together: the fraction
+    of ones is 1 - (1 - f²)^K (Willshaw's load; 1/2 at K = ln 2 / f² ≈ 69 for f = 0.1)."""
+    from neuromem.analysis.binary_network import binary_network_recall
+    got = binary_network_recall(1000, 0.1, 1.0, 69, seed=3)
+    assert got["weight_fraction"] == pytest.approx(1 - (1 - 0.01) ** 69, abs=0.01)
+    few = binary_network_recall(1000, 0.1, 0.5, 5, seed=3)
+    assert few["overlap"] > 0.99 and few["false_alarm_rate"] == 0.0
+
+
+def test_ideal_binary_network_capacity_grows_in_proportion_to_connections():
+    """The reference the experiment reads its K* against: the ideal network of the cortex's size,
+    code and cue stores more with more connections, in proportion (slope 0.8-1.2, the theory of
+    Roudi & Latham), and its K* at the default connectivity (C = 500) is measured, not assumed."""
+    from neuromem.analysis.binary_network import binary_network_capacity
+    ks = tuple(range(5, 201, 5))
+    kstar = {p: binary_network_capacity(1000, 0.1, p, ks, seeds=(1, 2))["k_star"] for p in (0.125, 0.25, 0.5)}
+    assert kstar[0.125] < kstar[0.25] < kstar[0.5]
+    slope = _capacity().fit_slope([125, 250, 500], [kstar[p] for p in (0.125, 0.25, 0.5)])
+    assert 0.8 <= slope <= 1.2
+    assert 50 <= kstar[0.5] <= 100
+
+
+def test_ideal_binary_network_refuses_a_cue_without_cells():
+    from neuromem.analysis.binary_network import binary_network_recall
+    with pytest.raises(ValueError, match="cue"):
+        binary_network_recall(100, 0.02, 0.5, 3, cue_fraction=0.1)

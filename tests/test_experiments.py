@@ -171,3 +171,6 @@ def test_capacity_quick(tmp_path, capsys):
     assert not failed, failed
     for p, by_k in summary["table"].items():
         assert set(by_k) == {"3", "6"}, by_k
+    ideal = summary["theory"]["binary_kwta"]          # the architecture's ceiling, beside the spiking K*
+    assert set(ideal["k_star"]) == {"0.25", "0.5"}
+    assert ideal["k_star"]["0.25"] < ideal["k_star"]["0.5"]
