@@ -17,9 +17,10 @@ Brian2 is imported as the command line imports it, without ``pylab``
 (:func:`neuromem.cli.brian2_without_pylab`).
 
 ``--compile-args brian2`` compiles with Brian2's own gcc flags (``-O3``,
-``Brian2Options(compile_args=None)``), those of the plain scripts, instead of
-neuromem's default ``-O1`` (:data:`~neuromem.backends.brian2.simulator.FAST_COMPILE_ARGS`):
-like for like in code, not only in network.
+``Brian2Options(compile_args=None)``), those of the plain scripts, whatever
+``$NEUROMEM_COMPILE_ARGS`` says (neuromem's default is Brian2's flags unless that
+variable chooses others, e.g. ``fast`` for the test suite's ``-O1``): like for like
+in code, not only in network.
 
 ``--device cpp_standalone`` needs a neuromem whose ``Brian2Options`` has a
 ``device`` field that runs (one whose device fails to import counts as
@@ -79,7 +80,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--target", choices=("cython", "numpy"), default="cython")
     ap.add_argument("--device", choices=("runtime", "cpp_standalone"), default="runtime")
     ap.add_argument("--compile-args", choices=("neuromem", "brian2"), default="neuromem",
-                    help="gcc flags: neuromem's default (-O1) or Brian2's own (-O3, as the plain scripts)")
+                    help="gcc flags: neuromem's default ($NEUROMEM_COMPILE_ARGS, else Brian2's own -O3) or Brian2's own (-O3, as the plain scripts)")
     ap.add_argument("--out", default=None, help="parent of the temporary run folder (default: system temp)")
     args = ap.parse_args(argv)
 

@@ -175,7 +175,7 @@ def _build_compiled(chain, syn, order, kw):
     """The chain as one C++ function, called once per tick by a scalar ``run_regularly``."""
     device = b2.get_device()
     tag = f"{syn.name}_{chain[0].direction}"      # one chain per projection and first direction
-    fname, counter = f"_nm_normalise_{tag}", f"normticks_{tag}"
+    fname, counter = f"nm_normalise_{tag}", f"normticks_{tag}"   # no leading underscore: Brian2 reserves those names in namespaces
     code = _chain_code(fname, chain, syn, lambda var: device.get_array_name(var, access_data=False))
     func = b2.Function(_no_python, arg_units=[1], return_unit=1, arg_types=["float"], return_type="float",
                        stateless=False)

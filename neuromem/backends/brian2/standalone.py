@@ -136,11 +136,13 @@ def _structure(model) -> dict:
 
 
 def _source_digest() -> str:
-    """The code that writes the program: this module, the program generator and the builders."""
+    """The code that writes the program: every module of the Brian2 backend (this one, the program
+    generator, the builders, normalisation, merging, ...), so that a build function moved to a new
+    module still invalidates cached programs when it changes."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("standalone.py", "program.py", "builder.py", "codecache.py", "merging.py"):
-        h.update((here / name).read_bytes())
+    for path in sorted(here.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
