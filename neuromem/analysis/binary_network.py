@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuromem.analysis.recall import recall_overlap
+
 __all__ = ["binary_network_recall", "binary_network_capacity"]
 
 
@@ -91,9 +93,9 @@ def binary_network_recall(n: int, coding_level: float, p: float, n_memories: int
             h[cued] = -1.0                               # the cue stays; the others compete
             x = cued.copy()
             x[np.argsort(-h, kind="stable")[: k - n_cue]] = True
-        out, pat = x[~cued].astype(float), patterns[m][~cued].astype(float)
-        overlap = float(np.corrcoef(out, pat)[0, 1]) if out.std() > 0 else 0.0
-        scores[m] = overlap, out[pat > 0].mean(), out[pat == 0].mean()
+        # binary output as one spike per active cell, scored by neuromem's own recall score
+        got = recall_overlap(x.astype(float), patterns[m], cued, duration=1.0, min_rate=1.0)
+        scores[m] = got["overlap"], got["hit_rate"], got["false_alarm_rate"]
     mean = scores.mean(0)
     return {"overlap": float(mean[0]), "hit_rate": float(mean[1]), "false_alarm_rate": float(mean[2]),
             "weight_fraction": float(w.sum() / max(conn.sum(), 1))}
