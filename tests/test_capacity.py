@@ -68,3 +68,50 @@ def test_ideal_binary_network_refuses_a_cue_without_cells():
     from neuromem.analysis.binary_network import binary_network_recall
     with pytest.raises(ValueError, match="cue"):
         binary_network_recall(100, 0.02, 0.5, 3, cue_fraction=0.1)
+
+
+def _oracle():
+    spec = importlib.util.spec_from_file_location("sim_capacity_oracle", ROOT / "simulations" / "capacity_oracle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_oracle_protocol_trains_cortex_on_the_patterns_with_the_hippocampus_silenced():
+    oracle = _oracle()
+    base = load_model(oracle.MODEL)
+    model = oracle.build_model(4, budget=3.0, repeats=2, gains=(1.0, 2.5), istdp=False)
+    train, *recalls = model.protocol.phases
+    assert train.name == "train" and set(train.silence) == {"hpc_e", "hpc_i"}
+    assert dict(train.plastic) == {"ctx_ee": 1.0}
+    (pat,) = [s for s in train.stimuli if s.kind == "patterns"]
+    assert sorted(pat.memories) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [(r.name, r.start_from, dict(r.gain)["ctx_ei"]) for r in recalls] == [
+        ("recall_g1", "train", 1.0), ("recall_g2.5", "train", 2.5)]
+    assert model.rules["ctx_norm"].total == pytest.approx(3 * base.rules["ctx_norm"].total)
+    assert model.rules["ctx_incap"].total == pytest.approx(3 * base.rules["ctx_incap"].total)
+    assert dict(oracle.build_model(2, repeats=1).protocol.phases[0].plastic) == {"ctx_ee": 1.0, "ctx_ie": 1.0}
+
+
+def test_oracle_best_gain_takes_the_best_recall_within_the_false_alarm_limit():
+    oracle = _oracle()
+    rec = {"recall_g1": {"overlap": [0.9, 0.95], "mean_false_alarm_rate": 0.2},
+           "recall_g2": {"overlap": [0.8, 0.84], "mean_false_alarm_rate": 0.01},
+           "recall_g3": {"overlap": [0.5, 0.5], "mean_false_alarm_rate": 0.0}}
+    best = oracle.best_gain(rec)
+    assert best["gain"] == 2.0 and best["overlap"] == pytest.approx(0.82) and best["passes"]
+    none_ok = oracle.best_gain({"recall_g1": {"overlap": [0.9], "mean_false_alarm_rate": 0.3},
+                                "recall_g2": {"overlap": [0.7], "mean_false_alarm_rate": 0.1}})
+    assert none_ok["gain"] == 2.0 and not none_ok["passes"]
+
+
+@pytest.mark.slow
+def test_oracle_quick_cortex_stores_five_patterns_it_is_shown(tmp_path):
+    """Oracle consolidation at K = 5 (seed 1, default rules): measured 0.991 / false alarms 0.000."""
+    import json
+
+    oracle = _oracle()
+    assert oracle.main(["--quick", "--seed", "1", "--jobs", "1", "--out", str(tmp_path / "o")]) == 0
+    (row,) = json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]
+    assert row["k"] == 5 and row["passes"]
+    assert row["overlap"] >= 0.9 and row["false_alarm"] <= 0.05
