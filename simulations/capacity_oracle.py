@@ -18,7 +18,7 @@ Protocol
     silenced and cortical recurrent transmission blocked, as in sleep.  Then
     one cortex-alone recall per recall-inhibition gain (``gain.ctx_ei`` of
     ``recall_lesioned_after_sleep``), each branched from the end of
-    ``train``.  ``--budget X`` multiplies the cortical normalisation totals
+    ``train``.  ``--budgets X,..`` multiply the cortical normalisation totals
     (``ctx_norm``, ``ctx_incap``); ``--set`` changes anything else.
 
 Reading
@@ -56,6 +56,11 @@ FULL = {"ks": (20, 30, 50), "budgets": (1.0, 2.0, 3.0), "repeats": 8, "gains": (
 QUICK = {"ks": (5,), "budgets": (1.0,), "repeats": 4, "gains": (1.0, 1.4)}
 
 
+def recall_name(gain: float) -> str:
+    """The name of the cortex-alone recall phase at recall-inhibition gain ``gain``."""
+    return f"recall_g{gain:g}"
+
+
 def build_model(k: int, budget: float = 1.0, repeats: int = 8, gains=(1.0, 1.4, 1.8, 2.4),
                 istdp: bool = True, overrides=(), model_file=MODEL, order_seed: int = 0):
     """The oracle protocol for ``k`` memories (see the module docstring).
@@ -69,7 +74,7 @@ def build_model(k: int, budget: float = 1.0, repeats: int = 8, gains=(1.0, 1.4, 
     repeats : int
         Presentations of each pattern in ``train`` (shuffled order, ``order_seed``).
     gains : sequence of float
-        Recall-phase ``ctx_ei`` gains, one cortex-alone recall each, named ``recall_g<gain>``.
+        Recall-phase ``ctx_ei`` gains, one cortex-alone recall each, named by :func:`recall_name`.
     istdp : bool
         Cortical inhibitory plasticity (``ctx_ie``) on while training.
     overrides : iterable of str
@@ -91,16 +96,16 @@ def build_model(k: int, budget: float = 1.0, repeats: int = 8, gains=(1.0, 1.4, 
     plastic = {"ctx_ee": 1.0, "ctx_ie": 1.0} if istdp else {"ctx_ee": 1.0}
     train = compose.phase_copy(enc, "train", memories=order, start_from=None, kind="wake",
                                plastic=plastic, silence=HPC)
-    recalls = [compose.phase_copy(rec, f"recall_g{g:g}", memories=(), start_from="train", silence=HPC,
+    recalls = [compose.phase_copy(rec, recall_name(g), memories=(), start_from="train", silence=HPC,
                                   gain={**dict(rec.gain or {}), "ctx_ei": float(g)}) for g in gains]
     return compose.with_phases(base, (train, *recalls), n_memories=k)
 
 
-def best_gain(recall: dict) -> dict:
-    """The recall with the highest overlap among those with false alarms ≤ 0.05 (else the lowest false alarms)."""
-    rows = [{"gain": float(name.removeprefix("recall_g")), "overlap": float(np.mean(r["overlap"])),
-             "false_alarm": float(r["mean_false_alarm_rate"])} for name, r in recall.items()
-            if name.startswith("recall_g")]
+def best_gain(recall: dict, gains) -> dict:
+    """Of the recalls at ``gains`` (``recall`` = a run's ``metrics["recall"]``), the one with the highest
+    overlap among those with false alarms ≤ 0.05 (else the one with the lowest false alarms)."""
+    rows = [{"gain": float(g), "overlap": float(np.mean(recall[recall_name(g)]["overlap"])),
+             "false_alarm": float(recall[recall_name(g)]["mean_false_alarm_rate"])} for g in gains]
     ok = [r for r in rows if r["false_alarm"] <= 0.05]
     best = max(ok, key=lambda r: r["overlap"]) if ok else min(rows, key=lambda r: r["false_alarm"])
     return {**best, "passes": bool(ok) and best["overlap"] >= 0.8, "all": rows}
@@ -129,17 +134,16 @@ def main(argv=None) -> int:
         size["repeats"] = args.repeats
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
+    grid = [(k, b, s) for k in size["ks"] for b in size["budgets"] for s in seeds]
     points = [Point(f"k{k}_budget{b:g}", build_model(k, b, size["repeats"], size["gains"], not args.no_istdp,
-                                                    args.overrides, args.model), s)
-              for k in size["ks"] for b in size["budgets"] for s in seeds]
+                                                    args.overrides, args.model), s) for k, b, s in grid]
     results = run_points(points, out / "runs", jobs=args.jobs)
     rows = []
     print("oracle consolidation: cortex-alone recall / false alarms at the best recall inhibition")
-    for p, r in zip(points, results):
-        k, b = p.label.removeprefix("k").split("_budget")
-        best = best_gain(r["metrics"]["recall"])
-        rows.append({"k": int(k), "budget": float(b), "seed": p.seed, **best})
-        print(f"  K {k:>3}  budget x{b:<4} seed {p.seed}: {best['overlap']:.3f} / {best['false_alarm']:.3f} "
+    for (k, b, s), r in zip(grid, results):
+        best = best_gain(r["metrics"]["recall"], size["gains"])
+        rows.append({"k": k, "budget": b, "seed": s, **best})
+        print(f"  K {k:>3}  budget x{b:<4g} seed {s}: {best['overlap']:.3f} / {best['false_alarm']:.3f} "
               f"at ctx_ei x{best['gain']:g}  {'PASS' if best['passes'] else 'FAIL'}")
     summary = {"experiment": "capacity_oracle", "size": size, "quick": args.quick, "seeds": seeds,
                "istdp": not args.no_istdp, "model_file": str(args.model), "overrides": args.overrides,

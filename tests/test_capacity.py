@@ -11,11 +11,15 @@ from neuromem.spec.loader import load_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _capacity():
-    spec = importlib.util.spec_from_file_location("sim_capacity_fast", ROOT / "simulations" / "capacity.py")
+def _script(name):
+    spec = importlib.util.spec_from_file_location(f"sim_{name}_fast", ROOT / "simulations" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _capacity():
+    return _script("capacity")
 
 
 @pytest.mark.parametrize("p", [0.125, 0.25, 0.5])
@@ -71,10 +75,7 @@ def test_ideal_binary_network_refuses_a_cue_without_cells():
 
 
 def _oracle():
-    spec = importlib.util.spec_from_file_location("sim_capacity_oracle", ROOT / "simulations" / "capacity_oracle.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _script("capacity_oracle")
 
 
 def test_oracle_protocol_trains_cortex_on_the_patterns_with_the_hippocampus_silenced():
@@ -98,10 +99,10 @@ def test_oracle_best_gain_takes_the_best_recall_within_the_false_alarm_limit():
     rec = {"recall_g1": {"overlap": [0.9, 0.95], "mean_false_alarm_rate": 0.2},
            "recall_g2": {"overlap": [0.8, 0.84], "mean_false_alarm_rate": 0.01},
            "recall_g3": {"overlap": [0.5, 0.5], "mean_false_alarm_rate": 0.0}}
-    best = oracle.best_gain(rec)
+    best = oracle.best_gain(rec, (1, 2, 3))
     assert best["gain"] == 2.0 and best["overlap"] == pytest.approx(0.82) and best["passes"]
     none_ok = oracle.best_gain({"recall_g1": {"overlap": [0.9], "mean_false_alarm_rate": 0.3},
-                                "recall_g2": {"overlap": [0.7], "mean_false_alarm_rate": 0.1}})
+                                "recall_g2": {"overlap": [0.7], "mean_false_alarm_rate": 0.1}}, (1, 2))
     assert none_ok["gain"] == 2.0 and not none_ok["passes"]
 
 
