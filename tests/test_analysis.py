@@ -7,7 +7,7 @@ import pytest
 
 from neuromem.analysis import (
     compute_metrics, detect_replay, find_assemblies, population_rates, recall_overlap,
-    recall_phase_metrics, replay_summary, winner,
+    recall_phase_metrics, replay_composition, replay_summary, winner,
 )
 from neuromem.records import Item, PhaseRecord, Run, Spikes
 from neuromem.spec import (
@@ -436,3 +436,45 @@ def test_assemblies_come_from_every_encode_phase():
     r = m["recall"]["recall"]
     assert r["encoded_in"] == ["encode_1", "encode_1", "encode_2"]
     assert r["age"] == [1, 1, 0]
+
+
+def test_replay_composition_splits_spikes_and_scores_reinstatement():
+    asm = np.zeros((2, 10), bool)
+    asm[0, :4] = True
+    asm[1, 4:8] = True                        # neurons 8, 9 in no assembly
+    # event of memory 0 in [0.1, 0.12): its 4 cells twice, 2 cells of memory 1 once, neuron 9 once
+    i = np.r_[0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 9]
+    t = np.r_[np.full(4, 0.101), np.full(4, 0.111), 0.105, 0.106, 0.107]
+    src = Spikes(i=i.astype(np.int32), t=t, n=10)
+    ev = [{"memory": 0, "t": 0.1, "t_end": 0.12, "fraction": 1.0}]
+    pats = np.zeros((2, 20), bool)
+    pats[0, :5] = True
+    pats[1, 5:10] = True
+    # target: 4 of pattern 0's 5 cells and 4 others fire within the event + tail; one pattern cell too late
+    ti = np.r_[0, 1, 2, 3, 5, 6, 12, 13, 4]
+    tt = np.r_[np.full(8, 0.115), 0.2]
+    tgt = Spikes(i=ti.astype(np.int32), t=tt, n=20)
+    r = replay_composition(ev, src, asm, tgt, pats, tail=0.01)
+    assert r["events"] == 1
+    assert (r["own_spikes"], r["other_spikes"], r["unassigned_spikes"], r["other_cells"]) == (8, 2, 1, 2)
+    assert r["duration"] == pytest.approx(0.02)
+    assert r["purity"] == pytest.approx(4 / 8) and r["coverage"] == pytest.approx(4 / 5) and r["active"] == 8
+    # without a target only the source side; without events, None
+    assert "purity" not in replay_composition(ev, src, asm)
+    empty = replay_composition([], src, asm, tgt, pats)
+    assert empty["events"] == 0 and empty["purity"] is None and empty["own_spikes"] is None
+    with pytest.raises(ValueError, match="patterns"):
+        replay_composition(ev, src, asm, tgt)
+
+
+def test_best_recall_takes_the_highest_overlap_within_the_false_alarm_limit():
+    from neuromem.analysis import best_recall
+    rows = [{"gain": 1, "overlap": 0.9, "false_alarm": 0.2}, {"gain": 2, "overlap": 0.8, "false_alarm": 0.01},
+            {"gain": 3, "overlap": 0.5, "false_alarm": 0.0}]
+    best = best_recall(rows)
+    assert best["gain"] == 2 and best["within_limit"] and best["all"] == rows
+    worst = best_recall(rows[:1] + [{"gain": 4, "overlap": 0.7, "false_alarm": 0.1}])
+    assert worst["gain"] == 4 and not worst["within_limit"]        # none within: the fewest false alarms
+    assert best_recall(rows, max_false_alarm=0.3)["gain"] == 1
+    with pytest.raises(ValueError):
+        best_recall([])

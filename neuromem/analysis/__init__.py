@@ -6,16 +6,16 @@ Pure numpy.  :func:`compute_metrics` gives the JSON-serialisable summary that
 notebooks and tests.
 """
 
-from neuromem.analysis.recall import recall_overlap, winner, recall_phase_metrics, cue_mask, pearson
+from neuromem.analysis.recall import recall_overlap, winner, recall_phase_metrics, cue_mask, pearson, best_recall
 from neuromem.analysis.activity import (
-    population_rates, find_assemblies, detect_replay, replay_summary,
+    population_rates, find_assemblies, detect_replay, replay_summary, replay_composition,
 )
 from neuromem.analysis.summary import compute_metrics, replay_analysis
 from neuromem.analysis.memories import presented_memories, encoding_phases, memory_ages, group_items
 
 __all__ = [
-    "recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson",
-    "population_rates", "find_assemblies", "detect_replay", "replay_summary",
+    "recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson", "best_recall",
+    "population_rates", "find_assemblies", "detect_replay", "replay_summary", "replay_composition",
     "compute_metrics", "replay_analysis",
     "presented_memories", "encoding_phases", "memory_ages", "group_items",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["population_rates", "find_assemblies", "detect_replay", "replay_summary"]
+__all__ = ["population_rates", "find_assemblies", "detect_replay", "replay_summary", "replay_composition"]
 
 
 def population_rates(run) -> dict:
@@ -163,3 +163,74 @@ def replay_summary(events, n_memories: int, duration: float) -> dict:
         "rate": float(counts.sum() / d),
         "rate_per_memory": [float(c / d) for c in counts],
     }
+
+
+def replay_composition(events, source, assemblies, target=None, patterns=None, tail: float = 0.01) -> dict:
+    """What fires during replay events: the replayed assembly, the others, and their target cells.
+
+    For each event of :func:`detect_replay`, the spikes of the replaying
+    population in ``[t, t_end)`` are split into those of the replayed memory's
+    assembly, of other memories' assemblies and of neurons in no assembly.
+    With ``target`` and ``patterns`` (e.g. the cortical population and the
+    stored patterns), the reinstatement in the target is scored too: the
+    target neurons that spike in ``[t, t_end + tail)`` are *active*; of those,
+    the fraction in the replayed memory's pattern is the event's *purity*, and
+    the fraction of the pattern that is active its *coverage*.
+
+    Parameters
+    ----------
+    events : list of dict
+        From :func:`detect_replay` (``memory``, ``t``, ``t_end``).
+    source : neuromem.records.Spikes
+        Spikes of the replaying population (the one ``assemblies`` index).
+    assemblies : array_like of bool, shape (n_memories, N_source)
+    target : neuromem.records.Spikes, optional
+        Spikes of the population the replay reinstates.
+    patterns : array_like of bool, shape (n_memories, N_target), optional
+        Required with ``target``.
+    tail : float, optional
+        Seconds after an event's end still counted in the target (its
+        transmission delay and integration), 10 ms by default.
+
+    Returns
+    -------
+    dict
+        ``events`` (int) and, as means over events (``None`` without
+        events): ``own_spikes``, ``other_spikes``, ``unassigned_spikes``
+        (source spikes per event in the replayed assembly, in other
+        assemblies, in none), ``other_cells`` (other assemblies' neurons
+        active per event, not counting those also in the replayed one),
+        ``duration`` (s); with ``target``: ``purity``, ``coverage`` and
+        ``active`` (target neurons active per event; events where none is
+        active are left out of ``purity``).
+    """
+    asm = np.atleast_2d(np.asarray(assemblies, dtype=bool))
+    in_any = asm.any(0)
+    keys = ("own_spikes", "other_spikes", "unassigned_spikes", "other_cells", "duration")
+    if target is not None:
+        if patterns is None:
+            raise ValueError("replay_composition: target spikes given without patterns")
+        pats = np.atleast_2d(np.asarray(patterns, dtype=bool))
+        keys += ("purity", "coverage", "active")
+    rows = {key: [] for key in keys}
+    for ev in events:
+        c = source.counts(ev["t"], ev["t_end"])
+        own = asm[ev["memory"]]
+        other = in_any & ~own
+        rows["own_spikes"].append(c[own].sum())
+        rows["other_spikes"].append(c[other].sum())
+        rows["unassigned_spikes"].append(c[~in_any].sum())
+        rows["other_cells"].append(((c > 0) & other).sum())
+        rows["duration"].append(ev["t_end"] - ev["t"])
+        if target is not None:
+            act = target.counts(ev["t"], ev["t_end"] + tail) > 0
+            pat = pats[ev["memory"]]
+            hit = (act & pat).sum()
+            if act.any():
+                rows["purity"].append(hit / act.sum())
+            rows["coverage"].append(hit / pat.sum() if pat.any() else np.nan)
+            rows["active"].append(act.sum())
+    out = {"events": len(events)}
+    for key, vals in rows.items():
+        out[key] = float(np.nanmean(vals)) if len(vals) and not np.all(np.isnan(vals)) else None
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 
 from neuromem.spec.protocol import RECALL_WINDOW_SKIP
 
-__all__ = ["recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson"]
+__all__ = ["recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson", "best_recall"]
 
 
 def pearson(x, y) -> float:
@@ -224,3 +224,28 @@ def recall_phase_metrics(phase, run, window=(RECALL_WINDOW_SKIP, None), min_rate
     out["cue_fraction"] = float(phase.cue_fraction)
     out["window"] = [float(window[0]), None if window[1] is None else float(window[1])]
     return out
+
+
+def best_recall(rows, max_false_alarm: float = 0.05) -> dict:
+    """The best of several recalls of the same memories (e.g. at several recall inhibitions).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Each with ``overlap`` and ``false_alarm`` (and whatever labels it, e.g. ``gain``).
+    max_false_alarm : float, optional
+        The capacity criterion's false-alarm limit (0.05).
+
+    Returns
+    -------
+    dict
+        The row with the highest ``overlap`` among those with ``false_alarm ≤ max_false_alarm``,
+        or, when none is within the limit, the row with the lowest ``false_alarm``; plus
+        ``within_limit`` (bool) and ``all`` (the rows).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("best_recall: no recalls given")
+    ok = [r for r in rows if r["false_alarm"] <= max_false_alarm]
+    best = max(ok, key=lambda r: r["overlap"]) if ok else min(rows, key=lambda r: r["false_alarm"])
+    return {**best, "within_limit": bool(ok), "all": rows}
