@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-__all__ = ["Point", "run_points", "finished_run"]
+__all__ = ["Point", "run_points", "finished_run", "add_point_arguments"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,32 @@ def run_points(points, out_dir, jobs: int | None = None, log=print) -> list[dict
             results[k] = fut.result()
             say(f"{p.label} seed {p.seed}: {results[k]['wall_s']:.0f} s -> {results[k]['folder']}")
     return results
+
+
+def add_point_arguments(parser, *, out: str, model, quick: str, seeds: str = "1") -> None:
+    """The options every script built on :func:`run_points` shares.
+
+    Adds ``--seed N`` (one seed, overriding ``--seeds``), ``--seeds`` (e.g. ``1,2,3`` or ``1-5``,
+    :func:`neuromem.sweep.parse_seeds`), ``--quick``, ``--set KEY=VALUE`` (repeatable, to
+    ``overrides``), ``--model``, ``--jobs`` and ``--out``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    out : str
+        Default output folder.
+    model : str or Path
+        Default model file.
+    quick : str
+        What ``--quick`` reduces the run to, for its help text.
+    seeds : str, optional
+        Default ``--seeds``.
+    """
+    parser.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
+    parser.add_argument("--seeds", default=seeds, help=f"seeds, e.g. 1,2,3 or 1-5 (default {seeds})")
+    parser.add_argument("--quick", action="store_true", help=f"reduced size {quick}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model-file value (repeatable), e.g. 'rules.ctx_norm.total=700 mV'")
+    parser.add_argument("--model", default=str(model), help=f"model file (default {model})")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
+    parser.add_argument("--out", default=out, help=f"output folder (default {out})")

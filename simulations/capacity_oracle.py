@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.analysis import best_recall
-from neuromem.batch import Point, run_points
+from neuromem.batch import Point, add_point_arguments, run_points
 from neuromem.io import write_json_atomic
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -118,13 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--gains", default=None, help="comma-separated recall ctx_ei gains")
     ap.add_argument("--no-istdp", action="store_true", help="cortical inhibitory plasticity off while training")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--seeds", default="1")
-    ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK}")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--model", default=str(MODEL))
-    ap.add_argument("--jobs", type=int, default=None)
-    ap.add_argument("--out", default="results/capacity_oracle")
+    add_point_arguments(ap, out="results/capacity_oracle", model=MODEL, quick=str(QUICK))
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     for key, conv in (("ks", int), ("budgets", float), ("gains", float)):

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.analysis import best_recall
-from neuromem.batch import Point, run_points
+from neuromem.batch import Point, add_point_arguments, run_points
 from neuromem.io import write_json_atomic
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -171,13 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=None,
                     help='";"-separated sleep gain overrides, e.g. "; hpc_ei=1" (the empty one: the model\'s sleep)')
     ap.add_argument("--gains", default=None, help="comma-separated recall ctx_ei gains")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--seeds", default="1")
-    ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK}")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--model", default=str(MODEL))
-    ap.add_argument("--jobs", type=int, default=None)
-    ap.add_argument("--out", default="results/replay_purity")
+    add_point_arguments(ap, out="results/replay_purity", model=MODEL, quick=str(QUICK))
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.k:

@@ -158,3 +158,17 @@ def test_replay_purity_quick_winner_take_all_in_ca3_purifies_reinstatement(tmp_p
     assert wta["purity"] >= model["purity"] + 0.15
     assert wta["events"] < model["events"] / 2                     # the price: fewer events
     assert wta["coverage"] >= 0.9 and model["coverage"] >= 0.9
+
+
+def test_diagnostic_scripts_share_the_point_options():
+    import argparse
+
+    from neuromem.batch import add_point_arguments
+    ap = argparse.ArgumentParser()
+    add_point_arguments(ap, out="results/x", model="models/cls.toml", quick="{'k': 2}", seeds="1,2")
+    a = ap.parse_args(["--seed", "3", "--set", "a.b=1", "--set", "c=2", "--quick", "--jobs", "1"])
+    assert (a.seed, a.seeds, a.quick, a.overrides, a.model, a.jobs, a.out) == (
+        3, "1,2", True, ["a.b=1", "c=2"], "models/cls.toml", 1, "results/x")
+    for name in ("capacity_oracle", "replay_purity"):
+        with pytest.raises(SystemExit):
+            _script(name).main(["--help"])
