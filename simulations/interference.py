@@ -286,7 +286,11 @@ def dynamics(folder, k: int) -> dict:
         events); ``replays``: events per memory in ``sleep``;
         ``weights``: ``{phase: {group pair: mean cortical E->E weight (mV)}}``
         within pairs, both directions averaged, at the end of
-        :data:`WEIGHT_PHASES`.
+        :data:`WEIGHT_PHASES`; ``shared_output``: ``{phase: {"together" |
+        "never_together": summed cortical E->E output (mV) of a shared cell,
+        mean over shared cells, onto cells it is in a pattern with | never in a
+        pattern with}}`` at the end of the same phases (where the outgoing
+        budget ``ctx_norm`` goes).
 
         The CA3 side of replay, per memory (lists of ``2k``): ``ca3_size`` (assembly cells);
         ``ca3_rate_encoding`` (mean rate, Hz, of a memory's assembly cells during its own items);
@@ -335,9 +339,16 @@ def dynamics(folder, k: int) -> dict:
         group[a & ~b], group[a & b], group[b & ~a] = 0, 1, 2
         pair[a | b] = j
     same = (pair[pre] == pair[post]) & (pair[pre] >= 0)
-    weights = {}
+    weights, shared_output = {}, {}
+    together = (pats[:, pre] & pats[:, post]).any(0)       # the two cells are in one pattern at least
+    from_shared = group[pre] == 1
     for ph in WEIGHT_PHASES:
         w = run.weights(ph)["ctx_ee"] * 1e3
+        out = {}
+        for label, sel in (("together", from_shared & together), ("never_together", from_shared & ~together)):
+            summed = np.bincount(pre[sel], weights=w[sel], minlength=pats.shape[1])
+            out[label] = float(summed[group == 1].mean()) if (group == 1).any() else None
+        shared_output[ph] = out
         weights[ph] = {}
         for label, (g, h) in GROUP_PAIRS.items():
             sel = same & (((group[pre] == g) & (group[post] == h)) | ((group[pre] == h) & (group[post] == g)))
@@ -380,7 +391,7 @@ def dynamics(folder, k: int) -> dict:
             else None,
             "co_replay": float(np.mean(co)) if co else None,
             "replays": np.bincount([e["memory"] for e in events], minlength=n).tolist(),
-            "weights": weights,
+            "weights": weights, "shared_output": shared_output,
             "ca3_size": sizes.tolist(), "ca3_rate_encoding": rate, "ca3_own_input": own_input,
             "ca3_inhibition": inhibition, "replays_sleep_A": replays_a, "ctx_spikes_in_events": in_events}
 
@@ -567,7 +578,9 @@ def main(argv=None) -> int:
                 fmt = lambda v: "-" if v is None else f"{v:.2f}"   # noqa: E731
                 print(f"  B by {arm}, {ov:.0%}, seed {s}: CA3 shared {fmt(d['ca3_shared'])}, "
                       f"co-replay {fmt(d['co_replay'])}, replays {d['replays']}")
+                so = "  ".join(f"{ph} " + "/".join(fmt(v) for v in d["shared_output"][ph].values()) for ph in WEIGHT_PHASES)
                 print(f"      {ws}")
+                print(f"      a shared cell's summed output (mV) to cells in a pattern with it / never with it: {so}")
                 rates = "/".join("-" if v is None else f"{v:.0f}" for v in d["ca3_rate_encoding"])
                 own = "  ".join(f"{ph} " + "/".join("-" if v is None else f"{v:.0f}" for v in vals)
                                 for ph, vals in d["ca3_own_input"].items())
