@@ -189,3 +189,14 @@ def test_capacity_quick(tmp_path, capsys):
     ideal = summary["theory"]["binary_kwta"]          # the architecture's ceiling, beside the spiking K*
     assert set(ideal["k_star"]) == {"0.25", "0.5"}
     assert ideal["k_star"]["0.25"] < ideal["k_star"]["0.5"]
+
+
+@pytest.mark.slow
+def test_interference_quick_dentate_sleep_spends_the_shared_cells_budget_outside_the_patterns(interference_quick):
+    """Where a shared cell's output budget (ctx_norm, 350 mV) goes (seed 1, measured): the DG arm's sleep,
+    which reinstates through single CA3 cells firing between events, puts 140 mV of it onto cells never in
+    a pattern with the shared cell (its interleaved training 8 mV); the cortex arm's sleep puts 0 there."""
+    _, summary = interference_quick
+    ctx, dg = (summary["dynamics"][arm]["0.5"]["1"]["shared_output"] for arm in ("cortex", "dentate"))
+    assert dg["sleep"]["never_together"] >= 50 > 20 >= dg["train_interleaved"]["never_together"]
+    assert ctx["sleep"]["never_together"] <= 5 and ctx["sleep"]["together"] >= 300
