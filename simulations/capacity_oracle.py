@@ -105,8 +105,7 @@ def build_model(k: int, budget: float = 1.0, repeats: int = 8, gains=(1.0, 1.4, 
 def best_gain(recall: dict, gains) -> dict:
     """Of the recalls at ``gains`` (``recall`` = a run's ``metrics["recall"]``), the one with the highest
     overlap among those with false alarms ≤ 0.05 (else the one with the lowest false alarms)."""
-    best = best_recall({"gain": float(g), "overlap": float(np.mean(recall[recall_name(g)]["overlap"])),
-                        "false_alarm": float(recall[recall_name(g)]["mean_false_alarm_rate"])} for g in gains)
+    best = best_recall(recall, {g: recall_name(g) for g in gains})
     within = best.pop("within_limit")
     return {**best, "passes": within and best["overlap"] >= 0.8}
 

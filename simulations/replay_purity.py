@@ -60,6 +60,7 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
 HPC = ("hpc_e", "hpc_i")
 DEFAULT_VARIANTS = ({}, {"hpc_ie": 0.7, "hpc_ei": 0.7}, {"hpc_ei": 1.0})
 FULL = {"k": 20, "sleep": 2.0, "variants": DEFAULT_VARIANTS, "gains": (1.0, 1.4, 1.8)}
+TAIL = 0.01      # seconds after a replay event's end still counted in cortex (delay and integration)
 QUICK = {"k": 6, "sleep": 1.0, "variants": (DEFAULT_VARIANTS[0], DEFAULT_VARIANTS[2]), "gains": (1.0,)}
 
 
@@ -118,8 +119,8 @@ def build_model(k: int, sleep: float, variants, gains, overrides=(), model_file=
     return compose.with_phases(base, tuple(phases), n_memories=k)
 
 
-def analyse(folder, k: int, variants, gains) -> list[dict]:
-    """One row per variant of a finished run: replay composition, cortical weights, recall."""
+def analyse(folder, k: int, variants) -> list[dict]:
+    """One row per variant of a finished run: replay composition, CA3 input, cortical weights."""
     from neuromem.analysis import detect_replay, find_assemblies, replay_composition
     from neuromem.io.read import read_run
 
@@ -134,23 +135,23 @@ def analyse(folder, k: int, variants, gains) -> list[dict]:
     rows = []
     for v, gv in enumerate(variants):
         ph = run.phase(sleep_name(v))
-        events = detect_replay(ph.spikes["hpc_e"], asm, duration=ph.duration)
-        comp = replay_composition(events, ph.spikes["hpc_e"], asm, ph.spikes["ctx_e"], pats)
-        drive_in, drive_out = [], []      # summed learned CA3 input per cortical cell over an event (mV of weight)
+        ca3, ctx = ph.spikes["hpc_e"], ph.spikes["ctx_e"]
+        events = detect_replay(ca3, asm, duration=ph.duration)
+        comp = replay_composition(events, ca3, asm, ctx, pats, tail=TAIL)
+        drive_in, drive_out, inside = [], [], 0   # summed learned CA3 input per cortical cell over an event (mV)
         for e in events:
-            d = ph.spikes["hpc_e"].counts(e["t"], e["t_end"]) @ binding
-            act = ph.spikes["ctx_e"].counts(e["t"], e["t_end"] + 0.01) > 0
-            pat = pats[e["memory"]]
+            d = ca3.counts(e["t"], e["t_end"]) @ binding
+            counts = ctx.counts(e["t"], e["t_end"] + TAIL)
+            inside += counts.sum()
+            act, pat = counts > 0, pats[e["memory"]]
             drive_in.append(np.median(d[pat]))
             if (act & ~pat).any():
                 drive_out.append(np.median(d[act & ~pat]))
-        comp["ca3_input_pattern"] = float(np.median(drive_in)) if drive_in else None
-        comp["ca3_input_active_outside"] = float(np.median(drive_out)) if drive_out else None
-        ctx = ph.spikes["ctx_e"]
         total = len(ctx.t)
-        inside = sum(ctx.counts(e["t"], e["t_end"] + 0.01).sum() for e in events)
         w = run.weights(sleep_name(v))["ctx_ee"] * 1e3
         rows.append({"variant": v, "sleep_gain": gv, **comp,
+                     "ca3_input_pattern": float(np.median(drive_in)) if drive_in else None,
+                     "ca3_input_active_outside": float(np.median(drive_out)) if drive_out else None,
                      "ctx_rate": float(total / (ctx.n * ph.duration)),
                      "ctx_spikes_in_events": float(inside / total) if total else None,
                      "w_within": float(w[together].mean()), "w_outside": float(w[~together].mean())})
@@ -160,8 +161,7 @@ def analyse(folder, k: int, variants, gains) -> list[dict]:
 def recall_after(recall: dict, v: int, gains) -> dict:
     """Of the recalls after variant ``v`` (``recall`` = a run's ``metrics["recall"]``), the best within the
     capacity criterion's false-alarm limit (:func:`neuromem.analysis.best_recall`)."""
-    return best_recall({"gain": float(g), "overlap": float(np.mean(recall[recall_name(v, g)]["overlap"])),
-                        "false_alarm": float(recall[recall_name(v, g)]["mean_false_alarm_rate"])} for g in gains)
+    return best_recall(recall, {g: recall_name(v, g) for g in gains})
 
 
 def main(argv=None) -> int:
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     print("  seed variant            events  CA3 own/other/none spikes  other cells  purity  coverage"
           "  w in/out (mV)  recall / FA (ctx_ei)")
     for s, r in zip(seeds, results):
-        for row in analyse(r["folder"], size["k"], size["variants"], size["gains"]):
+        for row in analyse(r["folder"], size["k"], size["variants"]):
             row = {"seed": s, **row, "recall": recall_after(r["metrics"]["recall"], row["variant"], size["gains"])}
             rows.append(row)
             f = (lambda x: "-" if x is None else f"{x:.2f}")

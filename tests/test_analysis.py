@@ -469,12 +469,19 @@ def test_replay_composition_splits_spikes_and_scores_reinstatement():
 
 def test_best_recall_takes_the_highest_overlap_within_the_false_alarm_limit():
     from neuromem.analysis import best_recall
-    rows = [{"gain": 1, "overlap": 0.9, "false_alarm": 0.2}, {"gain": 2, "overlap": 0.8, "false_alarm": 0.01},
-            {"gain": 3, "overlap": 0.5, "false_alarm": 0.0}]
-    best = best_recall(rows)
-    assert best["gain"] == 2 and best["within_limit"] and best["all"] == rows
-    worst = best_recall(rows[:1] + [{"gain": 4, "overlap": 0.7, "false_alarm": 0.1}])
+    recall = {"r1": {"overlap": [0.9, 0.9], "mean_false_alarm_rate": 0.2},
+              "r2": {"overlap": [0.7, 0.9], "mean_false_alarm_rate": 0.01},
+              "r3": {"overlap": [0.5], "mean_false_alarm_rate": 0.0},
+              "r4": {"overlap": [0.7], "mean_false_alarm_rate": 0.1}}
+    rows = [{"gain": 1.0, "overlap": 0.9, "false_alarm": 0.2}, {"gain": 2.0, "overlap": 0.8, "false_alarm": 0.01},
+            {"gain": 3.0, "overlap": 0.5, "false_alarm": 0.0}]
+    best = best_recall(recall, {1: "r1", 2: "r2", 3: "r3"})
+    assert best["gain"] == 2 and best["within_limit"]
+    assert [(r["gain"], r["false_alarm"]) for r in best["all"]] == [(r["gain"], r["false_alarm"]) for r in rows]
+    assert [r["overlap"] for r in best["all"]] == pytest.approx([r["overlap"] for r in rows])
+    assert best["overlap"] == pytest.approx(0.8)                      # the mean over memories
+    worst = best_recall(recall, {1: "r1", 4: "r4"})
     assert worst["gain"] == 4 and not worst["within_limit"]        # none within: the fewest false alarms
-    assert best_recall(rows, max_false_alarm=0.3)["gain"] == 1
+    assert best_recall(recall, {1: "r1", 2: "r2", 3: "r3"}, max_false_alarm=0.3)["gain"] == 1
     with pytest.raises(ValueError):
-        best_recall([])
+        best_recall(recall, {})

@@ -226,24 +226,28 @@ def recall_phase_metrics(phase, run, window=(RECALL_WINDOW_SKIP, None), min_rate
     return out
 
 
-def best_recall(rows, max_false_alarm: float = 0.05) -> dict:
-    """The best of several recalls of the same memories (e.g. at several recall inhibitions).
+def best_recall(recall: dict, phases: dict, max_false_alarm: float = 0.05) -> dict:
+    """The best of several recalls of the same memories at different recall inhibitions.
 
     Parameters
     ----------
-    rows : sequence of dict
-        Each with ``overlap`` and ``false_alarm`` (and whatever labels it, e.g. ``gain``).
+    recall : dict
+        A run's ``metrics["recall"]`` (:func:`recall_phase_metrics` per phase).
+    phases : dict
+        ``{gain: recall phase name}``: the recall inhibition (``ctx_ei`` gain) each phase ran at.
     max_false_alarm : float, optional
         The capacity criterion's false-alarm limit (0.05).
 
     Returns
     -------
     dict
-        The row with the highest ``overlap`` among those with ``false_alarm ≤ max_false_alarm``,
-        or, when none is within the limit, the row with the lowest ``false_alarm``; plus
-        ``within_limit`` (bool) and ``all`` (the rows).
+        Of the rows ``{gain, overlap (mean over memories), false_alarm}``, the one with the highest
+        ``overlap`` among those with ``false_alarm ≤ max_false_alarm``, or, when none is within the
+        limit, the one with the lowest ``false_alarm``; plus ``within_limit`` (bool) and ``all`` (the
+        rows).
     """
-    rows = list(rows)
+    rows = [{"gain": float(g), "overlap": float(np.mean(recall[name]["overlap"])),
+             "false_alarm": float(recall[name]["mean_false_alarm_rate"])} for g, name in phases.items()]
     if not rows:
         raise ValueError("best_recall: no recalls given")
     ok = [r for r in rows if r["false_alarm"] <= max_false_alarm]
