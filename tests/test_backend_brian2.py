@@ -650,3 +650,41 @@ def test_exact_integrator_result_is_kept_on_disk(tmp_path, run_python):
     first, second = run_python(code), run_python(code)
     assert len(first["files"]) >= 1
     assert second == first                      # read, not written again
+
+
+# ---------------------------------------------------------------- activity gate (third factor)
+
+
+def gated_model(gate=True, threshold="50 Hz", plastic=True):
+    """pre -> post with a pure depression per presynaptic spike, gated by the rate of population ``g``."""
+    rules = {"stdp": {"type": "pair_stdp", "window": "symmetric", "tau_pre": "20 ms", "tau_post": "20 ms",
+                      "a_plus": "0 mV", "a_minus": "0 mV", "c_pre": "0.1 mV", "w_max": "2 mV"},
+             "swr": {"type": "activity_gate", "population": "g", "tau": "10 ms", "threshold": threshold}}
+    return make_model(
+        {"post": lif(), "g": lif(10, refractory="60 ms")}, {"pre": {"size": 1}, "gin": {"size": 10}},
+        {"pp": proj("pre", "post", "1 mV", plasticity=["stdp", "swr"] if gate else ["stdp"]),
+         "drive": proj("gin", "g", "1 V", connector="one_to_one")},
+        [phase("learn", "100 ms", plastic={"pp": 1.0} if plastic else {})], rules=rules)
+
+
+def test_activity_gate_lets_the_rule_learn_only_during_the_populations_burst(inject):
+    """Every g neuron fires once at ~50 ms: r jumps to 1/tau = 100 Hz and decays, so with a 50 Hz
+    threshold the gate is open for tau ln 2 = 6.9 ms; of three presynaptic spikes only the one in
+    that window depresses the synapse, by exactly c_pre."""
+    spikes = {"pre": train([20e-3, 53e-3, 80e-3]), "gin": train(np.full(10, 49e-3), np.arange(10))}
+    inject({"learn": spikes})
+    run = simulate(gated_model(), 0, OPTS)
+    g = run.phase("learn").spikes["g"]
+    assert len(g.t) == 10 and np.all((g.t > 49e-3) & (g.t < 51e-3))
+    np.testing.assert_allclose(run.phase("learn").weights["pp"], [0.9 * MV], rtol=0, atol=1e-15)
+    inject({"learn": spikes})
+    ungated = simulate(gated_model(gate=False), 0, OPTS)
+    np.testing.assert_allclose(ungated.phase("learn").weights["pp"], [0.7 * MV], rtol=0, atol=1e-15)
+    # a threshold above the burst's 100 Hz never opens: the weight is untouched, bit for bit
+    inject({"learn": spikes})
+    shut = simulate(gated_model(threshold="150 Hz"), 0, OPTS)
+    np.testing.assert_array_equal(shut.phase("learn").weights["pp"], [1 * MV])
+    # frozen phase: the gate does not make a frozen projection learn
+    inject({"learn": spikes})
+    frozen = simulate(gated_model(plastic=False), 0, OPTS)
+    np.testing.assert_array_equal(frozen.phase("learn").weights["pp"], [1 * MV])

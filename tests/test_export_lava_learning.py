@@ -310,6 +310,15 @@ def test_normalisation_is_host_side_and_unsupported_rules_are_refused_by_name(tm
     errors = [str(i) for i in check_lava_learning(m, "sleep") if i.severity == "error"]
     assert len(errors) == 1
     assert "'norm'" in errors[0] and "SynapticNormalisation" in errors[0] and "projection 'ee'" in errors[0]
+    # an activity gate (a third factor) has no Loihi 2 counterpart: refused by name when plastic,
+    # only a warning for the frozen export
+    gate = ['rules.gate={type="activity_gate", population="I", tau="10 ms", threshold="5 Hz"}',
+            'projections.ee.plasticity=["stdp", "gate"]']
+    errors = [str(i) for i in check_lava_learning(load_model_text(MODEL, gate), "sleep") if i.severity == "error"]
+    assert len(errors) == 1 and "'gate'" in errors[0] and "ActivityGate" in errors[0], errors
+    from neuromem.export.lava import check_lava
+    frozen = check_lava(load_model_text(MODEL, gate), None)
+    assert [i.severity for i in frozen if "'gate'" in str(i)] == ["warning"]
     # fixed point (with or without the normalisation), plasticity after the plastic phase
     for ov in ([], ['projections.ee.plasticity=["stdp", "norm"]']):
         assert any("floating point only" in str(i) and i.severity == "error"

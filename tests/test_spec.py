@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neuromem.spec import (
-    Adaptation, Connector, LIFPopulation, Model, ModelError, PairSTDP, Phase, Projection, Protocol,
+    ActivityGate, Adaptation, Connector, LIFPopulation, Model, ModelError, PairSTDP, Phase, Projection, Protocol,
     SpikeSource, Stimulus, SynapticNormalisation, VogelsISTDP, WeightInit,
 )
 from neuromem.spec.errors import require
@@ -156,6 +156,8 @@ def test_valid_model():
     (lambda: PairSTDP("r", "symmetric", 0.02, 0.02, 1e-5, 1e-5, w_max=0.0), "w_max"),
     (lambda: VogelsISTDP("r", tau=0.02, eta=1e-6, rho0=0.0, w_max=0.01), "rho0"),
     (lambda: SynapticNormalisation("r", total=0.0, interval=1.0), "total"),
+    (lambda: ActivityGate("g", "e", tau=0.0, threshold=5.0), "tau"),
+    (lambda: ActivityGate("g", "e", tau=0.01, threshold=-1.0), "threshold"),
     (lambda: Stimulus("s", "patterns", 100.0), "item"),
     (lambda: Stimulus("s", "noise", -1.0), "rate"),
     (lambda: Stimulus("s", "noise", 1.0, up=0.1), "down"),
@@ -193,6 +195,28 @@ def test_model_cross_references():
     with pytest.raises(ModelError) as exc:
         _model(protocol=Protocol(3, "e", 0.2, (Phase("p", "wake", duration=1.0, silence=("z",)),)))
     assert exc.value.key == "protocol.phases[0].silence"
+
+
+def test_activity_gate_needs_a_population_and_a_timing_rule_and_comes_once():
+    gate = ActivityGate("gate", "i", tau=0.01, threshold=5.0)
+    ok = _model(rules={**_model().rules, "gate": gate},
+                projections={**_model().projections, "ee": dataclasses.replace(
+                    _model().projections["ee"], plasticity=("stdp", "gate"))})
+    assert ok.rules_of("ee")[1] is gate
+
+    def bad(plasticity, rules=None):
+        with pytest.raises(ModelError) as exc:
+            _model(rules={**_model().rules, "gate": gate, "gate2": gate, **(rules or {})},
+                   projections={**_model().projections, "ee": dataclasses.replace(
+                       _model().projections["ee"], plasticity=plasticity)})
+        return exc.value
+
+    e = bad(("gate",))
+    assert e.key == "projections.ee.plasticity" and "has none" in str(e)
+    e = bad(("stdp", "gate", "gate2"))
+    assert e.key == "projections.ee.plasticity" and "at most one modulating rule" in str(e)
+    e = bad(("stdp", "gate"), {"gate": ActivityGate("gate", "nowhere", tau=0.01, threshold=5.0)})
+    assert e.key == "rules.gate.population" and "'nowhere'" in str(e)
 
 
 def test_exportable_issues():

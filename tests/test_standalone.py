@@ -127,6 +127,25 @@ def test_branches_delays_normalisation_and_istdp_as_in_runtime():
     np.testing.assert_array_equal(only.phase("recall_b").spikes["ctx_e"].t, sa.phase("recall_b").spikes["ctx_e"].t)
 
 
+GATED = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["stdp", "incap", "gate"]').replace(
+    "[rules.stdp]", '[rules.gate]\ntype = "activity_gate"\npopulation = "ctx_i"\ntau = "10 ms"\n'
+                    'threshold = "20 Hz"\n\n[rules.stdp]')
+
+
+def test_activity_gate_as_in_runtime():
+    """A gated rule (ctx_ee learns while ctx_i's rate is above 20 Hz) through branches: as in runtime."""
+    model = loads_model(GATED, file="<gated>")
+    assert "gate" in model.projections["ctx_ee"].plasticity
+    sa, rt = simulate(model, 3, SA), simulate(model, 3, RT)
+    assert_same_runs(sa, rt, initial_atol=1e-15)
+    plain = simulate(loads_model(BRANCHED, file="<branched>"), 3, RT)
+    # the gate opens (the weights move in both plastic phases) but not always (not as without it)
+    assert not np.array_equal(sa.phase("encode").weights["ctx_ee"], sa.initial_weights["ctx_ee"])
+    assert not np.array_equal(sa.phase("rest").weights["ctx_ee"], sa.phase("encode").weights["ctx_ee"])
+    for ph in ("encode", "rest"):
+        assert not np.array_equal(sa.phase(ph).weights["ctx_ee"], plain.phase(ph).weights["ctx_ee"])
+
+
 @pytest.mark.slow
 def test_cli_writes_the_same_run_folder(tmp_path):
     from neuromem import cli

@@ -41,7 +41,9 @@ GENERATED_NAMES: dict[str, tuple[str, ...]] = {
     "projection": ("{}_pre", "{}_post", "{}_pre_push_spikes", "{}_post_push_spikes", "{}_stateupdater",
                    *(f"{{}}_norm_{d}_{step}" for d in ("incoming", "outgoing")
                      for step in ("zero", "sum", "factor", "scale")),
-                   "{}_normclock_incoming", "{}_normclock_outgoing"),
+                   "{}_normclock_incoming", "{}_normclock_outgoing",
+                   "{}_gate", "{}_gate_stateupdater", "{}_gate_in", "{}_gate_in_pre",
+                   "{}_gate_in_pre_push_spikes"),
 }
 """Names of the objects a backend may generate for each model object (``{}`` is its name)."""
 

@@ -211,5 +211,49 @@ class SynapticNormalisation:
         return f
 
 
+@RULES.register("activity_gate", RuleCaps(timing=False, lava_learnable=False, modulator=True))
+@dataclass(frozen=True)
+class ActivityGate:
+    r"""A third factor: the projection's spike-timing rule learns only while a population is active.
+
+    The population's rate :math:`r` (Hz per neuron) is its spikes low-pass
+    filtered,
+
+    .. math:: \tau\,\frac{dr}{dt} = -r + \frac{1}{N}\sum_k \delta(t - t_k),
+
+    (:math:`t_k` the spike times of all its :math:`N` neurons), and every
+    update of the projection's timing rule is scaled by
+
+    .. math:: \eta_{\text{eff}}(t) = \eta\,\Theta(r(t) - \text{threshold}),
+
+    so the synapses change only during the population's bursts, e.g. cortical
+    plasticity locked to hippocampal sharp-wave ripples (Girardeau et al.
+    2009 and Ego-Stengel & Wilson 2010: suppressing ripples in sleep impairs
+    consolidation; Sadowski et al. 2016).  While the gate is shut the
+    weights stay exactly as they are; normalisations on the projection are
+    not gated (they run while the projection is plastic).  A projection may
+    carry one gate, and only beside a spike-timing rule.
+
+    Attributes
+    ----------
+    name : str
+    population : str
+        The neuron population whose rate opens the gate.
+    tau : float
+        Time constant of the rate estimate (s).
+    threshold : float
+        Rate (Hz per neuron) above which the rule learns.
+    """
+
+    name: str
+    population: str = spec_field("str")
+    tau: float = spec_field("time")
+    threshold: float = spec_field("rate")
+
+    def __post_init__(self):
+        require(self.tau > 0, "tau", "must be > 0")
+        require(self.threshold >= 0, "threshold", "must be >= 0")
+
+
 RULE_TYPES = dict(RULES.items())
 """Rule classes by type tag (a view of :data:`neuromem.spec.registry.RULES`, kept for callers)."""

@@ -203,6 +203,10 @@ class RuleCaps:
         Runs on the host between chunks of a Lava run (a normalisation).
     exportable : bool
         Frozen weights of a projection under this rule export.
+    modulator : bool
+        Scales the updates of the projection's timing rule by a factor that
+        changes within a phase (a third factor, e.g. an activity gate); needs
+        a timing rule beside it, at most one per projection.
     sign : str or None
         The projection sign the rule requires (``"inhibitory"`` for iSTDP).
     """
@@ -211,6 +215,7 @@ class RuleCaps:
     lava_learnable: bool = False
     host: bool = False
     exportable: bool = True
+    modulator: bool = False
     sign: str | None = None
 
 

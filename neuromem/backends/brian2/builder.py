@@ -31,6 +31,10 @@ synapse type (``Builder.register_synapse(tag)``; ``fn(pop) -> SynapseCode``)
 spike-timing rule (``build(rule, unit)``; ``RuleCaps.timing``)
     ``(namespace, synapse model, on_pre code, on_post code)`` for the
     projection's ``Synapses``; ``unit`` is the Brian2 unit of its weights.
+modulating rule (``build(rule, projection, net)``; ``RuleCaps.modulator``)
+    ``(namespace, synapse model, factor, objects, link)``: the factor (an
+    expression) scales the timing rule's learning rate ``lr`` in its code,
+    ``objects`` join the network, ``link(syn)`` connects the synapses to them.
 other rules (``build(rule, syn, projection, model, (i, j), order)``)
     Brian2 objects (one or a list) run beside the synapses while the
     projection is plastic (e.g. ``run_regularly`` operations), the
@@ -39,13 +43,14 @@ other rules (``build(rule, syn, projection, model, (i, j), order)``)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import brian2 as b2
 
-from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP,
+from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP, ActivityGate,
                            Projection, ModelError)
 from neuromem.spec.neurons import CondLIFPopulation
 from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
@@ -417,6 +422,35 @@ def build_vogels_istdp(rule: VogelsISTDP, unit=b2.volt):
     return ns, model, pre, post
 
 
+@Builder.register(ActivityGate)
+def build_activity_gate(gate: ActivityGate, proj: Projection, net: BuiltNetwork):
+    """The gate's rate estimate (equations: :class:`neuromem.spec.ActivityGate`) and the factor it gives.
+
+    One neuron ``PROJ_gate`` integrates ``dr/dt = -r / tau``; every spike of
+    the gate's population adds ``1 / (N tau)`` to ``r`` (synapses
+    ``PROJ_gate_in``, all onto that neuron); the projection's synapses read
+    ``r`` as a linked shared variable and learn while ``r > threshold``.
+    """
+    tau = gate.tau * b2.second
+    group = b2.NeuronGroup(1, "dr/dt = -r / tau_gate : hertz", method="exact", namespace={"tau_gate": tau},
+                           name=f"{proj.name}_gate")
+    pop = net.groups[gate.population]
+    feed = b2.Synapses(pop, group, on_pre="r_post += rate_step", namespace={"rate_step": 1.0 / (len(pop) * tau)},
+                       name=f"{proj.name}_gate_in")
+    feed.connect(i=np.arange(len(pop)), j=0)
+
+    def link(syn):
+        syn.gate_r = b2.linked_var(group, "r")
+
+    return ({"gate_threshold": gate.threshold * b2.Hz}, "gate_r : hertz (linked, shared)\n",
+            "int(gate_r > gate_threshold)", [group, feed], link)
+
+
+def _scaled_lr(code: str) -> str:
+    """A timing rule's code with its learning rate ``lr`` replaced by the gated ``lr_gated``."""
+    return re.sub(r"\blr\b", "lr_gated", code)
+
+
 @Builder.register(Projection)
 def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weights):
     """Synapses with the given (i, j) pairs and weight magnitudes.
@@ -433,10 +467,20 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     on_post = None
     rules = model.rules_of(proj.name)
     timing = [r for r in rules if RULES.caps(r).timing]
+    modulators = [r for r in rules if RULES.caps(r).modulator]
     if rules:
         syn_model += "lr : 1 (shared)\n"
+    links = []
+    for rule in modulators:        # at most one (Model checks)
+        mns, mmodel, factor, objects, link = build(rule, proj, net)
+        ns.update(mns)
+        syn_model += mmodel + f"lr_gated = lr * {factor} : 1 (shared)\n"
+        net.extra.extend(objects)
+        links.append(link)
     for rule in timing:
         rns, rmodel, pre, post = build(rule, unit)
+        if modulators:
+            pre, post = _scaled_lr(pre), _scaled_lr(post)
         ns.update(rns)
         syn_model += rmodel
         on_pre += "\n" + pre
@@ -445,13 +489,15 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
     net.connect(syn, proj, i, j, weights, unit)
+    for link in links:
+        link(syn)
     syn.gain = 1.0
     if rules:
         syn.lr = 0.0
     if proj.delay > 0:
         syn.delay = proj.delay * b2.second
     ops = []
-    others = [r for r in rules if not RULES.caps(r).timing]
+    others = [r for r in rules if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
     for k, rule in enumerate(others):   # applied in list order, same step
         made = build(rule, syn, proj, model, (i, j), order=k)
         ops.extend(made if isinstance(made, (list, tuple)) else [made])

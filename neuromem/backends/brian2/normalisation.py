@@ -72,7 +72,7 @@ def normalisation_chain(proj: Projection, model, order: int) -> list:
         interval, in list order; empty when the rule belongs to the chain of
         an earlier one (built there).
     """
-    others = [r for r in model.rules_of(proj.name) if not RULES.caps(r).timing]
+    others = [r for r in model.rules_of(proj.name) if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
 
     def joins(k):          # rule k runs in the chain of rule k - 1
         return (k > 0 and isinstance(others[k], SynapticNormalisation)
