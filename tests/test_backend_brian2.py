@@ -670,7 +670,7 @@ def gated_model(gate=True, threshold="50 Hz", plastic=True):
 def test_activity_gate_lets_the_rule_learn_only_during_the_populations_burst(inject):
     """Every g neuron fires once at ~50 ms: r jumps to 1/tau = 100 Hz and decays, so with a 50 Hz
     threshold the gate is open for tau ln 2 = 6.9 ms; of three presynaptic spikes only the one in
-    that window depresses the synapse, by exactly c_pre."""
+    that window depresses the synapse, by exactly c_pre (the two outside it leave it untouched)."""
     spikes = {"pre": train([20e-3, 53e-3, 80e-3]), "gin": train(np.full(10, 49e-3), np.arange(10))}
     inject({"learn": spikes})
     run = simulate(gated_model(), 0, OPTS)
@@ -680,10 +680,6 @@ def test_activity_gate_lets_the_rule_learn_only_during_the_populations_burst(inj
     inject({"learn": spikes})
     ungated = simulate(gated_model(gate=False), 0, OPTS)
     np.testing.assert_allclose(ungated.phase("learn").weights["pp"], [0.7 * MV], rtol=0, atol=1e-15)
-    # a threshold above the burst's 100 Hz never opens: the weight is untouched, bit for bit
-    inject({"learn": spikes})
-    shut = simulate(gated_model(threshold="150 Hz"), 0, OPTS)
-    np.testing.assert_array_equal(shut.phase("learn").weights["pp"], [1 * MV])
     # frozen phase: the gate does not make a frozen projection learn
     inject({"learn": spikes})
     frozen = simulate(gated_model(plastic=False), 0, OPTS)

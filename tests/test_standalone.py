@@ -132,6 +132,7 @@ GATED = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["stdp"
                     'threshold = "20 Hz"\n\n[rules.stdp]')
 
 
+@pytest.mark.slow
 def test_activity_gate_as_in_runtime():
     """A gated rule (ctx_ee learns while ctx_i's rate is above 20 Hz) through branches: as in runtime."""
     model = loads_model(GATED, file="<gated>")
