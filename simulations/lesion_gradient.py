@@ -42,6 +42,7 @@ Usage::
 
     python simulations/lesion_gradient.py --seeds 1,2,3 --out results/lesion_gradient
     python simulations/lesion_gradient.py --quick --seed 1 --out /tmp/lg
+    python simulations/lesion_gradient.py --quick --set "protocol.phases.sleep.stimuli.0.rate=100 Hz" --out /tmp/lg2
 
 Writes ``OUT/summary.json`` (every plotted number, per seed and per age, and
 the criteria), ``OUT/lesion_gradient.png`` and one run folder per seed and arm
@@ -75,7 +76,7 @@ FULL = {"rounds": 4, "per_round": 3, "sleep": 4.0}
 QUICK = {"rounds": 4, "per_round": 2, "sleep": 2.0}
 
 
-def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL):
+def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL, overrides=()):
     """The default model with a protocol of ``rounds`` encode/sleep rounds and its no-replay arm.
 
     Parameters
@@ -90,6 +91,9 @@ def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL):
         Model whose phases ``encode``, ``sleep``, ``sleep_blocked``,
         ``recall_intact_after_encoding`` and ``recall_lesioned_after_sleep``
         are the templates.
+    overrides : iterable of str
+        ``key.path=value`` changes to the model file (as ``neuromem run --set``),
+        applied to the templates before the rounds are built.
 
     Returns
     -------
@@ -100,7 +104,7 @@ def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL):
         ``blocked_encode_R``, ``blocked_recall_intact`` and
         ``blocked_recall_lesioned``.
     """
-    base = load_model(model_file)
+    base = load_model(model_file, list(overrides))
     P = base.protocol
     enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
     rec_int, rec_les = P.phase("recall_intact_after_encoding"), P.phase("recall_lesioned_after_sleep")
@@ -248,6 +252,9 @@ def main(argv=None) -> int:
     ap.add_argument("--per-round", type=int, default=None)
     ap.add_argument("--sleep", type=float, default=None, help="seconds per sleep")
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the model (as `neuromem run --set`), e.g. "
+                         "'protocol.phases.sleep.stimuli.0.rate=100 Hz'; repeatable")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     for k, v in (("rounds", args.rounds), ("per_round", args.per_round), ("sleep", args.sleep)):
@@ -255,7 +262,7 @@ def main(argv=None) -> int:
             size[k] = v
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
-    model = build_model(**size)
+    model = build_model(**size, overrides=args.overrides)
     results = run_points([Point("lesion_gradient", model, s) for s in seeds], out / "runs", jobs=args.jobs)
     per_seed = {}
     for r in results:
@@ -268,7 +275,7 @@ def main(argv=None) -> int:
     title = (f"graded amnesia: {size['rounds']} rounds × {size['per_round']} memories, "
              f"{size['sleep']:g} s sleeps, seeds {','.join(map(str, seeds))} (n = {len(seeds)})")
     summary = {"experiment": "lesion_gradient", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(MODEL), "per_seed": per_seed, "curves": curves, "criteria": crit}
+               "model_file": str(MODEL), "overrides": args.overrides, "per_seed": per_seed, "curves": curves, "criteria": crit}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
     plot(curves, per_seed, out / "lesion_gradient.png", title)

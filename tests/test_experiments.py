@@ -35,6 +35,26 @@ def run_quick(name, tmp_path, capsys):
     return summary, printed
 
 
+def test_lesion_gradient_set_changes_every_rounds_sleep():
+    """``--set`` changes the templates, so every sleep of both arms carries the change."""
+    from neuromem.spec import ModelError
+
+    lg = load_script("lesion_gradient")
+    model = lg.build_model(3, 2, 1.0, overrides=[
+        "protocol.phases.sleep.gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=2.0, hpc_ctx=5.0, ctx_ei=2.0}",
+        "protocol.phases.sleep.stimuli.0.rate=100 Hz"])
+    sleeps = [p for p in model.protocol.phases if p.kind == "sleep"]
+    assert [p.name for p in sleeps] == ["sleep_1", "sleep_2", "blocked_sleep_1", "blocked_sleep_2"]
+    for p in sleeps[:2]:
+        assert dict(p.gain)["hpc_ee"] == 2.0 and p.stimuli[0].rate == 100.0 and p.duration == 1.0
+    for p in sleeps[2:]:                 # the blocked arm's own template is unchanged
+        assert "hpc_ee" not in dict(p.gain) and p.stimuli[0].rate == 200.0
+    with pytest.raises(ModelError, match="nope"):
+        lg.build_model(3, 2, 1.0, overrides=["protocol.phases.sleep.nope=1"])
+    with pytest.raises(SystemExit):
+        lg.main(["--help"])
+
+
 @pytest.mark.slow
 def test_lesion_gradient_quick(tmp_path, capsys):
     summary, _ = run_quick("lesion_gradient", tmp_path, capsys)
