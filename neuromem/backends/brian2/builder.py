@@ -58,7 +58,7 @@ from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
 #: Brian2 unit and its name in equations, per weight dimension (:attr:`NeuronCaps.weight`)
 WEIGHT_UNITS = {"voltage": (b2.volt, "volt"), "conductance": (b2.siemens, "siemens")}
 
-__all__ = ["Builder", "build", "BuiltNetwork", "SynapseCode", "synapse_code"]
+__all__ = ["Builder", "build", "BuiltNetwork", "SynapseCode", "synapse_code", "operation_rules"]
 
 
 #: Brian2 devices a build function supports unless it says otherwise
@@ -446,6 +446,12 @@ def build_activity_gate(gate: ActivityGate, proj: Projection, net: BuiltNetwork)
             "int(gate_r > gate_threshold)", [group, feed], link)
 
 
+def operation_rules(rules) -> list:
+    """Of a projection's rules, in list order, those built as objects beside its synapses (neither a
+    timing rule nor a modulator, which are built into its code): the ``order`` their build functions get."""
+    return [r for r in rules if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
+
+
 def _scaled_lr(code: str) -> str:
     """A timing rule's code with its learning rate ``lr`` replaced by the gated ``lr_gated``."""
     return re.sub(r"\blr\b", "lr_gated", code)
@@ -497,7 +503,7 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     if proj.delay > 0:
         syn.delay = proj.delay * b2.second
     ops = []
-    others = [r for r in rules if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
+    others = operation_rules(rules)
     for k, rule in enumerate(others):   # applied in list order, same step
         made = build(rule, syn, proj, model, (i, j), order=k)
         ops.extend(made if isinstance(made, (list, tuple)) else [made])

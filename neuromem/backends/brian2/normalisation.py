@@ -46,8 +46,8 @@ from __future__ import annotations
 import brian2 as b2
 
 from neuromem.spec import SynapticNormalisation, Projection
-from neuromem.spec.registry import NEURONS, RULES
-from neuromem.backends.brian2.builder import Builder, WEIGHT_UNITS
+from neuromem.spec.registry import NEURONS
+from neuromem.backends.brian2.builder import Builder, WEIGHT_UNITS, operation_rules
 
 __all__ = ["build_normalisation", "normalisation_chain"]
 
@@ -72,7 +72,7 @@ def normalisation_chain(proj: Projection, model, order: int) -> list:
         interval, in list order; empty when the rule belongs to the chain of
         an earlier one (built there).
     """
-    others = [r for r in model.rules_of(proj.name) if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
+    others = operation_rules(model.rules_of(proj.name))
 
     def joins(k):          # rule k runs in the chain of rule k - 1
         return (k > 0 and isinstance(others[k], SynapticNormalisation)
