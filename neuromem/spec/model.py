@@ -93,10 +93,6 @@ class Model:
                 caps = RULES.caps(self.rules[rname])
                 timing += caps.timing
                 modulators += caps.modulator
-                gate_pop = getattr(self.rules[rname], "population", None)
-                if caps.modulator and gate_pop is not None:
-                    require(gate_pop in self.populations, f"rules.{rname}.population",
-                            f"{gate_pop!r} is not a defined neuron population")
                 if caps.sign is not None:
                     require(pr.sign == caps.sign, f"{key}.plasticity",
                             f"rule {rname!r} ({RULES.name_of(self.rules[rname])}) applies to {caps.sign} "
@@ -109,6 +105,11 @@ class Model:
             require(len(dirs) == len(set(dirs)), f"{key}.plasticity",
                     "at most one normalisation per direction (incoming, outgoing) per projection")
         self._check_rule_units()
+        for rname, rule in self.rules.items():      # a rule that reads a population (ActivityGate)
+            pop = getattr(rule, "population", None)
+            if pop is not None:
+                require(pop in self.populations, f"rules.{rname}.population",
+                        f"{pop!r} is not a defined neuron population")
         pp = self.protocol.pattern_population
         require(pp is None or pp in self.populations, "protocol.pattern_population",
                 f"{pp!r} is not a defined population")
