@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-__all__ = ["Point", "run_points", "finished_run", "add_point_arguments"]
+__all__ = ["Point", "run_points", "finished_run", "add_point_arguments", "add_set_argument"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,12 @@ def run_points(points, out_dir, jobs: int | None = None, log=print) -> list[dict
     return results
 
 
+def add_set_argument(parser) -> None:
+    """``--set KEY=VALUE`` (repeatable, to ``overrides``): changes to the model file, as ``neuromem run --set``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model-file value (repeatable), e.g. 'rules.ctx_norm.total=700 mV'")
+
+
 def add_point_arguments(parser, *, out: str, model, quick: str, seeds: str = "1") -> None:
     """The options every script built on :func:`run_points` shares.
 
@@ -154,8 +160,7 @@ def add_point_arguments(parser, *, out: str, model, quick: str, seeds: str = "1"
     parser.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
     parser.add_argument("--seeds", default=seeds, help=f"seeds, e.g. 1,2,3 or 1-5 (default {seeds})")
     parser.add_argument("--quick", action="store_true", help=f"reduced size {quick}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a model-file value (repeatable), e.g. 'rules.ctx_norm.total=700 mV'")
+    add_set_argument(parser)
     parser.add_argument("--model", default=str(model), help=f"model file (default {model})")
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromem.batch import add_set_argument
 from neuromem.io import write_json_atomic
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.analysis.binary_network import binary_network_capacity
@@ -180,8 +181,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="change the model (as `neuromem run --set`), e.g. populations.hpc_e.size=1000; repeatable")
+    add_set_argument(ap)
     ap.add_argument("--fixed-field", action="store_true",
                     help="keep C·w constant across connectivities (scale the cortical recurrent weights by 0.5/p)")
     args = ap.parse_args(argv)

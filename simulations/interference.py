@@ -92,7 +92,7 @@ import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, run_points
+from neuromem.batch import Point, add_set_argument, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
@@ -501,8 +501,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=str(MODEL), help="model file (default models/cls.toml)")
     ap.add_argument("--model-dg", default=str(MODEL_DG), help="model file of the dentate arm "
                     "(default models/cls_dg.toml)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a key of the model file (repeatable)")
+    add_set_argument(ap)
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)

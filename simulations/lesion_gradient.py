@@ -61,7 +61,7 @@ import numpy as np
 from neuromem.analysis import group_items, memory_ages
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, run_points
+from neuromem.batch import Point, add_set_argument, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -252,9 +252,7 @@ def main(argv=None) -> int:
     ap.add_argument("--per-round", type=int, default=None)
     ap.add_argument("--sleep", type=float, default=None, help="seconds per sleep")
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="change the model (as `neuromem run --set`), e.g. "
-                         "'protocol.phases.sleep.stimuli.0.rate=100 Hz'; repeatable")
+    add_set_argument(ap)
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     for k, v in (("rounds", args.rounds), ("per_round", args.per_round), ("sleep", args.sleep)):
