@@ -445,17 +445,14 @@ ARM_TITLE = {"hippocampus": "through the hippocampus", "cortex": "by cortex alon
              "dentate": "through hippocampus + dentate gyrus"}
 
 
-def bar_label(value: float) -> str:
-    """A bar's printed value, two decimals; a mean that rounds to zero reads ``0.00``, not ``-0.00``."""
-    return f"{round(value, 2) + 0.0:.2f}"
-
-
 def plot(tables: dict, path, title: str):
     """Cortex-alone recall of A and B per condition: one row per way of learning B, one panel per overlap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from neuromem.plotting import value_label
 
     arms = list(tables)
     ovs = sorted(tables[arms[0]])
@@ -474,7 +471,7 @@ def plot(tables: dict, path, title: str):
                 ax.bar(xs, ys, width=0.36, color=colour, edgecolor="k", linewidth=0.6, yerr=es, capsize=2,
                        label=f"set {s}")
                 for xx, v, e in zip(xs, ys, es):
-                    ax.text(xx, max(v, 0) + (e or 0) + 0.02, bar_label(v), ha="center", va="bottom", fontsize=6.5,
+                    ax.text(xx, max(v, 0) + (e or 0) + 0.02, value_label(v), ha="center", va="bottom", fontsize=6.5,
                             rotation=90)
             ax.axhline(0.8, color="grey", ls="--", lw=0.8)
             ax.set_xticks(x)

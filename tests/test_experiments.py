@@ -199,11 +199,6 @@ def test_dentate_gyrus_gives_an_overlapping_pattern_its_own_CA3_cells(tmp_path):
     assert min(dg["ca3"]["sizes"]) >= 8                   # every memory still gets a CA3 assembly
 
 
-def test_interference_bar_label_never_prints_minus_zero():
-    label = load_script("interference").bar_label
-    assert [label(v) for v in (-0.004, -0.0, 0.004, 0.126, -0.126)] == ["0.00", "0.00", "0.00", "0.13", "-0.13"]
-
-
 @pytest.mark.slow
 def test_capacity_quick(tmp_path, capsys):
     summary, _ = run_quick("capacity", tmp_path, capsys)

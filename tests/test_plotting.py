@@ -275,3 +275,9 @@ def test_save_figures_uses_declared_targets(run, metrics, tmp_path):
     assert sorted(p.name for p in files) == sorted(
         ["raster_encode.png", "raster_sleep.png", "raster_recall_intact.png", "raster_recall_lesioned.png",
          "recall.png", "weights_ctx_ee.png", "replay_sleep.png"])
+
+
+def test_value_label_never_prints_minus_zero():
+    value_label = plotting.value_label
+    assert [value_label(v) for v in (-0.004, -0.0, 0.004, 0.126, -0.126)] == ["0.00", "0.00", "0.00", "0.13", "-0.13"]
+    assert value_label(-0.0004, digits=3) == "0.000"

@@ -29,10 +29,10 @@ built in: pass them as ``targets`` (``{phase: {"min": x}}`` and/or
 from neuromem.plotting.figures import save_figures
 from neuromem.plotting.rasters import plot_raster
 from neuromem.plotting.results import plot_recall, plot_replay, read_targets, targets_for
-from neuromem.plotting.style import first_member, memory_colors, memory_order, run_label
+from neuromem.plotting.style import first_member, memory_colors, memory_order, run_label, value_label
 from neuromem.plotting.weights import plot_weights
 
 __all__ = [
     "memory_colors", "plot_raster", "plot_recall", "plot_weights", "plot_replay", "save_figures",
-    "read_targets", "targets_for", "run_label", "first_member", "memory_order",
+    "read_targets", "targets_for", "run_label", "first_member", "memory_order", "value_label",
 ]

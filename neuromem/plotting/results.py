@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from neuromem.plotting.style import TARGET_COLOR, memory_colors, new_figure, run_label
+from neuromem.plotting.style import TARGET_COLOR, memory_colors, new_figure, run_label, value_label
 
 __all__ = ["plot_recall", "plot_replay", "read_targets", "targets_for", "check_targets"]
 
@@ -147,7 +147,7 @@ def plot_recall(metrics: dict, ax=None, targets=None, seed=None, model_name=None
             ax.bar(x_mean, mean, width, color="k", edgecolor="k", linewidth=0.4,
                    label="mean" if g == 0 else None)
             ax.scatter([x_mean], [mean], c="k", s=14, edgecolors="w", linewidths=0.5, zorder=3)
-            ax.text(x_mean, max(mean, 0.0) + 0.03, f"{mean:.2f}", ha="center", va="bottom", fontsize=7,
+            ax.text(x_mean, max(mean, 0.0) + 0.03, value_label(mean), ha="center", va="bottom", fontsize=7,
                     fontweight="bold")
             lo = min(lo, mean)
         elif not xs:

@@ -7,7 +7,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-__all__ = ["memory_colors", "first_member", "memory_order", "new_figure", "legend_outside", "run_label", "GREY",
+__all__ = ["memory_colors", "first_member", "memory_order", "new_figure", "legend_outside", "run_label", "value_label", "GREY",
            "DPI", "MAX_POINTS", "MV", "TARGET_COLOR"]
 
 GREY = (0.6, 0.6, 0.6, 1.0)
@@ -76,3 +76,14 @@ def run_label(model_name=None, seed=None, n=None) -> str:
     if n is not None:
         parts.append(f"n = {int(n)} memories")
     return ", ".join(parts)
+
+
+def value_label(value: float, digits: int = 2) -> str:
+    """A value printed on a figure with ``digits`` decimals; one that rounds to zero reads ``0.00``, never
+    ``-0.00`` (a recall overlap of -0.004 is a zero, not a negative score).
+
+    Returns
+    -------
+    str
+    """
+    return f"{round(value, digits) + 0.0:.{digits}f}"
