@@ -5,8 +5,9 @@
 rules on small variants, that the default model merges nothing, and that a
 run with merging gives the same spikes, weights, start states and recorded
 state as one without, bit for bit, on CUBA and on a small model with phases
-(silence, block, gain, a branch, STDP onto a merged population, delays), on
-both devices.
+(silence, block, gain, a branch, STDP onto a merged population, delays):
+on Brian2's numpy target in ``make test``, on Cython and cpp_standalone in
+the slow set.
 """
 
 from __future__ import annotations
@@ -241,20 +242,27 @@ def test_merge_off_builds_one_object_each():
     assert merge_plan(model, Brian2Options()).describe()["groups"] == [["e", "i"]]
 
 
-@pytest.mark.parametrize("device", ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.slow)])
-def test_merged_cuba_is_identical(device):
+# Brian2's numpy target in `make test` (a fresh cache compiles each network of this module in Cython for about
+# 2 minutes on the 2-core machine); the compiled code of both devices in the slow set.
+DEVICES = [pytest.param("runtime", "numpy", id="runtime-numpy"),
+           pytest.param("runtime", "cython", id="runtime-cython", marks=pytest.mark.slow),
+           pytest.param("cpp_standalone", "auto", id="cpp_standalone", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("device, target", DEVICES)
+def test_merged_cuba_is_identical(device, target):
     model = load_model(CUBA, overrides=["protocol.phases.run.duration=0.15 s"])
-    on = simulate(model, 3, Brian2Options(progress=False, device=device))
-    off = simulate(model, 3, Brian2Options(progress=False, device=device, merge=False))
+    on = simulate(model, 3, Brian2Options(progress=False, device=device, target=target))
+    off = simulate(model, 3, Brian2Options(progress=False, device=device, target=target, merge=False))
     assert on.phases[0].spikes["e"].t.size > 500 and on.phases[0].spikes["i"].t.size > 100
     assert_same_runs(on, off)
 
 
-@pytest.mark.parametrize("device", ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.slow)])
-def test_merged_phases_are_identical(device):
+@pytest.mark.parametrize("device, target", DEVICES)
+def test_merged_phases_are_identical(device, target):
     model = loads_model(PHASED)
-    on = simulate(model, 5, Brian2Options(progress=False, device=device))
-    off = simulate(model, 5, Brian2Options(progress=False, device=device, merge=False))
+    on = simulate(model, 5, Brian2Options(progress=False, device=device, target=target))
+    off = simulate(model, 5, Brian2Options(progress=False, device=device, target=target, merge=False))
     for ph in on.phases:
         for p in ("a_e", "b_e", "inh"):
             assert ph.spikes[p].t.size > 10, (ph.name, p)

@@ -95,7 +95,9 @@ def test_chains_are_consecutive_normalisations_with_one_interval():
     assert [r.name for r in normalisation_chain(proj["two_clocks"], MODEL, 1)] == ["cap_out_20"]
 
 
-@pytest.mark.parametrize("device", ["runtime", "cpp_standalone"])
+# the runtime device (Cython) in the slow set: on a fresh cache its many small code objects compile for
+# minutes; the cpp_standalone device checks the same arithmetic in `make test`
+@pytest.mark.parametrize("device", [pytest.param("runtime", marks=pytest.mark.slow), "cpp_standalone"])
 def test_fused_normalisation_equals_the_numpy_reference_bit_for_bit(silent_and_shuffled, device):
     """Compiled code (Cython, C++); Brian2's numpy target differs from the reference by ~1 ulp (before the fusion too)."""
     run = simulate(MODEL, 0, Brian2Options(progress=False, device=device))
