@@ -551,6 +551,26 @@ def test_lava_float_reproduces_brian2_spikes_with_bias_and_v_init(bias_run_dir, 
     assert r["initial_state"] == "snapshot" and r["issues"] == []
 
 
+def test_short_term_depression_is_refused_by_both_exporters():
+    """A depressing synapse transmits w R, not its stored w: Lava's and NIR's static weights cannot; both refuse,
+    naming the projection and the rule, before building anything."""
+    from neuromem.export import ExportError, check_lava, to_nir
+    from neuromem.spec import ShortTermDepression
+
+    m = tiny_model()
+    std = ShortTermDepression("std", u=0.3, tau_rec=0.5)
+    m = dataclasses.replace(m, rules={**m.rules, "std": std}, projections={
+        **m.projections, "ei": dataclasses.replace(m.projections["ei"], plasticity=("std",))})
+    errors = [i for i in check_lava(m, "recall") if i.severity == "error"]
+    assert [i.feature for i in errors] == ["plasticity"]
+    assert "'ei'" in str(errors[0]) and "'std'" in str(errors[0]) and "ShortTermDepression" in str(errors[0])
+    assert "do not export" in str(errors[0])
+    with pytest.raises(ExportError, match="projection 'ei': rule 'std'"):
+        to_nir(m, {}, "recall")
+    # silenced, the projection is not exported and nothing is refused
+    assert [i for i in check_lava(m, "lesioned") if i.severity == "error"] == []
+
+
 def test_check_lava_refuses_a_rule_declared_not_exportable():
     """RuleCaps.exportable is read by check_lava: a rule class registered with exportable=False is refused."""
     from neuromem.export import check_lava

@@ -304,6 +304,36 @@ def test_malformed_file(tmp_path, old, new, key, fragment):
     assert fragment in msg, msg
 
 
+STD_RULE = '[rules.ctx_std]\ntype = "short_term_depression"\nu = 0.3\ntau_rec = "0.5 s"\n\n[rules.ctx_stdp]'
+
+
+@pytest.mark.parametrize("old, new, key, fragment", [
+    ("u = 0.3", "u = 1.5", "rules.ctx_std.u", "must be in (0, 1]"),
+    ("u = 0.3", "u = 0", "rules.ctx_std.u", "must be in (0, 1]"),
+    ('tau_rec = "0.5 s"', 'tau_rec = "0.5 mV"', "rules.ctx_std.tau_rec", "time"),
+    ('tau_rec = "0.5 s"', 'tau_rec = "-1 s"', "rules.ctx_std.tau_rec", "must be > 0"),
+    ('u = 0.3\n', '', "rules.ctx_std.u", "missing"),
+    ('plasticity = ["ctx_stdp"]', 'plasticity = ["ctx_stdp", "ctx_std", "ctx_std2"]', "projections.ctx_ee.plasticity",
+     "at most one short-term plasticity rule"),
+])
+def test_short_term_depression_loads_and_bad_values_name_the_key(old, new, key, fragment):
+    """A short_term_depression rule loads from the file; a bad value names the file and the key."""
+    text = _mutate("[rules.ctx_stdp]", STD_RULE).replace('plasticity = ["ctx_stdp"]', 'plasticity = ["ctx_stdp", "ctx_std"]')
+    m = loads_model(text, file="m.toml")
+    assert m.rules["ctx_std"].u == 0.3 and m.rules["ctx_std"].tau_rec == 0.5
+    assert [r.name for r in m.rules_of("ctx_ee")] == ["ctx_stdp", "ctx_std"]
+    text = text.replace("[rules.ctx_stdp]", '[rules.ctx_std2]\ntype = "short_term_depression"\nu = 0.1\n'
+                                            'tau_rec = "1 s"\n\n[rules.ctx_stdp]')
+    if 'plasticity = ["ctx_stdp"]' in old:
+        old = 'plasticity = ["ctx_stdp", "ctx_std"]'
+    assert text.count(old) == 1, old
+    with pytest.raises(ModelError) as exc:
+        loads_model(text.replace(old, new), file="m.toml")
+    msg = str(exc.value)
+    assert msg.startswith(f"m.toml: {key}: "), msg
+    assert fragment in msg, msg
+
+
 def test_unknown_key_lists_valid_keys():
     with pytest.raises(ModelError) as exc:
         loads_model(_mutate('c_pre = "0.001 mV"', 'c_pree = "0.001 mV"'), file="m.toml")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ExportIssue", "ExportError", "LavaExportError", "resolve_phase", "neuron_issues", "raise_on_errors"]
+__all__ = ["ExportIssue", "ExportError", "LavaExportError", "resolve_phase", "neuron_issues", "rule_issues",
+           "raise_on_errors"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,30 @@ def neuron_issues(model, populations, target: str) -> list[ExportIssue]:
     return [ExportIssue("error", feature, f"population {name!r}: {what}; {target} has no such variable")
             for name in populations
             for feature, what in model.populations[name].export_limits.items()]
+
+
+def rule_issues(model, projections) -> list[ExportIssue]:
+    """Errors for the rules whose synapses do not export (``RuleCaps.exportable`` false, e.g. short-term
+    depression, whose transmitted weight is not the stored one).
+
+    Parameters
+    ----------
+    model : neuromem.spec.Model
+    projections : iterable of str
+        The projections exported.
+
+    Returns
+    -------
+    list of ExportIssue
+        One error per such rule of each projection.
+    """
+    from neuromem.spec.registry import RULES
+
+    return [ExportIssue("error", "plasticity",
+                        f"projection {name!r}: rule {rname!r} ({type(model.rules[rname]).__name__}) declares that "
+                        f"its synapses do not export (RuleCaps.exportable is false)")
+            for name in projections for rname in model.projections[name].plasticity
+            if not RULES.caps(model.rules[rname]).exportable]
 
 
 def raise_on_errors(issues, what: str, target: str) -> list[ExportIssue]:

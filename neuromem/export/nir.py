@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.export.frozen import delay_steps, exact_coefficients, exported_parts, load_frozen_network, phase_gain
-from neuromem.export.issues import neuron_issues, raise_on_errors, resolve_phase
+from neuromem.export.issues import neuron_issues, raise_on_errors, resolve_phase, rule_issues
 
 __all__ = ["WEIGHT_CONVENTION", "to_nir", "export_nir", "simulate_nir"]
 
@@ -100,12 +100,15 @@ def to_nir(model, weights: dict, phase=None):
         If an exported population has a feature of
         :attr:`~neuromem.spec.LIFPopulation.export_limits` (a separate
         ``tau_syn_inh``, adaptation): ``CubaLIF`` is a current-based LIF with
-        one synaptic current.
+        one synaptic current; or if an exported projection has a rule whose
+        synapses do not export (short-term depression: ``Affine`` weights are
+        static).
     """
     nir = _nir()
     ph = resolve_phase(model, phase)
     pops, sources, projs = exported_parts(model, ph)
-    raise_on_errors(neuron_issues(model, pops, "NIR's CubaLIF"), f"model {model.name!r}", "NIR")
+    raise_on_errors(neuron_issues(model, pops, "NIR's CubaLIF") + rule_issues(model, projs),
+                    f"model {model.name!r}", "NIR")
     dt = model.dt
     nodes, edges = {}, []
     for name in sources:

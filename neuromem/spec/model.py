@@ -87,18 +87,21 @@ class Model:
             require(math.isfinite(steps) and abs(steps - round(steps)) <= 1e-9 * max(1.0, steps), f"{key}.delay",
                     f"{pr.delay * 1e3:g} ms is not a whole number of time steps (dt = {self.dt * 1e3:g} ms; "
                     f"{steps:.6g} steps): delays would be rounded")
-            timing = modulators = 0
+            timing = modulators = transmission = 0
             for rname in pr.plasticity:
                 require(rname in self.rules, f"{key}.plasticity", f"unknown rule {rname!r}")
                 caps = RULES.caps(self.rules[rname])
                 timing += caps.timing
                 modulators += caps.modulator
+                transmission += caps.transmission
                 if caps.sign is not None:
                     require(pr.sign == caps.sign, f"{key}.plasticity",
                             f"rule {rname!r} ({RULES.name_of(self.rules[rname])}) applies to {caps.sign} "
                             "projections")
             require(timing <= 1, f"{key}.plasticity", "at most one spike-timing rule per projection")
             require(modulators <= 1, f"{key}.plasticity", "at most one modulating rule (gate) per projection")
+            require(transmission <= 1, f"{key}.plasticity",
+                    "at most one short-term plasticity rule (transmission) per projection")
             require(not modulators or timing, f"{key}.plasticity",
                     "a modulating rule (gate) scales a spike-timing rule's updates; the projection has none")
             dirs = [self.rules[r].direction for r in pr.plasticity if isinstance(self.rules[r], SynapticNormalisation)]

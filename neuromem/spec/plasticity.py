@@ -255,5 +255,63 @@ class ActivityGate:
         require(self.threshold >= 0, "threshold", "must be >= 0")
 
 
+@RULES.register("short_term_depression", RuleCaps(timing=False, lava_learnable=False, exportable=False,
+                                                  transmission=True))
+@dataclass(frozen=True)
+class ShortTermDepression:
+    r"""Short-term synaptic depression (Tsodyks & Markram 1997): a spike uses a fraction of the synapse's resources.
+
+    Each synapse has a fraction :math:`R \in (0, 1]` of available resources,
+    1 at the start of the run, that recovers between spikes as
+
+    .. math:: \tau_{rec}\,\frac{dR}{dt} = 1 - R;
+
+    a presynaptic spike transmits :math:`w R` (in place of :math:`w`; the
+    stored weight, and any rule that changes it, are untouched) and then
+    uses a fraction :math:`U` of what is left, :math:`R \leftarrow R\,(1 - U)`.
+    A first spike after a long silence transmits the full weight; a train
+    at rate :math:`r` settles to :math:`R^* = 1 / (1 + U r \tau_{rec})` on
+    average (Poisson).  On the recurrent synapses of an assembly it ends a
+    burst and keeps the assembly weak for about :math:`\tau_{rec}` after it,
+    so that other assemblies take their turn (e.g. replay sequences and
+    alternation: Romani & Tsodyks 2015).  It acts in every phase, plastic or
+    not; a projection may carry one.
+
+    Attributes
+    ----------
+    name : str
+    u : float
+        Fraction of the available resources used by a spike, in (0, 1].
+    tau_rec : float
+        Recovery time constant (s).
+    """
+
+    name: str
+    u: float = spec_field("float")
+    tau_rec: float = spec_field("time")
+
+    def __post_init__(self):
+        require(0 < self.u <= 1, "u", f"must be in (0, 1], got {self.u!r}")
+        require(self.tau_rec > 0, "tau_rec", "must be > 0")
+
+    def efficacies(self, times) -> "numpy.ndarray":
+        """The resources :math:`R` each spike of one presynaptic train at ``times`` (s, sorted) transmits with.
+
+        The exact solution of the equations above, shared by tests and any backend that needs a reference.
+        """
+        import numpy as np
+
+        times = np.asarray(times, dtype=float)
+        out = np.empty(times.size)
+        r, last = 1.0, None
+        for k, t in enumerate(times):
+            if last is not None:
+                r = 1.0 - (1.0 - r) * np.exp(-(t - last) / self.tau_rec)
+            out[k] = r
+            r *= 1.0 - self.u
+            last = t
+        return out
+
+
 RULE_TYPES = dict(RULES.items())
 """Rule classes by type tag (a view of :data:`neuromem.spec.registry.RULES`, kept for callers)."""

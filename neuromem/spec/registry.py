@@ -209,6 +209,11 @@ class RuleCaps:
         a timing rule beside it, at most one per projection.
     sign : str or None
         The projection sign the rule requires (``"inhibitory"`` for iSTDP).
+    transmission : bool
+        Changes what a presynaptic spike transmits, not the stored weight
+        (short-term plasticity: the target receives ``w`` times an efficacy
+        the rule computes); acts in every phase, plastic or not; at most one
+        per projection.
     """
 
     timing: bool = False
@@ -217,6 +222,7 @@ class RuleCaps:
     exportable: bool = True
     modulator: bool = False
     sign: str | None = None
+    transmission: bool = False
 
 
 class Registry:

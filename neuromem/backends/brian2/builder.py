@@ -35,6 +35,12 @@ modulating rule (``build(rule, projection, net)``; ``RuleCaps.modulator``)
     ``(namespace, synapse model, factor, objects, link)``: the factor (an
     expression) scales the timing rule's learning rate ``lr`` in its code,
     ``objects`` join the network, ``link(syn)`` connects the synapses to them.
+transmission rule (``build(rule)``; ``RuleCaps.transmission``)
+    ``(namespace, synapse model, efficacy, on_pre code, initial values)``:
+    the target's ``on_pre`` code transmits ``w * efficacy`` in place of
+    ``w``, then runs the rule's ``on_pre`` code (before a timing rule's);
+    ``initial values`` (``{variable: value}``) are set once, after the
+    synapses are created.
 other rules (``build(rule, syn, projection, model, (i, j), order)``)
     Brian2 objects (one or a list) run beside the synapses while the
     projection is plastic (e.g. ``run_regularly`` operations), the
@@ -50,7 +56,7 @@ from typing import Callable
 import numpy as np
 import brian2 as b2
 
-from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP, ActivityGate,
+from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP, ActivityGate, ShortTermDepression,
                            Projection, ModelError)
 from neuromem.spec.neurons import CondLIFPopulation
 from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
@@ -446,10 +452,29 @@ def build_activity_gate(gate: ActivityGate, proj: Projection, net: BuiltNetwork)
             "int(gate_r > gate_threshold)", [group, feed], link)
 
 
+@Builder.register(ShortTermDepression)
+def build_short_term_depression(rule: ShortTermDepression):
+    """Tsodyks–Markram depression as synaptic code (equations: :class:`neuromem.spec.ShortTermDepression`).
+
+    The resources ``stp_r`` of each synapse recover event-driven (exactly, at each spike); a spike
+    transmits ``w * stp_r`` and then uses the fraction ``u``.
+    """
+    ns = {"stp_u": rule.u, "stp_tau_rec": rule.tau_rec * b2.second}
+    model = "dstp_r/dt = (1 - stp_r) / stp_tau_rec : 1 (event-driven)\n"
+    return ns, model, "stp_r", "stp_r -= stp_u * stp_r", {"stp_r": 1.0}
+
+
 def operation_rules(rules) -> list:
     """Of a projection's rules, in list order, those built as objects beside its synapses (neither a
-    timing rule nor a modulator, which are built into its code): the ``order`` their build functions get."""
-    return [r for r in rules if not (RULES.caps(r).timing or RULES.caps(r).modulator)]
+    timing rule, a modulator nor a transmission rule, which are built into its code): the ``order``
+    their build functions get."""
+    return [r for r in rules
+            if not (RULES.caps(r).timing or RULES.caps(r).modulator or RULES.caps(r).transmission)]
+
+
+def _transmitted(code: str, efficacy: str) -> str:
+    """A synapse type's ``on_pre`` code with the weight ``w`` it adds replaced by ``w * efficacy``."""
+    return re.sub(r"\bw\b", f"(w * {efficacy})", code)
 
 
 def _scaled_lr(code: str) -> str:
@@ -474,6 +499,12 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     rules = model.rules_of(proj.name)
     timing = [r for r in rules if RULES.caps(r).timing]
     modulators = [r for r in rules if RULES.caps(r).modulator]
+    initial: dict = {}
+    for rule in (r for r in rules if RULES.caps(r).transmission):   # at most one (Model checks)
+        tns, tmodel, efficacy, use, initial = build(rule)
+        ns.update(tns)
+        syn_model += tmodel
+        on_pre = _transmitted(on_pre, efficacy) + "\n" + use
     if rules:
         syn_model += "lr : 1 (shared)\n"
     links = []
@@ -495,6 +526,8 @@ def build_projection(proj: Projection, net: BuiltNetwork, model, synapses, weigh
     syn = b2.Synapses(net.groups[proj.source], net.groups[proj.target], model=syn_model,
                       on_pre=on_pre, namespace=ns, name=proj.name, **kwargs)
     net.connect(syn, proj, i, j, weights, unit)
+    for var, value in initial.items():
+        setattr(syn, var, value)
     for link in links:
         link(syn)
     syn.gain = 1.0

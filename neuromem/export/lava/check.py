@@ -12,9 +12,8 @@ rules from :data:`~neuromem.export.lava.rules.RULE_SUPPORT`.  Numpy only.
 from __future__ import annotations
 
 from neuromem.export.frozen import delay_steps, exported_parts
-from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase
+from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase, rule_issues
 from neuromem.export.lava.rules import LAVA_RULES, learning_rule_plans, rule_mapping, rule_support
-from neuromem.spec.registry import RULES
 
 __all__ = [
     "MODES", "REFRACTORY", "BOUNDS", "MAX_DELAY_FIXED", "check_mode", "check_lava", "require_lava",
@@ -102,16 +101,13 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                 "error", "delay",
                 f"projection {name!r}: delay {_ms(pr.delay)} = {d} steps exceeds Loihi 2's "
                 f"{MAX_DELAY_FIXED}-step synaptic delay"))
-    for name in (projs if ph is not None else list(model.projections)):
+    checked = projs if ph is not None else list(model.projections)
+    issues.extend(rule_issues(model, checked))      # declared with the rule class (RuleCaps.exportable)
+    for name in checked:
         for rname in model.projections[name].plasticity:
             rule = model.rules[rname]
             rtype = type(rule).__name__
             on_chip = rule_support(rule) == "chip"
-            if not RULES.caps(rule).exportable:     # declared with the rule class (RuleCaps)
-                issues.append(ExportIssue(
-                    "error", "plasticity",
-                    f"projection {name!r}: rule {rname!r} ({rtype}) declares that its synapses do not export "
-                    f"(RuleCaps.exportable is false)"))
             if ph is None:
                 if not on_chip:
                     issues.append(ExportIssue(
