@@ -275,7 +275,9 @@ class ShortTermDepression:
     burst and keeps the assembly weak for about :math:`\tau_{rec}` after it,
     so that other assemblies take their turn (e.g. replay sequences and
     alternation: Romani & Tsodyks 2015).  It acts in every phase, plastic or
-    not; a projection may carry one.
+    not, and the resources carry over from one phase to the next; while the
+    projection is blocked (gain 0) its spikes release nothing and use
+    nothing.  A projection may carry one.
 
     Attributes
     ----------

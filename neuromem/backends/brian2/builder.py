@@ -457,11 +457,12 @@ def build_short_term_depression(rule: ShortTermDepression):
     """Tsodyks–Markram depression as synaptic code (equations: :class:`neuromem.spec.ShortTermDepression`).
 
     The resources ``stp_r`` of each synapse recover event-driven (exactly, at each spike); a spike
-    transmits ``w * stp_r`` and then uses the fraction ``u``.
+    transmits ``w * stp_r`` and then uses the fraction ``u``, unless the projection is blocked
+    (``gain`` 0: no release, nothing used).
     """
     ns = {"stp_u": rule.u, "stp_tau_rec": rule.tau_rec * b2.second}
     model = "dstp_r/dt = (1 - stp_r) / stp_tau_rec : 1 (event-driven)\n"
-    return ns, model, "stp_r", "stp_r -= stp_u * stp_r", {"stp_r": 1.0}
+    return ns, model, "stp_r", "stp_r -= int(gain > 0) * stp_u * stp_r", {"stp_r": 1.0}
 
 
 def operation_rules(rules) -> list:
