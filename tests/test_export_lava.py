@@ -565,6 +565,12 @@ def test_short_term_depression_is_refused_by_both_exporters():
     assert [i.feature for i in errors] == ["plasticity"]
     assert "'ei'" in str(errors[0]) and "'std'" in str(errors[0]) and "ShortTermDepression" in str(errors[0])
     assert "do not export" in str(errors[0])
+    # one refusal, not also a learning-rule warning ("frozen weights export fine") or a plastic-phase error
+    whole = [i for i in check_lava(m, None) if "'std'" in str(i)]
+    assert [i.severity for i in whole] == ["error"]
+    plastic = dataclasses.replace(m, protocol=dataclasses.replace(m.protocol, phases=tuple(
+        dataclasses.replace(p, plastic={"ei": 1.0}) if p.name == "recall" else p for p in m.protocol.phases)))
+    assert [i.severity for i in check_lava(plastic, "recall") if "'std'" in str(i)] == ["error"]
     with pytest.raises(ExportError, match="projection 'ei': rule 'std'"):
         to_nir(m, {}, "recall")
     # silenced, the projection is not exported and nothing is refused

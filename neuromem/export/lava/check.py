@@ -14,6 +14,7 @@ from __future__ import annotations
 from neuromem.export.frozen import delay_steps, exported_parts
 from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase, rule_issues
 from neuromem.export.lava.rules import LAVA_RULES, learning_rule_plans, rule_mapping, rule_support
+from neuromem.spec.registry import RULES
 
 __all__ = [
     "MODES", "REFRACTORY", "BOUNDS", "MAX_DELAY_FIXED", "check_mode", "check_lava", "require_lava",
@@ -106,6 +107,8 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
     for name in checked:
         for rname in model.projections[name].plasticity:
             rule = model.rules[rname]
+            if not RULES.caps(rule).exportable:       # refused above, whatever the phase does
+                continue
             rtype = type(rule).__name__
             on_chip = rule_support(rule) == "chip"
             if ph is None:
