@@ -664,7 +664,7 @@ def test_default_compile_args_are_brian2s_unless_the_environment_says(monkeypatc
 # ---------------------------------------------------------------- (k) code generated once
 
 
-def test_code_objects_are_created_once_for_all_phases(inject, tmp_path):
+def test_code_objects_are_created_once_for_all_phases(inject, tmp_path, opts):
     """Every object keeps the code objects of its first run (four phases, lesions and blocks switched
     between them), and the exact integrator's result is kept in a file of the compile cache."""
     from neuromem.backends.runner import run_protocol
@@ -672,7 +672,7 @@ def test_code_objects_are_created_once_for_all_phases(inject, tmp_path):
 
     drive = {"inp": trains(*[(k, np.arange(5e-3, 95e-3, 10e-3)) for k in range(5)])}
     inject({name: drive for name in ("normal", "silenced", "blocked", "blocked_input")})
-    backend = RuntimeBackend(Brian2Options(progress=False, cache_dir=str(tmp_path)))
+    backend = RuntimeBackend(Brian2Options(progress=False, target=opts.target, cache_dir=str(tmp_path)))
     seen = {}
     real_run = backend.run
 
