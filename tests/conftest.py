@@ -18,6 +18,7 @@ os.environ.setdefault("NEUROMEM_COMPILE_ARGS", "fast")
 
 import json
 import subprocess
+from collections import Counter
 import sys
 import textwrap
 from pathlib import Path
@@ -26,6 +27,51 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+#: the work unit that holds every notebook (see :class:`_NotebooksFirst`)
+NOTEBOOKS = "notebooks (one worker, first)"
+
+
+def _notebooks_first_scheduler():
+    """pytest-xdist's ``--dist loadfile`` scheduler, with the notebooks as one work unit sent first.
+
+    Notebooks 01-04 run the default model on Brian2's Cython target, whose code (~90 modules, about
+    five minutes of compilation on a fresh cache on this 2-core machine) they share through the
+    compiled-code cache.  As separate files, two of them could start at once on both workers, and
+    one would wait on Brian2's per-module compile lock while the other compiles; and xdist sends
+    files with many tests first, so the single-test notebooks (the longest items) came last and
+    left the other worker idle at the end.  Here they run one after another on one worker from the
+    start, while the other worker takes the test files (largest first, as xdist orders them).
+    """
+    from xdist.scheduler import LoadFileScheduling
+
+    class _NotebooksFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return NOTEBOOKS if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
+
+        def schedule(self) -> None:
+            if self.collection is None and self.registered_collections:
+                first = next(iter(self.registered_collections.values()))
+                scopes = [self._split_scope(n) for n in first]
+                size, start = Counter(scopes), {}
+                for i, s in enumerate(scopes):
+                    start.setdefault(s, i)
+                rank = {n: (s != NOTEBOOKS, -size[s], start[s]) for n, s in zip(first, scopes)}
+                for node, col in self.registered_collections.items():
+                    self.registered_collections[node] = sorted(col, key=lambda n: rank[n])
+                self.config.option.loadscopereorder = False   # the order above is the one to keep
+            super().schedule()
+
+    return _NotebooksFirst
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Use :func:`_notebooks_first_scheduler` for ``--dist loadfile`` (the Makefile's); other modes as xdist has them."""
+    if config.getoption("dist") == "loadfile":
+        return _notebooks_first_scheduler()(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")
