@@ -29,49 +29,55 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-#: the work unit that holds every notebook (see :class:`_NotebooksFirst`)
-NOTEBOOKS = "notebooks (one worker, first)"
+#: the work unit that holds every notebook under ``--dist loadfile`` (see :func:`suite_order`)
+NOTEBOOKS = "notebooks (one work unit)"
 
 
-def _notebooks_first_scheduler():
-    """pytest-xdist's ``--dist loadfile`` scheduler, with the notebooks as one work unit sent first.
+def _unit(nodeid: str) -> str:
+    """A test's work unit under ``--dist loadfile`` here: its file, or :data:`NOTEBOOKS` for every notebook."""
+    return NOTEBOOKS if nodeid.startswith("notebooks/") else nodeid.split("::", 1)[0]
 
-    Notebooks 01-04 run the default model on Brian2's Cython target, whose code (~90 modules, about
-    five minutes of compilation on a fresh cache on this 2-core machine) they share through the
-    compiled-code cache.  As separate files, two of them could start at once on both workers, and
-    one would wait on Brian2's per-module compile lock while the other compiles; and xdist sends
-    files with many tests first, so the single-test notebooks (the longest items) came last and
-    left the other worker idle at the end.  Here they run one after another on one worker from the
-    start, while the other worker takes the test files (largest first, as xdist orders them).
+
+def suite_order(nodeids) -> list:
+    """Indexes of ``nodeids`` in the order ``make test`` runs them: the notebooks first, then the files with the
+    most tests first (as xdist orders files), each work unit's tests together and in their own order.
+
+    Notebooks 01-04 run the default model on Brian2's Cython target, whose code (~90 modules, about five minutes
+    of compilation on a fresh cache on this 2-core machine) they share through the compiled-code cache.  As
+    separate files sent last (xdist sends files with many tests first), two of them could start together on both
+    workers, one waiting on Brian2's per-module compile lock while the other compiles, and the longest single
+    items ended the run while the other worker sat idle.  As one unit sent first they run one after another on one
+    worker from the start, while the other worker takes the test files.
     """
-    from xdist.scheduler import LoadFileScheduling
+    units = [_unit(n) for n in nodeids]
+    size, start = Counter(units), {}
+    for i, u in enumerate(units):
+        start.setdefault(u, i)
+    return sorted(range(len(units)), key=lambda i: (units[i] != NOTEBOOKS, -size[units[i]], start[units[i]], i))
 
-    class _NotebooksFirst(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return NOTEBOOKS if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
 
-        def schedule(self) -> None:
-            if self.collection is None and self.registered_collections:
-                first = next(iter(self.registered_collections.values()))
-                scopes = [self._split_scope(n) for n in first]
-                size, start = Counter(scopes), {}
-                for i, s in enumerate(scopes):
-                    start.setdefault(s, i)
-                rank = {n: (s != NOTEBOOKS, -size[s], start[s]) for n, s in zip(first, scopes)}
-                for node, col in self.registered_collections.items():
-                    self.registered_collections[node] = sorted(col, key=lambda n: rank[n])
-                self.config.option.loadscopereorder = False   # the order above is the one to keep
-            super().schedule()
-
-    return _NotebooksFirst
+def pytest_collection_modifyitems(config, items):
+    """On xdist's workers: collect in :func:`suite_order`, which the ``--dist loadfile`` scheduler below keeps
+    (a worker is not told the distribution mode; in the other modes the order only decides what starts first)."""
+    if getattr(config, "workerinput", None) is not None:
+        order = suite_order([item.nodeid for item in items])
+        items[:] = [items[i] for i in order]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Use :func:`_notebooks_first_scheduler` for ``--dist loadfile`` (the Makefile's); other modes as xdist has them."""
-    if config.getoption("dist") == "loadfile":
-        return _notebooks_first_scheduler()(config, log)
-    return None
+    """``--dist loadfile`` with the notebooks as one work unit, in the workers' collection order
+    (:func:`suite_order`); other modes as xdist has them."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class NotebooksAsOneUnit(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False      # the workers already collect in suite_order
+    return NotebooksAsOneUnit(config, log)
 
 
 @pytest.fixture(scope="session")
