@@ -18,9 +18,9 @@ os.environ.setdefault("NEUROMEM_COMPILE_ARGS", "fast")
 
 import json
 import subprocess
-from collections import Counter
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
