@@ -23,8 +23,7 @@ class _Worker:
 def _config(dist):
     option = SimpleNamespace(dist=dist, tx=["2*popen"], loadscopereorder=True)
     return SimpleNamespace(option=option, getoption=lambda name, default=None: getattr(option, name, default),
-                           getvalue=lambda name: getattr(option, name),
-                           pluginmanager=SimpleNamespace(hasplugin=lambda name: name == "xdist"))
+                           getvalue=lambda name: getattr(option, name))
 
 
 COLLECTION = ["tests/test_a.py::t1",
