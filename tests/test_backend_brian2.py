@@ -335,6 +335,69 @@ def test_pair_stdp_learning_rate_scale_and_frozen(inject, opts):
         np.testing.assert_array_equal(half.phase("pair").weights[name], np.full(6, w0))
 
 
+def triplet_reference(w0, pre, post, rule):
+    """Minimal triplet STDP (Pfister & Gerstner 2006), applied event by event as its docstring states it."""
+    events = sorted([(t, 0) for t in pre] + [(t, 1) for t in post])
+    r1 = o1 = o2 = 0.0
+    last, w = 0.0, w0
+    for t, kind in events:
+        r1 *= math.exp(-(t - last) / rule["tau_plus"])
+        o1 *= math.exp(-(t - last) / rule["tau_minus"])
+        o2 *= math.exp(-(t - last) / rule["tau_y"])
+        last = t
+        if kind == 0:
+            w -= rule["a2_minus"] * o1
+            r1 += 1
+        else:
+            w += r1 * (rule["a2_plus"] + rule["a3_plus"] * o2)
+            o1 += 1
+            o2 += 1
+        w = min(max(w, rule["w_min"]), rule["w_max"])
+    return w
+
+
+TRIPLET = {"tau_plus": 0.0168, "tau_minus": 0.0337, "tau_y": 0.114, "a2_plus": 0.0 * MV, "a3_plus": 0.2 * MV,
+           "a2_minus": 0.07 * MV, "w_min": 0.0, "w_max": 1.0 * MV}
+
+
+@pytest.mark.parametrize("post_spikes", [1, 2])
+def test_triplet_stdp_potentiates_only_with_a_second_postsynaptic_spike(post_spikes, inject, opts):
+    """Minimal triplet STDP: with one postsynaptic spike a pre-before-post pair is not potentiated (no pair
+    term) and post-before-pre depresses; a second postsynaptic spike potentiates by A3+ r1 o2; the weights
+    follow the event-by-event reference; the drift's rate threshold is the docstring's."""
+    from neuromem.spec import TripletSTDP
+
+    rule = {"type": "triplet_stdp", "tau_plus": "16.8 ms", "tau_minus": "33.7 ms", "tau_y": "114 ms",
+            "a3_plus": "0.2 mV", "a2_minus": "0.07 mV", "w_max": "1 mV"}
+    post = lif(tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")
+    model = make_model({"post": post}, {"pre": {"size": 6}, "drive": {"size": 1}},
+                       {"drive_post": proj("drive", "post", "500 mV", "one_to_one"),
+                        "mid": proj("pre", "post", "0.5 mV", plasticity=["trip"])},
+                       [phase("pair", "200 ms", plastic={"mid": 1.0})], rules={"trip": rule})
+    spec = model.rules["trip"]
+    assert isinstance(spec, TripletSTDP)
+    assert spec.theta == pytest.approx(0.07 * 0.0337 / (0.2 * 0.0168 * 0.114))
+    drives = [T_DRIVE, T_DRIVE + 10e-3][:post_spikes]
+    inject({"pair": {"drive": train(drives),
+                     "pre": trains(*[(k, [T_DRIVE + d]) for k, d in enumerate(PRE_OFFSETS)])}})
+    run = simulate(model, 0, opts)
+    ph = run.phase("pair")
+    t_post = ph.spikes["post"].t
+    assert t_post.size == post_spikes
+    t_pre = np.array([ph.spikes["pre"].t[ph.spikes["pre"].i == k][0] for k in range(6)])
+    dw = ph.weights["mid"] - 0.5 * MV
+    ref = np.array([triplet_reference(0.5 * MV, [tp], t_post, TRIPLET) for tp in t_pre]) - 0.5 * MV
+    np.testing.assert_allclose(dw, ref, rtol=1e-6, atol=1e-15)
+    before_first = t_pre < t_post[0]
+    if post_spikes == 1:
+        np.testing.assert_array_equal(dw[before_first], 0.0)     # A2+ = 0: a pair alone does not potentiate
+        assert np.all(dw[~before_first] < 0)
+    else:
+        assert np.all(dw[before_first] > 0)                      # the triplet potentiates
+        after_last = t_pre > t_post[-1]
+        assert np.all(dw[after_last] < 0)
+
+
 def test_frozen_projection_keeps_weights_outside_the_bounds(inject, opts):
     """Frozen means untouched: not even clipped to [w_min, w_max]."""
     model = make_model(

@@ -597,3 +597,23 @@ def test_check_lava_refuses_a_rule_declared_not_exportable():
         assert check_lava(tiny_model(), "recall") == []
     finally:
         RULES.remove("unexportable")
+
+
+def test_triplet_stdp_learning_is_refused_on_lava_but_its_frozen_weights_export():
+    """Loihi 2 has no mapping of the triplet rule: a phase that learns with it is an error naming the
+    projection and the rule; in a frozen phase it is only a warning (its weights export)."""
+    from neuromem.export import check_lava
+    from neuromem.spec import TripletSTDP
+
+    m = tiny_model()
+    rule = TripletSTDP("trip", tau_plus=0.0168, tau_minus=0.0337, tau_y=0.114, a3_plus=3e-4, a2_minus=2e-4,
+                       w_max=6e-3)
+    m = dataclasses.replace(m, rules={**m.rules, "trip": rule}, projections={
+        **m.projections, "ee": dataclasses.replace(m.projections["ee"], plasticity=("trip",))})
+    assert [i.severity for i in check_lava(m, "recall") if "'trip'" in str(i)] in ([], ["warning"])
+    assert not [i for i in check_lava(m, "recall") if i.severity == "error"]
+    plastic = dataclasses.replace(m, protocol=dataclasses.replace(m.protocol, phases=tuple(
+        dataclasses.replace(p, plastic={"ee": 1.0}) if p.name == "recall" else p for p in m.protocol.phases)))
+    errors = [i for i in check_lava(plastic, "recall") if i.severity == "error"]
+    assert errors and all("'ee'" in str(e) for e in errors)
+    assert any("TripletSTDP" in str(e) or "'trip'" in str(e) for e in errors)

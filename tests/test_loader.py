@@ -264,7 +264,7 @@ MALFORMED = [
     ('source = "ctx_e"', 'source = "ctx_x"', "projections.ctx_ee.source", "not a defined"),
     ('target = "ctx_e"\nconnector = { kind = "one_to_one" }',
      'target = "nowhere"\nconnector = { kind = "one_to_one" }', "projections.in_e.target", "not a defined"),
-    ('type = "pair_stdp"', 'type = "triplet_stdp"', "rules.ctx_stdp.type", "pair_stdp, vogels_istdp, normalisation"),
+    ('type = "pair_stdp"', 'type = "bcm"', "rules.ctx_stdp.type", "pair_stdp, triplet_stdp, vogels_istdp, normalisation"),
     ('plasticity = ["ctx_stdp"]', 'plasticity = ["ctx_stpd"]', "projections.ctx_ee.plasticity", "unknown rule"),
     ('rate = "5 Hz"', 'rate = "5 ms"', "protocol.phases[1].stimuli[0].rate", "rate"),
     ('rate = "5 Hz"', 'rate = "-5 Hz"', "protocol.phases[1].stimuli[0].rate", ">= 0"),

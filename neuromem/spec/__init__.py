@@ -35,13 +35,13 @@ This package imports numpy and the standard library only (a test enforces it).
 from neuromem.spec.model import Model, ModelError
 from neuromem.spec.neurons import LIFPopulation, CondLIFPopulation, SpikeSource, Adaptation, VInit, GInit
 from neuromem.spec.projections import Connector, WeightInit, Projection
-from neuromem.spec.plasticity import (PairSTDP, VogelsISTDP, SynapticNormalisation, ActivityGate, ShortTermDepression,
+from neuromem.spec.plasticity import (PairSTDP, TripletSTDP, VogelsISTDP, SynapticNormalisation, ActivityGate, ShortTermDepression,
                                       RULE_TYPES)
 from neuromem.spec.protocol import Stimulus, Phase, Protocol, PatternOverlap
 from neuromem.spec import compose
 
 __all__ = [
     "Model", "ModelError", "LIFPopulation", "CondLIFPopulation", "SpikeSource", "Adaptation", "VInit", "GInit",
-    "Connector", "WeightInit", "Projection", "PairSTDP", "VogelsISTDP", "SynapticNormalisation", "ActivityGate",
+    "Connector", "WeightInit", "Projection", "PairSTDP", "TripletSTDP", "VogelsISTDP", "SynapticNormalisation", "ActivityGate",
     "ShortTermDepression", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "PatternOverlap", "compose",
 ]

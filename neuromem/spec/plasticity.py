@@ -83,6 +83,71 @@ class PairSTDP:
         require(self.w_max > self.w_min, "w_max", "must be above w_min")
 
 
+@RULES.register("triplet_stdp", RuleCaps(timing=True, lava_learnable=False))
+@dataclass(frozen=True)
+class TripletSTDP:
+    r"""Triplet STDP, the minimal all-to-all model of Pfister & Gerstner (2006), with hard bounds.
+
+    A presynaptic trace :math:`r_1` and two postsynaptic traces :math:`o_1`,
+    :math:`o_2` jump by 1 at each spike of their side and decay as
+    :math:`\tau_+\,dr_1/dt = -r_1`, :math:`\tau_-\,do_1/dt = -o_1`,
+    :math:`\tau_y\,do_2/dt = -o_2`.  With learning-rate scale :math:`\eta`
+    (set per phase by the protocol):
+
+    on a presynaptic spike :math:`w \leftarrow w - \eta A_2^- o_1`,
+    on a postsynaptic spike :math:`w \leftarrow w + \eta r_1 (A_2^+ + A_3^+ o_2)`,
+
+    with :math:`o_2` read before the spike's own jump.  For Poisson firing at
+    rates :math:`r_i, r_j` the mean drift is
+
+    .. math:: \langle\dot w\rangle = \eta\, r_i r_j\,
+              [A_2^+\tau_+ + A_3^+\tau_+\tau_y\, r_j - A_2^-\tau_-],
+
+    a BCM-like rule: a synapse grows when both sides fire and the
+    postsynaptic rate is above :math:`\theta = (A_2^-\tau_- - A_2^+\tau_+) /
+    (A_3^+\tau_+\tau_y)`, and weakens when it fires below it.  Unlike the
+    constant depressions of :class:`PairSTDP`, nothing changes while either
+    side is silent, so a cell that fires in other patterns' reactivations
+    keeps its synapses onto partners that stay silent.
+    After every update :math:`w \leftarrow \mathrm{clip}(w, w_{min}, w_{max})`.
+
+    Attributes
+    ----------
+    name : str
+    tau_plus, tau_minus, tau_y : float
+        Time constants (s) of :math:`r_1`, :math:`o_1`, :math:`o_2`; 16.8,
+        33.7 and 114 ms in Pfister & Gerstner's fit to visual-cortex data.
+    a2_plus, a3_plus, a2_minus : float
+        Amplitudes (V) of the pair potentiation, the triplet potentiation and
+        the pair depression.
+    w_min, w_max : float
+        Hard bounds (V).
+    """
+
+    name: str
+    tau_plus: float = spec_field("time")
+    tau_minus: float = spec_field("time")
+    tau_y: float = spec_field("time")
+    a3_plus: float = spec_field(WEIGHT)
+    a2_minus: float = spec_field(WEIGHT)
+    w_max: float = spec_field(WEIGHT)
+    a2_plus: float = spec_field(WEIGHT, 0.0)
+    w_min: float = spec_field(WEIGHT, 0.0)
+
+    def __post_init__(self):
+        for f in ("tau_plus", "tau_minus", "tau_y"):
+            require(getattr(self, f) > 0, f, "must be > 0")
+        for f in ("a2_plus", "a3_plus", "a2_minus", "w_min"):
+            require(getattr(self, f) >= 0, f, "must be >= 0")
+        require(self.w_max > self.w_min, "w_max", "must be above w_min")
+
+    @property
+    def theta(self) -> float:
+        """The postsynaptic rate (Hz) above which the mean drift is potentiation (``inf`` without :math:`A_3^+`)."""
+        num = self.a2_minus * self.tau_minus - self.a2_plus * self.tau_plus
+        return float("inf") if self.a3_plus == 0 else max(num, 0.0) / (self.a3_plus * self.tau_plus * self.tau_y)
+
+
 @RULES.register("vogels_istdp", RuleCaps(timing=True, lava_learnable=True, sign="inhibitory"))
 @dataclass(frozen=True)
 class VogelsISTDP:

@@ -56,7 +56,7 @@ from typing import Callable
 import numpy as np
 import brian2 as b2
 
-from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, VogelsISTDP, ActivityGate, ShortTermDepression,
+from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, TripletSTDP, VogelsISTDP, ActivityGate, ShortTermDepression,
                            Projection, ModelError)
 from neuromem.spec.neurons import CondLIFPopulation
 from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
@@ -410,6 +410,22 @@ def build_pair_stdp(rule: PairSTDP, unit=b2.volt):
     else:
         pre = f"w = clip(w - lr * (a_minus * y + c_pre), {lo}, {hi})\nx += 1"
     post = f"w = clip(w + lr * (a_plus * x - c_post), {lo}, {hi})\ny += 1"
+    return ns, model, pre, post
+
+
+@Builder.register(TripletSTDP)
+def build_triplet_stdp(rule: TripletSTDP, unit=b2.volt):
+    """Minimal triplet STDP as synaptic code (equations: :class:`neuromem.spec.TripletSTDP`)."""
+    ns = {"tau_plus": rule.tau_plus * b2.second, "tau_minus": rule.tau_minus * b2.second,
+          "tau_y": rule.tau_y * b2.second, "a2_plus": rule.a2_plus * unit, "a3_plus": rule.a3_plus * unit,
+          "a2_minus": rule.a2_minus * unit, "w_min": rule.w_min * unit, "w_max": rule.w_max * unit,
+          "w_unbounded": _W_UNBOUNDED * unit}
+    model = ("dr1/dt = -r1 / tau_plus : 1 (event-driven)\n"
+             "do1/dt = -o1 / tau_minus : 1 (event-driven)\n"
+             "do2/dt = -o2 / tau_y : 1 (event-driven)\n")
+    lo, hi = f"w_min - {_FROZEN}", f"w_max + {_FROZEN}"
+    pre = f"w = clip(w - lr * a2_minus * o1, {lo}, {hi})\nr1 += 1"
+    post = f"w = clip(w + lr * r1 * (a2_plus + a3_plus * o2), {lo}, {hi})\no1 += 1\no2 += 1"
     return ns, model, pre, post
 
 
