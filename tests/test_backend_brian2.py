@@ -346,10 +346,10 @@ def triplet_reference(w0, pre, post, rule):
         o2 *= math.exp(-(t - last) / rule["tau_y"])
         last = t
         if kind == 0:
-            w -= rule["a2_minus"] * o1
+            w -= rule["a2_minus"] * o1 + rule["c_pre"]
             r1 += 1
         else:
-            w += r1 * (rule["a2_plus"] + rule["a3_plus"] * o2)
+            w += r1 * (rule["a2_plus"] + rule["a3_plus"] * o2) - rule["c_post"]
             o1 += 1
             o2 += 1
         w = min(max(w, rule["w_min"]), rule["w_max"])
@@ -357,18 +357,21 @@ def triplet_reference(w0, pre, post, rule):
 
 
 TRIPLET = {"tau_plus": 0.0168, "tau_minus": 0.0337, "tau_y": 0.114, "a2_plus": 0.0 * MV, "a3_plus": 0.2 * MV,
-           "a2_minus": 0.07 * MV, "w_min": 0.0, "w_max": 1.0 * MV}
+           "a2_minus": 0.07 * MV, "w_min": 0.0, "w_max": 1.0 * MV, "c_pre": 0.0, "c_post": 0.0}
 
 
-@pytest.mark.parametrize("post_spikes", [1, 2])
-def test_triplet_stdp_potentiates_only_with_a_second_postsynaptic_spike(post_spikes, inject, opts):
+@pytest.mark.parametrize("post_spikes, constants", [(1, 0.0), (2, 0.0), (2, 0.003)])
+def test_triplet_stdp_potentiates_only_with_a_second_postsynaptic_spike(post_spikes, constants, inject, opts):
     """Minimal triplet STDP: with one postsynaptic spike a pre-before-post pair is not potentiated (no pair
-    term) and post-before-pre depresses; a second postsynaptic spike potentiates by A3+ r1 o2; the weights
-    follow the event-by-event reference; the drift's rate threshold is the docstring's."""
+    term) and post-before-pre depresses; a second postsynaptic spike potentiates by A3+ r1 o2; the constant
+    depressions take c_pre per presynaptic and c_post per postsynaptic spike; the weights follow the
+    event-by-event reference; the drift's rate threshold is the docstring's."""
     from neuromem.spec import TripletSTDP
 
     rule = {"type": "triplet_stdp", "tau_plus": "16.8 ms", "tau_minus": "33.7 ms", "tau_y": "114 ms",
             "a3_plus": "0.2 mV", "a2_minus": "0.07 mV", "w_max": "1 mV"}
+    if constants:
+        rule.update(c_pre=f"{constants} mV", c_post=f"{2 * constants} mV")
     post = lif(tau_m="10 ms", tau_syn="1 ms", refractory="2 ms")
     model = make_model({"post": post}, {"pre": {"size": 6}, "drive": {"size": 1}},
                        {"drive_post": proj("drive", "post", "500 mV", "one_to_one"),
@@ -386,8 +389,14 @@ def test_triplet_stdp_potentiates_only_with_a_second_postsynaptic_spike(post_spi
     assert t_post.size == post_spikes
     t_pre = np.array([ph.spikes["pre"].t[ph.spikes["pre"].i == k][0] for k in range(6)])
     dw = ph.weights["mid"] - 0.5 * MV
-    ref = np.array([triplet_reference(0.5 * MV, [tp], t_post, TRIPLET) for tp in t_pre]) - 0.5 * MV
+    params = {**TRIPLET, "c_pre": constants * MV, "c_post": 2 * constants * MV}
+    ref = np.array([triplet_reference(0.5 * MV, [tp], t_post, params) for tp in t_pre]) - 0.5 * MV
     np.testing.assert_allclose(dw, ref, rtol=1e-6, atol=1e-15)
+    if constants:     # the same run's changes without the constants, less one c_pre and two c_post
+        bare = np.array([triplet_reference(0.5 * MV, [tp], t_post, TRIPLET) for tp in t_pre]) - 0.5 * MV
+        np.testing.assert_allclose(dw, bare - constants * MV - post_spikes * 2 * constants * MV,
+                                   rtol=1e-6, atol=1e-15)
+        return
     before_first = t_pre < t_post[0]
     if post_spikes == 1:
         np.testing.assert_array_equal(dw[before_first], 0.0)     # A2+ = 0: a pair alone does not potentiate

@@ -94,21 +94,22 @@ class TripletSTDP:
     :math:`\tau_y\,do_2/dt = -o_2`.  With learning-rate scale :math:`\eta`
     (set per phase by the protocol):
 
-    on a presynaptic spike :math:`w \leftarrow w - \eta A_2^- o_1`,
-    on a postsynaptic spike :math:`w \leftarrow w + \eta r_1 (A_2^+ + A_3^+ o_2)`,
+    on a presynaptic spike :math:`w \leftarrow w - \eta (A_2^- o_1 + c_{pre})`,
+    on a postsynaptic spike :math:`w \leftarrow w + \eta [r_1 (A_2^+ + A_3^+ o_2) - c_{post}]`,
 
     with :math:`o_2` read before the spike's own jump.  For Poisson firing at
     rates :math:`r_i, r_j` the mean drift is
 
     .. math:: \langle\dot w\rangle = \eta\, r_i r_j\,
-              [A_2^+\tau_+ + A_3^+\tau_+\tau_y\, r_j - A_2^-\tau_-],
+              [A_2^+\tau_+ + A_3^+\tau_+\tau_y\, r_j - A_2^-\tau_-] - \eta (c_{pre} r_i + c_{post} r_j),
 
     a BCM-like rule: a synapse grows when both sides fire and the
     postsynaptic rate is above :math:`\theta = (A_2^-\tau_- - A_2^+\tau_+) /
     (A_3^+\tau_+\tau_y)`, and weakens when it fires below it.  Unlike the
-    constant depressions of :class:`PairSTDP`, nothing changes while either
-    side is silent, so a cell that fires in other patterns' reactivations
-    keeps its synapses onto partners that stay silent.
+    constant depressions of :class:`PairSTDP` (here ``c_pre`` and ``c_post``,
+    0 by default), nothing changes while either side is silent, so a cell that
+    fires in other patterns' reactivations keeps its synapses onto partners
+    that stay silent.
     After every update :math:`w \leftarrow \mathrm{clip}(w, w_{min}, w_{max})`.
 
     Attributes
@@ -120,6 +121,8 @@ class TripletSTDP:
     a2_plus, a3_plus, a2_minus : float
         Amplitudes (V) of the pair potentiation, the triplet potentiation and
         the pair depression.
+    c_pre, c_post : float
+        Constant depression (V) per presynaptic and per postsynaptic spike.
     w_min, w_max : float
         Hard bounds (V).
     """
@@ -133,17 +136,20 @@ class TripletSTDP:
     w_max: float = spec_field(WEIGHT)
     a2_plus: float = spec_field(WEIGHT, 0.0)
     w_min: float = spec_field(WEIGHT, 0.0)
+    c_pre: float = spec_field(WEIGHT, 0.0)
+    c_post: float = spec_field(WEIGHT, 0.0)
 
     def __post_init__(self):
         for f in ("tau_plus", "tau_minus", "tau_y"):
             require(getattr(self, f) > 0, f, "must be > 0")
-        for f in ("a2_plus", "a3_plus", "a2_minus", "w_min"):
+        for f in ("a2_plus", "a3_plus", "a2_minus", "w_min", "c_pre", "c_post"):
             require(getattr(self, f) >= 0, f, "must be >= 0")
         require(self.w_max > self.w_min, "w_max", "must be above w_min")
 
     @property
     def theta(self) -> float:
-        """The postsynaptic rate (Hz) above which the mean drift is potentiation (``inf`` without :math:`A_3^+`)."""
+        """The postsynaptic rate (Hz) above which the pair and triplet terms' mean drift is potentiation
+        (``inf`` without :math:`A_3^+`; the constant depressions are not counted)."""
         num = self.a2_minus * self.tau_minus - self.a2_plus * self.tau_plus
         return float("inf") if self.a3_plus == 0 else max(num, 0.0) / (self.a3_plus * self.tau_plus * self.tau_y)
 

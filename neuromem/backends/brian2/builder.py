@@ -418,14 +418,14 @@ def build_triplet_stdp(rule: TripletSTDP, unit=b2.volt):
     """Minimal triplet STDP as synaptic code (equations: :class:`neuromem.spec.TripletSTDP`)."""
     ns = {"tau_plus": rule.tau_plus * b2.second, "tau_minus": rule.tau_minus * b2.second,
           "tau_y": rule.tau_y * b2.second, "a2_plus": rule.a2_plus * unit, "a3_plus": rule.a3_plus * unit,
-          "a2_minus": rule.a2_minus * unit, "w_min": rule.w_min * unit, "w_max": rule.w_max * unit,
-          "w_unbounded": _W_UNBOUNDED * unit}
+          "a2_minus": rule.a2_minus * unit, "c_pre": rule.c_pre * unit, "c_post": rule.c_post * unit,
+          "w_min": rule.w_min * unit, "w_max": rule.w_max * unit, "w_unbounded": _W_UNBOUNDED * unit}
     model = ("dr1/dt = -r1 / tau_plus : 1 (event-driven)\n"
              "do1/dt = -o1 / tau_minus : 1 (event-driven)\n"
              "do2/dt = -o2 / tau_y : 1 (event-driven)\n")
     lo, hi = f"w_min - {_FROZEN}", f"w_max + {_FROZEN}"
-    pre = f"w = clip(w - lr * a2_minus * o1, {lo}, {hi})\nr1 += 1"
-    post = f"w = clip(w + lr * r1 * (a2_plus + a3_plus * o2), {lo}, {hi})\no1 += 1\no2 += 1"
+    pre = f"w = clip(w - lr * (a2_minus * o1 + c_pre), {lo}, {hi})\nr1 += 1"
+    post = f"w = clip(w + lr * (r1 * (a2_plus + a3_plus * o2) - c_post), {lo}, {hi})\no1 += 1\no2 += 1"
     return ns, model, pre, post
 
 
