@@ -600,9 +600,10 @@ def test_check_lava_refuses_a_rule_declared_not_exportable():
 
 
 def test_triplet_stdp_learning_is_refused_on_lava_but_its_frozen_weights_export():
-    """Loihi 2 has no mapping of the triplet rule: a phase that learns with it is an error naming the
-    projection and the rule; in a frozen phase it is only a warning (its weights export)."""
+    """Loihi 2 has no mapping of the triplet rule: a phase that learns with it is one error naming the
+    projection, the rule and its class, from both checks; a frozen phase exports without any issue."""
     from neuromem.export import check_lava
+    from neuromem.export.lava.check import check_lava_learning
     from neuromem.spec import TripletSTDP
 
     m = tiny_model()
@@ -610,10 +611,10 @@ def test_triplet_stdp_learning_is_refused_on_lava_but_its_frozen_weights_export(
                        w_max=6e-3)
     m = dataclasses.replace(m, rules={**m.rules, "trip": rule}, projections={
         **m.projections, "ee": dataclasses.replace(m.projections["ee"], plasticity=("trip",))})
-    assert [i.severity for i in check_lava(m, "recall") if "'trip'" in str(i)] in ([], ["warning"])
-    assert not [i for i in check_lava(m, "recall") if i.severity == "error"]
+    assert check_lava(m, "recall") == []
     plastic = dataclasses.replace(m, protocol=dataclasses.replace(m.protocol, phases=tuple(
         dataclasses.replace(p, plastic={"ee": 1.0}) if p.name == "recall" else p for p in m.protocol.phases)))
-    errors = [i for i in check_lava(plastic, "recall") if i.severity == "error"]
-    assert errors and all("'ee'" in str(e) for e in errors)
-    assert any("TripletSTDP" in str(e) or "'trip'" in str(e) for e in errors)
+    for check in (check_lava, check_lava_learning):
+        errors = [i for i in check(plastic, "recall") if i.severity == "error"]
+        assert len(errors) == 1, (check.__name__, errors)
+        assert "projection 'ee'" in str(errors[0]) and "rule 'trip' (TripletSTDP)" in str(errors[0])

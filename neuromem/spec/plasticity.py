@@ -18,6 +18,16 @@ WINDOWS = ("asymmetric", "symmetric")
 DIRECTIONS = ("incoming", "outgoing")
 
 
+def _require_bounded_timing_rule(rule, times, amplitudes) -> None:
+    """The checks every bounded spike-timing rule shares: time constants ``times`` > 0, amplitudes and
+    constant depressions ``amplitudes`` (and ``w_min``) >= 0, ``w_max`` above ``w_min``."""
+    for f in times:
+        require(getattr(rule, f) > 0, f, "must be > 0")
+    for f in (*amplitudes, "w_min"):
+        require(getattr(rule, f) >= 0, f, "must be >= 0")
+    require(rule.w_max > rule.w_min, "w_max", "must be above w_min")
+
+
 @RULES.register("pair_stdp", RuleCaps(timing=True, lava_learnable=True))
 @dataclass(frozen=True)
 class PairSTDP:
@@ -76,11 +86,7 @@ class PairSTDP:
 
     def __post_init__(self):
         require(self.window in WINDOWS, "window", f"must be one of {WINDOWS}, got {self.window!r}")
-        for f in ("tau_pre", "tau_post"):
-            require(getattr(self, f) > 0, f, "must be > 0")
-        for f in ("a_plus", "a_minus", "c_pre", "c_post", "w_min"):
-            require(getattr(self, f) >= 0, f, "must be >= 0")
-        require(self.w_max > self.w_min, "w_max", "must be above w_min")
+        _require_bounded_timing_rule(self, ("tau_pre", "tau_post"), ("a_plus", "a_minus", "c_pre", "c_post"))
 
 
 @RULES.register("triplet_stdp", RuleCaps(timing=True, lava_learnable=False))
@@ -140,11 +146,8 @@ class TripletSTDP:
     c_post: float = spec_field(WEIGHT, 0.0)
 
     def __post_init__(self):
-        for f in ("tau_plus", "tau_minus", "tau_y"):
-            require(getattr(self, f) > 0, f, "must be > 0")
-        for f in ("a2_plus", "a3_plus", "a2_minus", "w_min", "c_pre", "c_post"):
-            require(getattr(self, f) >= 0, f, "must be >= 0")
-        require(self.w_max > self.w_min, "w_max", "must be above w_min")
+        _require_bounded_timing_rule(self, ("tau_plus", "tau_minus", "tau_y"),
+                                     ("a2_plus", "a3_plus", "a2_minus", "c_pre", "c_post"))
 
     @property
     def theta(self) -> float:
