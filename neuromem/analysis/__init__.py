@@ -12,10 +12,12 @@ from neuromem.analysis.activity import (
 )
 from neuromem.analysis.summary import compute_metrics, replay_analysis
 from neuromem.analysis.memories import presented_memories, encoding_phases, memory_ages, group_items
+from neuromem.analysis.relearn import relearn, relearnable
 
 __all__ = [
     "recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson", "best_recall",
     "population_rates", "find_assemblies", "detect_replay", "replay_summary", "replay_composition",
     "compute_metrics", "replay_analysis",
     "presented_memories", "encoding_phases", "memory_ages", "group_items",
+    "relearn", "relearnable",
 ]

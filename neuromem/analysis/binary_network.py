@@ -37,7 +37,7 @@ import numpy as np
 
 from neuromem.analysis.recall import recall_overlap
 
-__all__ = ["binary_network_recall", "binary_network_capacity"]
+__all__ = ["binary_network_recall", "binary_network_capacity", "weights_recall"]
 
 
 def binary_network_recall(n: int, coding_level: float, p: float, n_memories: int, cue_fraction: float = 0.3,
@@ -82,23 +82,68 @@ def binary_network_recall(n: int, coding_level: float, p: float, n_memories: int
     np.fill_diagonal(conn, False)
     co = patterns.T.astype(np.float32) @ patterns.astype(np.float32)
     w = (co > 0) & conn                                  # w[i, j]: i -> j
-    scores = np.zeros((n_memories, 3))
-    for m in range(n_memories):
+    got = _kwta_recall(w, patterns, n_cue, rng, iterations)
+    return {"overlap": float(got[:, 0].mean()), "hit_rate": float(got[:, 1].mean()),
+            "false_alarm_rate": float(got[:, 2].mean()), "weight_fraction": float(w.sum() / max(conn.sum(), 1))}
+
+
+def weights_recall(w, patterns, cue_fraction: float = 0.3, seed: int = 0, iterations: int = 3) -> dict:
+    """Recall of every pattern by k-winners-take-all on a given weight matrix (e.g. a spiking run's).
+
+    The recall of :func:`binary_network_recall` (a cue of ``round(cue k)``
+    cells held active, ``iterations`` steps in which the ``k − cued`` other
+    cells with the largest summed input win) on real weights instead of
+    clipped-Hebbian ones: a reading of what a weight matrix stores that does
+    not depend on the spiking network's gains, for comparing weight matrices
+    of the same network (e.g. the same sleep learned by two rules,
+    :func:`neuromem.analysis.relearn`).
+
+    Parameters
+    ----------
+    w : ndarray, shape (n, n)
+        ``w[i, j]``: weight of the synapse ``i → j`` (0 where there is none).
+    patterns : ndarray of bool, shape (K, n)
+    cue_fraction : float, optional
+    seed : int, optional
+        Seed of the cues.
+    iterations : int, optional
+
+    Returns
+    -------
+    dict
+        ``overlap``, ``hit_rate``, ``false_alarm_rate`` (means over the
+        patterns) and ``per_memory`` (each pattern's overlap).
+    """
+    patterns = np.asarray(patterns, dtype=bool)
+    k = patterns.sum(1)
+    n_cue = np.rint(cue_fraction * k).astype(int)
+    if (n_cue < 1).any() or (n_cue >= k).any():
+        raise ValueError(f"the cue must hold between 1 and k - 1 cells of every pattern (cue_fraction {cue_fraction})")
+    got = _kwta_recall(np.asarray(w, dtype=float), patterns, n_cue, np.random.default_rng(seed), iterations)
+    return {"overlap": float(got[:, 0].mean()), "hit_rate": float(got[:, 1].mean()),
+            "false_alarm_rate": float(got[:, 2].mean()), "per_memory": got[:, 0].tolist()}
+
+
+def _kwta_recall(w, patterns, n_cue, rng, iterations) -> np.ndarray:
+    """Overlap, hit and false-alarm rate of each pattern recalled by k-WTA from a random cue (rows)."""
+    n = patterns.shape[1]
+    n_cue = np.broadcast_to(n_cue, len(patterns))
+    scores = np.zeros((len(patterns), 3))
+    for m in range(len(patterns)):
         members = np.flatnonzero(patterns[m])
+        k, c = len(members), int(n_cue[m])
         cued = np.zeros(n, bool)
-        cued[rng.choice(members, n_cue, replace=False)] = True
+        cued[rng.choice(members, c, replace=False)] = True
         x = cued.copy()
         for _ in range(iterations):
             h = w[x].sum(0).astype(float)
-            h[cued] = -1.0                               # the cue stays; the others compete
+            h[cued] = -1.0                               # the cue stays; the others compete (weights >= 0)
             x = cued.copy()
-            x[np.argsort(-h, kind="stable")[: k - n_cue]] = True
+            x[np.argsort(-h, kind="stable")[: k - c]] = True
         # binary output as one spike per active cell, scored by neuromem's own recall score
         got = recall_overlap(x.astype(float), patterns[m], cued, duration=1.0, min_rate=1.0)
         scores[m] = got["overlap"], got["hit_rate"], got["false_alarm_rate"]
-    mean = scores.mean(0)
-    return {"overlap": float(mean[0]), "hit_rate": float(mean[1]), "false_alarm_rate": float(mean[2]),
-            "weight_fraction": float(w.sum() / max(conn.sum(), 1))}
+    return scores
 
 
 def binary_network_capacity(n: int, coding_level: float, p: float, ks, seeds=(1, 2, 3), cue_fraction: float = 0.3,
