@@ -10,7 +10,9 @@ Question
     on the cortical weights: the rule can be run again on the recorded
     spikes (:func:`neuromem.analysis.relearn`), with its own parameters (a
     check: it must give the recorded weights) or with others (``--set``),
-    in seconds instead of a new simulation.
+    in seconds instead of a new simulation.  ``--cap-replays N`` re-learns
+    from the same sleep without the spikes of all but N replay events of each
+    memory: as if every memory had been replayed equally often.
 
 Reading
     Every weight matrix is read the same way, by k-winners-take-all recall
@@ -31,6 +33,7 @@ Usage::
     python simulations/consolidation_balance.py /tmp/k50/runs/k50/seed1/cls-* --out /tmp/k50_balance
     python simulations/consolidation_balance.py RUN --set "rules.ctx_slow.c_pre=0.02 mV" \\
         --set "rules.ctx_slow.c_post=0.02 mV" --out /tmp/k50_c002
+    python simulations/consolidation_balance.py RUN --cap-replays 17 --out /tmp/k50_even   # equal replay counts
 
 Writes ``OUT/summary.json`` (every number printed) and ``OUT/balance.png``.
 """
@@ -75,7 +78,27 @@ def dense(i, j, w, n_pre, n_post):
     return m
 
 
-def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed=1) -> dict:
+def drop_events(spikes, events, keep: int, seed: int, tail: float = 0.01):
+    """The phase's spikes without those of all but ``keep`` events of each memory (chosen at random)."""
+    from neuromem.records import Spikes
+    rng = np.random.default_rng(seed)
+    memory = np.array([e["memory"] for e in events], dtype=int)
+    drop = []
+    for k in np.unique(memory):
+        idx = np.flatnonzero(memory == k)
+        if len(idx) > keep:
+            drop.extend(rng.choice(idx, len(idx) - keep, replace=False))
+    out = {}
+    for name, sp in spikes.items():
+        t = np.asarray(sp.t)
+        gone = np.zeros(len(t), bool)
+        for e in (events[d] for d in drop):
+            gone |= (t >= e["t"]) & (t < e["t_end"] + tail)
+        out[name] = Spikes(i=np.asarray(sp.i)[~gone], t=t[~gone], n=sp.n)
+    return out, len(drop)
+
+
+def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed=1, cap_replays=None) -> dict:
     run = read_run(folder)
     recorded_model = loads_model(run.model_text, file=f"{folder}/model.toml")
     model = loads_model(run.model_text, file=f"{folder}/model.toml", overrides=overrides)
@@ -90,19 +113,25 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
     t0 = phase_times(model, run)[phase]
     kw = dict(history=(before.spikes, before.duration), t_start=t0)
 
-    def learn(m):
-        return relearn(m, phase, projection, sleep.spikes, (i, j), w0, sleep.duration, **kw)
+    patterns = np.asarray(run.patterns()[0], dtype=bool)
+    K = len(patterns)
+    replay_pop = model.protocol.replay_population
+    enc = next(ph.name for ph in model.protocol.phases if ph.kind == "encode")
+    assemblies = find_assemblies(run.phase(enc), replay_pop, K)
+    events = detect_replay(sleep.spikes[replay_pop], assemblies, duration=sleep.duration)
+    spikes, dropped = (sleep.spikes, 0) if cap_replays is None else drop_events(sleep.spikes, events, cap_replays, seed)
+
+    def learn(m, sp=sleep.spikes):
+        return relearn(m, phase, projection, sp, (i, j), w0, sleep.duration, **kw)
 
     recorded = run.weights(phase)[projection]
     own = learn(recorded_model)
-    w = learn(model) if overrides else own
-    patterns = np.asarray(run.patterns()[0], dtype=bool)
+    w = own if not overrides and cap_replays is None else learn(model, spikes)
     n_pre, n_post = sleep.spikes[proj.source].n, sleep.spikes[proj.target].n
     inside_k = patterns[:, i] & patterns[:, j]               # (K, synapses)
     inside, count = inside_k.any(0), inside_k.sum(0)
     single = count == 1
     memory_of = np.argmax(inside_k, axis=0)
-    K = len(patterns)
     per_w = np.array([w[single & (memory_of == k)].mean() for k in range(K)])
     even = w.copy()
     even[single] = np.clip(w[single] - per_w[memory_of[single]] + w[single].mean(),
@@ -113,11 +142,7 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
     readings = {name: weights_recall(dense(i, j, m, n_pre, n_post), patterns, cue, seed=seed)
                 for name, m in matrices.items()}
 
-    # per memory: replay events and what each reinstates
-    replay_pop = model.protocol.replay_population
-    enc = next(ph.name for ph in model.protocol.phases if ph.kind == "encode")
-    assemblies = find_assemblies(run.phase(enc), replay_pop, K)
-    events = detect_replay(sleep.spikes[replay_pop], assemblies, duration=sleep.duration)
+    # per memory: replay events and what each reinstates (the recorded sleep)
     counts = np.bincount([e["memory"] for e in events], minlength=K)
     ctx, ca3 = sleep.spikes[proj.target], sleep.spikes[replay_pop]
     per_cell, own_spikes = np.zeros(K), np.zeros(K)
@@ -132,6 +157,7 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
     ok = counts > 0
     return {
         "run": str(folder), "phase": phase, "projection": projection, "overrides": list(overrides),
+        "cap_replays": cap_replays, "events_dropped": int(dropped),
         "relearn_check_max_abs_diff_mV": float(np.abs(own - recorded).max() * 1e3),
         "weights_mV": {"within": float(w[inside].mean() * 1e3), "outside": float(w[~inside].mean() * 1e3)},
         "kwta_recall": {name: {key: r[key] for key in ("overlap", "hit_rate", "false_alarm_rate")}
@@ -180,9 +206,14 @@ def main(argv=None) -> int:
     ap.add_argument("--phase", default=None, help="the sleep phase (default: the first that blocks it and learns)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="re-learn with this model-file value changed (repeatable), e.g. 'rules.ctx_slow.c_pre=0.02 mV'")
+    ap.add_argument("--cap-replays", type=int, default=None, metavar="N",
+                    help="re-learn without the spikes of all but N random replay events of each memory "
+                         "(as if every memory had been replayed at most N times)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the cues (and of --cap-replays' choice)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    summary = analyse(Path(args.run), args.projection, args.phase, tuple(args.set))
+    summary = analyse(Path(args.run), args.projection, args.phase, tuple(args.set), seed=args.seed,
+                      cap_replays=args.cap_replays)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
@@ -191,6 +222,9 @@ def main(argv=None) -> int:
           f"(re-learned with its own rule: max |diff| {summary['relearn_check_max_abs_diff_mV']:.2g} mV)")
     if summary["overrides"]:
         print("re-learned with: " + "; ".join(summary["overrides"]))
+    if summary["cap_replays"] is not None:
+        print(f"re-learned with at most {summary['cap_replays']} replay events per memory "
+              f"({summary['events_dropped']} events' spikes dropped)")
     print(f"within / outside weights: {summary['weights_mV']['within']:.2f} / {summary['weights_mV']['outside']:.3f} mV")
     print(f"{'k-WTA recall of':34s} overlap   hit    FA")
     for name, r in summary["kwta_recall"].items():

@@ -165,3 +165,7 @@ def test_consolidation_balance_script_reads_a_run_and_a_counterfactual(runs, tmp
     assert other["overrides"] == ["rules.stdp.c_post=0 mV"]
     assert other["relearn_check_max_abs_diff_mV"] < 1e-9                  # the check always uses the run's own rule
     assert other["weights_mV"]["within"] > own["weights_mV"]["within"]     # no depression per postsynaptic spike
+    assert mod.main([str(run.path), "--cap-replays", "1", "--out", str(tmp_path / "cap")]) == 0
+    capped = json.loads((tmp_path / "cap" / "summary.json").read_text())
+    assert capped["cap_replays"] == 1 and capped["events_dropped"] == sum(max(n - 1, 0) for n in own["per_memory"]["replays"])
+    assert capped["events_dropped"] > 0 and capped["weights_mV"] != own["weights_mV"]
