@@ -91,10 +91,15 @@ def drop_events(spikes, events, keep: int, seed: int, tail: float = 0.01):
     out = {}
     for name, sp in spikes.items():
         t = np.asarray(sp.t)
-        gone = np.zeros(len(t), bool)
-        for e in (events[d] for d in drop):
-            gone |= (t >= e["t"]) & (t < e["t_end"] + tail)
-        out[name] = Spikes(i=np.asarray(sp.i)[~gone], t=t[~gone], n=sp.n)
+        gone = np.zeros(len(t) + 1, int)
+        order = np.argsort(t, kind="stable")
+        for e in (events[d] for d in drop):          # mark [first, last) of each dropped window in time order
+            a, b = np.searchsorted(t[order], [e["t"], e["t_end"] + tail])
+            gone[a] += 1
+            gone[b] -= 1
+        keep = np.ones(len(t), bool)
+        keep[order] = np.cumsum(gone[:-1]) == 0
+        out[name] = Spikes(i=np.asarray(sp.i)[keep], t=t[keep], n=sp.n)
     return out, len(drop)
 
 
@@ -144,12 +149,12 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
 
     # per memory: replay events and what each reinstates (the recorded sleep)
     counts = np.bincount([e["memory"] for e in events], minlength=K)
-    ctx, ca3 = sleep.spikes[proj.target], sleep.spikes[replay_pop]
+    ctx, ca3 = _sorted(sleep.spikes[proj.target]), _sorted(sleep.spikes[replay_pop])
     per_cell, own_spikes = np.zeros(K), np.zeros(K)
     for e in events:
         k = e["memory"]
-        c = np.asarray(ctx.i)[(ctx.t >= e["t"]) & (ctx.t < e["t_end"] + 0.01)]
-        h = np.asarray(ca3.i)[(ca3.t >= e["t"]) & (ca3.t < e["t_end"])]
+        c = ctx[1][slice(*np.searchsorted(ctx[0], [e["t"], e["t_end"] + 0.01]))]
+        h = ca3[1][slice(*np.searchsorted(ca3[0], [e["t"], e["t_end"]]))]
         per_cell[k] += patterns[k][c].sum() / patterns[k].sum()
         own_spikes[k] += assemblies[k][h].sum()
     with np.errstate(invalid="ignore"):
@@ -170,6 +175,13 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
             "replays": pearson(counts, per_w), "spikes_per_pattern_cell_per_event": pearson(per_cell[ok], per_w[ok]),
             "ca3_own_spikes_per_event": pearson(own_spikes[ok], per_w[ok])},
     }
+
+
+def _sorted(sp):
+    """(times, neurons) of a spike record in time order."""
+    t = np.asarray(sp.t)
+    order = np.argsort(t, kind="stable")
+    return t[order], np.asarray(sp.i)[order]
 
 
 def _timing(model, projection):
