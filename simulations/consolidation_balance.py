@@ -53,23 +53,13 @@ from neuromem.spec.loader import loads_model
 
 
 def phase_times(model, run) -> dict:
-    """Simulation time at which each phase starts (a ``start_from`` phase restarts at its origin's end)."""
-    start, end, prev = {}, {}, None
+    """Simulation time at which each phase starts (the end of its origin, ``Protocol.origin``)."""
+    start, end = {}, {}
     for ph in model.protocol.phases:
-        origin = ph.start_from or prev
+        origin = model.protocol.origin(ph.name)
         start[ph.name] = end[origin] if origin else 0.0
         end[ph.name] = start[ph.name] + run.phase(ph.name).duration
-        prev = ph.name
     return start
-
-
-def origin_of(model, phase: str):
-    prev = None
-    for ph in model.protocol.phases:
-        if ph.name == phase:
-            return ph.start_from or prev
-        prev = ph.name
-    raise SystemExit(f"error: no phase {phase!r}")
 
 
 def dense(i, j, w, n_pre, n_post):
@@ -90,16 +80,14 @@ def drop_events(spikes, events, keep: int, seed: int, tail: float = 0.01):
             drop.extend(rng.choice(idx, len(idx) - keep, replace=False))
     out = {}
     for name, sp in spikes.items():
-        t = np.asarray(sp.t)
-        gone = np.zeros(len(t) + 1, int)
-        order = np.argsort(t, kind="stable")
-        for e in (events[d] for d in drop):          # mark [first, last) of each dropped window in time order
-            a, b = np.searchsorted(t[order], [e["t"], e["t_end"] + tail])
-            gone[a] += 1
-            gone[b] -= 1
-        keep = np.ones(len(t), bool)
-        keep[order] = np.cumsum(gone[:-1]) == 0
-        out[name] = Spikes(i=np.asarray(sp.i)[keep], t=t[keep], n=sp.n)
+        t, cells = _sorted(sp)
+        inside = np.zeros(len(t) + 1, int)           # +1 / -1 at each dropped window's [first, last) spike
+        for e in (events[d] for d in drop):
+            a, b = np.searchsorted(t, [e["t"], e["t_end"] + tail])
+            inside[a] += 1
+            inside[b] -= 1
+        kept = np.cumsum(inside[:-1]) == 0
+        out[name] = Spikes(i=cells[kept], t=t[kept], n=sp.n)
     return out, len(drop)
 
 
@@ -110,7 +98,9 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
     if phase is None:
         phase = next(ph.name for ph in model.protocol.phases
                      if ph.kind == "sleep" and projection in ph.block and ph.plastic.get(projection, 0) > 0)
-    origin = origin_of(model, phase)
+    if phase not in {ph.name for ph in model.protocol.phases}:
+        raise SystemExit(f"error: no phase {phase!r} in {folder}")
+    origin = model.protocol.origin(phase)
     proj = model.projections[projection]
     i, j = run.synapses()[projection]
     w0 = run.weights(origin)[projection]
@@ -139,11 +129,10 @@ def analyse(folder, projection="ctx_ee", phase=None, overrides=(), cue=0.3, seed
     memory_of = np.argmax(inside_k, axis=0)
     per_w = np.array([w[single & (memory_of == k)].mean() for k in range(K)])
     even = w.copy()
-    even[single] = np.clip(w[single] - per_w[memory_of[single]] + w[single].mean(),
-                           model.rules[_timing(model, projection)].w_min, model.rules[_timing(model, projection)].w_max)
-    w_max = model.rules[_timing(model, projection)].w_max
+    rule = model.rules[_timing(model, projection)]
+    even[single] = np.clip(w[single] - per_w[memory_of[single]] + w[single].mean(), rule.w_min, rule.w_max)
     matrices = {"after sleep": w, "before sleep (encoding only)": w0, "outside weights set to 0": np.where(inside, w, 0.0),
-                "memories' means equalised": even, "oracle (w_max inside, 0 outside)": np.where(inside, w_max, 0.0)}
+                "memories' means equalised": even, "oracle (w_max inside, 0 outside)": np.where(inside, rule.w_max, 0.0)}
     readings = {name: weights_recall(dense(i, j, m, n_pre, n_post), patterns, cue, seed=seed)
                 for name, m in matrices.items()}
 

@@ -226,10 +226,10 @@ def _first_tick(t_start, interval, dt) -> int:
 
 
 def _phase(model, name):
-    for ph in model.protocol.phases:
-        if ph.name == name:
-            return ph
-    raise ValueError(f"relearn: no phase {name!r} in model {model.name!r}")
+    try:
+        return model.protocol.phase(name)
+    except KeyError:
+        raise ValueError(f"relearn: no phase {name!r} in model {model.name!r}") from None
 
 
 def _projection(model, name):
