@@ -1,4 +1,5 @@
-"""Re-learning a blocked projection's weights from recorded spikes (neuromem.analysis.relearn) against Brian2."""
+"""Re-learning a blocked projection's weights from recorded spikes (neuromem.analysis.relearn) against Brian2;
+the bistable rule (neuromem.spec.BistableSynapse), which relearn implements too."""
 
 import importlib.util
 import json
@@ -10,7 +11,8 @@ import pytest
 from neuromem.analysis import relearn, relearnable
 from neuromem.experiment import run_experiment
 from neuromem.io import read_run
-from neuromem.spec import PairSTDP, TripletSTDP
+from neuromem.export.lava.check import check_lava, check_lava_learning
+from neuromem.spec import BistableSynapse, ModelError, PairSTDP, TripletSTDP
 from neuromem.spec.loader import loads_model
 
 TINY = (Path(__file__).resolve().parent / "data" / "tiny.toml").read_text(encoding="utf-8")
@@ -169,3 +171,57 @@ def test_consolidation_balance_script_reads_a_run_and_a_counterfactual(runs, tmp
     capped = json.loads((tmp_path / "cap" / "summary.json").read_text())
     assert capped["cap_replays"] == 1 and capped["events_dropped"] == sum(max(n - 1, 0) for n in own["per_memory"]["replays"])
     assert capped["events_dropped"] > 0 and capped["weights_mV"] != own["weights_mV"]
+
+
+BISTABLE = ('\n[rules.bi]\ntype = "bistable"\ntheta = "2 mV"\nw_up = "5 mV"\nw_down = "0.5 mV"\n'
+            'tau_up = "200 ms"\ntau_down = "1 s"\ninterval = "30 ms"\n\n')
+
+
+def test_bistable_rule_in_brian2_is_its_relaxation_and_relearn_reproduces_it(tmp_path):
+    """A bistable rule between the pair rule and the caps: Brian2 (numpy target) against relearn, to 1e-12 V;
+    the weights end split around theta, and without the rule they would not."""
+    text = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi", "out", "in"]')
+    text = text.replace("[rules.out]", BISTABLE.lstrip("\n") + "[rules.out]")
+    model, run = simulate(text, tmp_path)
+    bi = model.rules["bi"]
+    assert isinstance(bi, BistableSynapse)
+    after = run.weights("sleep")["ctx_ee"]
+    w = again(model, run)
+    np.testing.assert_allclose(w, after, rtol=0, atol=1e-12)
+    plain = loads_model(model_text(PAIR))
+    assert np.abs(again(plain, run) - after).max() > 1e-4
+    # two clusters: the synapses end near w_up or near w_down (the caps scale the up state down a little)
+    assert np.mean(np.abs(after - bi.w_down) < 0.5e-3) + np.mean((after > bi.theta)) > 0.9
+    assert (after > bi.theta).any() and (np.abs(after - bi.w_down) < 0.5e-3).any()
+
+
+def test_bistable_relax_and_validation():
+    bi = BistableSynapse("bi", theta=2e-3, w_up=5e-3, tau_up=0.1, tau_down=1.0, w_down=1e-3, interval=0.01)
+    w = np.array([0.0, 1.5e-3, 2e-3, 2.0001e-3, 6e-3])
+    once = bi.relax(w)
+    d_up, d_down = np.exp(-0.1), np.exp(-0.01)
+    np.testing.assert_allclose(once, [1e-3 - 1e-3 * d_down, 1e-3 + 0.5e-3 * d_down, 1e-3 + 1e-3 * d_down,
+                                      5e-3 - 2.9999e-3 * d_up, 5e-3 + 1e-3 * d_up], rtol=1e-12)
+    np.testing.assert_allclose(bi.relax(w, steps=3), bi.relax(bi.relax(bi.relax(w))), rtol=1e-12)
+    assert (np.sign(bi.relax(w, steps=10_000) - bi.theta) == np.where(w > bi.theta, 1, -1)).all()   # never crosses
+    for kw, field in (({"theta": 0.5e-3}, "theta"), ({"w_up": 1e-3}, "w_up"), ({"tau_up": 0.0}, "tau_up"),
+                      ({"interval": -1.0}, "interval"), ({"w_down": -1e-3}, "w_down")):
+        args = dict(theta=2e-3, w_up=5e-3, tau_up=0.1, tau_down=1.0, w_down=1e-3)
+        args.update(kw)
+        with pytest.raises(ModelError, match=field):
+            BistableSynapse("bi", **args)
+    two = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi", "bi2"]')
+    two = two.replace("[rules.out]", BISTABLE.lstrip("\n") + BISTABLE.replace("rules.bi]", "rules.bi2]") + "[rules.out]")
+    with pytest.raises(ModelError, match="at most one bistable rule per projection"):
+        loads_model(two)
+
+
+def test_lava_exports_bistable_weights_frozen_but_cannot_learn_with_it():
+    text = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi"]')
+    model = loads_model(text.replace("[rules.out]", BISTABLE.lstrip("\n") + "[rules.out]"))
+    whole = [i for i in check_lava(model) if "'bi'" in i.message]
+    assert len(whole) == 1 and whole[0].severity == "warning" and "BistableSynapse" in whole[0].message
+    frozen = [i for i in check_lava(model, phase="recall_half_cue") if i.severity == "error"]
+    assert not any("'bi'" in i.message for i in frozen)
+    learning = [i for i in check_lava_learning(model, "sleep") if "'bi'" in i.message]
+    assert learning and all(i.severity == "error" for i in learning)

@@ -7,11 +7,12 @@ depend on its weights.  What its timing rule wrote can then be computed again
 from the recorded spikes alone, and so can what *another* rule would have
 written from exactly the same activity: a counterfactual that costs seconds
 of numpy instead of a new simulation.  :func:`relearn` does this for the
-library's pair and triplet STDP with the projection's normalisations, with
-the Brian2 backend's order of operations (presynaptic updates at spike
-arrival, after the axonal delay, before postsynaptic ones in the same time
-step; normalisations at the end of every ``interval``, from the phase's first
-step), so that re-learning with the projection's own rule reproduces the
+library's pair and triplet STDP with the projection's normalisations and
+bistable relaxation, with the Brian2 backend's order of operations
+(presynaptic updates at spike arrival, after the axonal delay, before
+postsynaptic ones in the same time step; normalisations and relaxation at the
+end of every ``interval``, in the projection's list order, from the phase's
+first step), so that re-learning with the projection's own rule reproduces the
 recorded weights (tested against Brian2).
 
 The rule's traces carry over between phases, as Brian2's do: pass the spikes
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuromem.spec import PairSTDP, SynapticNormalisation, TripletSTDP
+from neuromem.spec import BistableSynapse, PairSTDP, SynapticNormalisation, TripletSTDP
 from neuromem.spec.registry import RULES
 
 __all__ = ["relearn", "relearnable"]
 
 _TIMING = (PairSTDP, TripletSTDP)
+_CLOCKED = (SynapticNormalisation, BistableSynapse)     # applied every interval, in list order
 
 
 def relearnable(model, phase: str, projection: str) -> list:
@@ -47,7 +49,8 @@ def relearnable(model, phase: str, projection: str) -> list:
     list of str
         One sentence per reason: the projection transmits in the phase (so
         the recorded spikes depend on its weights), it has a rule other than
-        one pair or triplet STDP and normalisations, or it has no timing rule.
+        one pair or triplet STDP, normalisations and a bistable rule, or it has no
+        timing rule.
     """
     ph = _phase(model, phase)
     proj = _projection(model, projection)
@@ -57,7 +60,7 @@ def relearnable(model, phase: str, projection: str) -> list:
                    f"gain 0), so the recorded spikes depend on its weights")
     timing = [r for r in proj.plasticity if isinstance(model.rules[r], _TIMING)]
     other = [r for r in proj.plasticity
-             if not isinstance(model.rules[r], _TIMING + (SynapticNormalisation,))]
+             if not isinstance(model.rules[r], _TIMING + _CLOCKED)]
     if len(timing) != 1:
         out.append(f"projection {projection!r} has {len(timing)} pair or triplet STDP rules (needs exactly one)")
     if other:
@@ -79,7 +82,8 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
     projection : str
         Its rules must be one :class:`~neuromem.spec.PairSTDP` or
         :class:`~neuromem.spec.TripletSTDP` and any
-        :class:`~neuromem.spec.SynapticNormalisation`\ s (:func:`relearnable`).
+        :class:`~neuromem.spec.SynapticNormalisation`\ s and a
+        :class:`~neuromem.spec.BistableSynapse` (:func:`relearnable`).
     spikes : mapping
         Population name -> :class:`~neuromem.records.Spikes` of the phase
         (times from the start of the phase, s); needs the projection's source
@@ -125,7 +129,7 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
     if not isinstance(rule, _TIMING):
         raise ValueError(f"relearn: phase {phase!r}, projection {projection!r}: rule must be a PairSTDP or "
                          f"TripletSTDP, got {type(rule).__name__}")
-    norms = [model.rules[r] for r in proj.plasticity if isinstance(model.rules[r], SynapticNormalisation)]
+    norms = [model.rules[r] for r in proj.plasticity if isinstance(model.rules[r], _CLOCKED)]
     lr = float(ph.plastic.get(projection, 0.0))
     w = np.array(w0, dtype=float, copy=True)
     if lr <= 0:
@@ -146,7 +150,8 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
     by_pre, by_post = _index(pre_i, n_pre), _index(post_i, n_post)
     traces = _Traces(rule, n_pre, n_post)
     every = [max(int(round(n.interval / dt)), 1) for n in norms]
-    owners = [(n.owners(pre_i, post_i), n.owners(n_pre, n_post)) for n in norms]
+    owners = [(n.owners(pre_i, post_i), n.owners(n_pre, n_post)) if isinstance(n, SynapticNormalisation) else None
+              for n in norms]
     first = [_first_tick(t_start, n.interval, dt) for n in norms]
     norm_steps = {s for f, k in zip(first, every) for s in range(f, n_steps, k)}
     for step in sorted(set(events) | norm_steps):
@@ -164,9 +169,12 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
             syn = _gather(by_post, firing)
             w[syn] = np.clip(w[syn] + lr * traces.on_post(t, pre_i[syn], post_i[syn]), rule.w_min, rule.w_max)
             traces.post_spike(t, firing)
-        for norm, f, k, (owner, n_owner) in zip(norms, first, every, owners):
+        for norm, f, k, own in zip(norms, first, every, owners):
             if step >= f and (step - f) % k == 0:
-                w *= norm.factors(w, owner, n_owner)[owner]
+                if own is None:
+                    w = norm.relax(w)
+                else:
+                    w *= norm.factors(w, own[0], own[1])[own[0]]
     return w
 
 

@@ -36,12 +36,12 @@ from neuromem.spec.model import Model, ModelError
 from neuromem.spec.neurons import LIFPopulation, CondLIFPopulation, SpikeSource, Adaptation, VInit, GInit
 from neuromem.spec.projections import Connector, WeightInit, Projection
 from neuromem.spec.plasticity import (PairSTDP, TripletSTDP, VogelsISTDP, SynapticNormalisation, ActivityGate, ShortTermDepression,
-                                      RULE_TYPES)
+                                      BistableSynapse, RULE_TYPES)
 from neuromem.spec.protocol import Stimulus, Phase, Protocol, PatternOverlap
 from neuromem.spec import compose
 
 __all__ = [
     "Model", "ModelError", "LIFPopulation", "CondLIFPopulation", "SpikeSource", "Adaptation", "VInit", "GInit",
     "Connector", "WeightInit", "Projection", "PairSTDP", "TripletSTDP", "VogelsISTDP", "SynapticNormalisation", "ActivityGate",
-    "ShortTermDepression", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "PatternOverlap", "compose",
+    "ShortTermDepression", "BistableSynapse", "RULE_TYPES", "Stimulus", "Phase", "Protocol", "PatternOverlap", "compose",
 ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from neuromem.spec.errors import ModelError, require
 from neuromem.spec.names import check_names
 from neuromem.spec.neurons import LIFPopulation, SpikeSource  # noqa: F401  (registers the neuron models)
-from neuromem.spec.plasticity import SynapticNormalisation
+from neuromem.spec.plasticity import BistableSynapse, SynapticNormalisation
 from neuromem.spec.projections import Projection
 from neuromem.spec.protocol import Protocol
 from neuromem.spec.registry import NEURONS, RULES, spec_field
@@ -107,6 +107,8 @@ class Model:
             dirs = [self.rules[r].direction for r in pr.plasticity if isinstance(self.rules[r], SynapticNormalisation)]
             require(len(dirs) == len(set(dirs)), f"{key}.plasticity",
                     "at most one normalisation per direction (incoming, outgoing) per projection")
+            require(sum(isinstance(self.rules[r], BistableSynapse) for r in pr.plasticity) <= 1,
+                    f"{key}.plasticity", "at most one bistable rule per projection")
         self._check_rule_units()
         for rname, rule in self.rules.items():      # a rule that reads a population (ActivityGate)
             pop = getattr(rule, "population", None)

@@ -285,6 +285,84 @@ class SynapticNormalisation:
         return f
 
 
+@RULES.register("bistable", RuleCaps(timing=False, lava_learnable=False))
+@dataclass(frozen=True)
+class BistableSynapse:
+    r"""Bistable synapses: between spike-driven updates each weight relaxes to one of two stable states.
+
+    A synapse above the threshold :math:`\theta` drifts to the up state, one at
+    or below it to the down state (the bistable synapses of Amit & Fusi 1994
+    and Fusi et al. 2000; the late, stable phase of synaptic tagging and
+    capture, Clopath et al. 2008; Graupner & Brunel 2012):
+
+    .. math:: \frac{dw}{dt} = \frac{w_{up} - w}{\tau_{up}}\ (w > \theta), \qquad
+              \frac{dw}{dt} = \frac{w_{down} - w}{\tau_{down}}\ (w \le \theta),
+
+    applied exactly over each ``interval`` at its end, after the projection's
+    spike-timing updates (and before its normalisations when listed before
+    them): :math:`w \leftarrow w_\ast + (w - w_\ast)\,e^{-\Delta t/\tau_\ast}`
+    with :math:`\ast` the state on the synapse's side of :math:`\theta`.  It
+    acts only during phases in which the projection is plastic.
+
+    Beside a spike-timing rule it turns the rule's graded changes into a
+    binary memory: whatever number of replay events (or spikes per event)
+    took a synapse over :math:`\theta`, it ends at :math:`w_{up}`, and a
+    synapse that stays below it decays to :math:`w_{down}` — a clipped,
+    Willshaw-like matrix, whose capacity does not depend on how evenly the
+    memories were reactivated.
+
+    Attributes
+    ----------
+    name : str
+    theta : float
+        The unstable point between the two states (V).
+    w_up, w_down : float
+        The two stable states (V), ``w_down < theta < w_up``.
+    tau_up, tau_down : float
+        Relaxation times (s) above and below ``theta``.
+    interval : float
+        How often the relaxation is applied (s).
+    """
+
+    name: str
+    theta: float = spec_field(WEIGHT)
+    w_up: float = spec_field(WEIGHT)
+    tau_up: float = spec_field("time")
+    tau_down: float = spec_field("time")
+    w_down: float = spec_field(WEIGHT, 0.0)
+    interval: float = spec_field("time", 10e-3)
+
+    def __post_init__(self):
+        require(self.w_down >= 0, "w_down", "must be >= 0")
+        require(self.theta > self.w_down, "theta", "must be above w_down")
+        require(self.w_up > self.theta, "w_up", "must be above theta")
+        for f in ("tau_up", "tau_down", "interval"):
+            require(getattr(self, f) > 0, f, "must be > 0")
+
+    def relax(self, w, steps: int = 1):
+        """The weights after ``steps`` intervals of relaxation (the one implementation of the arithmetic).
+
+        Parameters
+        ----------
+        w : ndarray
+            Weights (V).
+        steps : int
+            Number of intervals.
+
+        Returns
+        -------
+        ndarray
+            ``w_* + (w - w_*) exp(-steps interval / tau_*)``, per synapse on its side of ``theta``
+            (the side at the start: a weight never crosses ``theta`` by relaxing).
+        """
+        import numpy as np
+
+        w = np.asarray(w, dtype=float)
+        up = w > self.theta
+        d_up, d_down = (np.exp(-steps * self.interval / tau) for tau in (self.tau_up, self.tau_down))
+        return np.where(up, self.w_up + (w - self.w_up) * d_up, self.w_down + (w - self.w_down) * d_down)
+
+
 @RULES.register("activity_gate", RuleCaps(timing=False, lava_learnable=False, modulator=True))
 @dataclass(frozen=True)
 class ActivityGate:

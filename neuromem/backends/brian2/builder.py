@@ -56,7 +56,7 @@ from typing import Callable
 import numpy as np
 import brian2 as b2
 
-from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, TripletSTDP, VogelsISTDP, ActivityGate, ShortTermDepression,
+from neuromem.spec import (LIFPopulation, SpikeSource, PairSTDP, TripletSTDP, VogelsISTDP, ActivityGate, ShortTermDepression, BistableSynapse,
                            Projection, ModelError)
 from neuromem.spec.neurons import CondLIFPopulation
 from neuromem.spec.registry import NEURONS, RULES, SYNAPSES
@@ -479,6 +479,32 @@ def build_short_term_depression(rule: ShortTermDepression):
     ns = {"stp_u": rule.u, "stp_tau_rec": rule.tau_rec * b2.second}
     model = "dstp_r/dt = (1 - stp_r) / stp_tau_rec : 1 (event-driven)\n"
     return ns, model, "stp_r", "stp_r -= int(gain > 0) * stp_u * stp_r", {"stp_r": 1.0}
+
+
+@Builder.register(BistableSynapse)
+def build_bistable(rule: BistableSynapse, syn, proj: Projection, model, synapses, order=0):
+    """Relaxation to the two stable states (equations: :class:`neuromem.spec.BistableSynapse`), as generated code.
+
+    One ``run_regularly`` on the synapses every ``rule.interval``, at the end of
+    the time step, after the spike-timing updates; ``order`` places it among
+    the projection's other operation rules (list order).  The arithmetic is
+    :meth:`~neuromem.spec.BistableSynapse.relax`'s: ``1 * x + 0 * y`` keeps the
+    chosen side's value exactly.  Active only while the projection is plastic.
+
+    Returns
+    -------
+    list
+        The operation.
+    """
+    unit, _ = WEIGHT_UNITS[NEURONS.caps(model.populations[proj.target]).weight]
+    syn.namespace.update({
+        "bi_theta": rule.theta * unit, "bi_up": rule.w_up * unit, "bi_down": rule.w_down * unit,
+        "bi_decay_up": float(np.exp(-rule.interval / rule.tau_up)),
+        "bi_decay_down": float(np.exp(-rule.interval / rule.tau_down))})
+    code = ("w = int(w > bi_theta) * (bi_up + (w - bi_up) * bi_decay_up)"
+            " + int(w <= bi_theta) * (bi_down + (w - bi_down) * bi_decay_down)")
+    clock = b2.Clock(dt=rule.interval * b2.second, name=f"{syn.name}_bistable_clock")
+    return [syn.run_regularly(code, clock=clock, when="end", order=4 * order, name=f"{syn.name}_bistable")]
 
 
 def operation_rules(rules) -> list:
