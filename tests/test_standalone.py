@@ -147,6 +147,22 @@ def test_activity_gate_as_in_runtime():
         assert not np.array_equal(sa.phase(ph).weights["ctx_ee"], plain.phase(ph).weights["ctx_ee"])
 
 
+BISTABLE = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["stdp", "bi", "incap"]').replace(
+    "[rules.stdp]", '[rules.bi]\ntype = "bistable"\ntheta = "1 mV"\nw_up = "4 mV"\ntau_up = "100 ms"\n'
+                    'tau_down = "200 ms"\ninterval = "20 ms"\n\n[rules.stdp]')
+
+
+@pytest.mark.slow
+def test_bistable_rule_as_in_runtime():
+    """The bistable relaxation (its own clock, between the pair rule and the cap) through branches: as in runtime."""
+    model = loads_model(BISTABLE, file="<bistable>")
+    sa, rt = simulate(model, 3, SA), simulate(model, 3, RT)
+    assert_same_runs(sa, rt, initial_atol=1e-15)
+    plain = simulate(loads_model(BRANCHED, file="<branched>"), 3, RT)
+    for ph in ("encode", "rest"):
+        assert not np.array_equal(sa.phase(ph).weights["ctx_ee"], plain.phase(ph).weights["ctx_ee"])
+
+
 @pytest.mark.slow
 def test_cli_writes_the_same_run_folder(tmp_path):
     from neuromem import cli
