@@ -129,7 +129,7 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
     if not isinstance(rule, _TIMING):
         raise ValueError(f"relearn: phase {phase!r}, projection {projection!r}: rule must be a PairSTDP or "
                          f"TripletSTDP, got {type(rule).__name__}")
-    norms = [model.rules[r] for r in proj.plasticity if isinstance(model.rules[r], _CLOCKED)]
+    clocked = [model.rules[r] for r in proj.plasticity if isinstance(model.rules[r], _CLOCKED)]
     lr = float(ph.plastic.get(projection, 0.0))
     w = np.array(w0, dtype=float, copy=True)
     if lr <= 0:
@@ -149,12 +149,12 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
             now[0], now[1] = np.concatenate([arriving, now[0]]), np.concatenate([firing, now[1]])
     by_pre, by_post = _index(pre_i, n_pre), _index(post_i, n_post)
     traces = _Traces(rule, n_pre, n_post)
-    every = [max(int(round(n.interval / dt)), 1) for n in norms]
+    every = [max(int(round(n.interval / dt)), 1) for n in clocked]
     owners = [(n.owners(pre_i, post_i), n.owners(n_pre, n_post)) if isinstance(n, SynapticNormalisation) else None
-              for n in norms]
-    first = [_first_tick(t_start, n.interval, dt) for n in norms]
-    norm_steps = {s for f, k in zip(first, every) for s in range(f, n_steps, k)}
-    for step in sorted(set(events) | norm_steps):
+              for n in clocked]
+    first = [_first_tick(t_start, n.interval, dt) for n in clocked]
+    op_steps = {s for f, k in zip(first, every) for s in range(f, n_steps, k)}
+    for step in sorted(set(events) | op_steps):
         t = step * dt
         arriving, firing = events.get(step, ((), ()))
         if step < 0:                       # before the phase: traces only
@@ -169,12 +169,12 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
             syn = _gather(by_post, firing)
             w[syn] = np.clip(w[syn] + lr * traces.on_post(t, pre_i[syn], post_i[syn]), rule.w_min, rule.w_max)
             traces.post_spike(t, firing)
-        for norm, f, k, own in zip(norms, first, every, owners):
+        for op, f, k, own in zip(clocked, first, every, owners):
             if step >= f and (step - f) % k == 0:
                 if own is None:
-                    w = norm.relax(w)
+                    w = op.relax(w)
                 else:
-                    w *= norm.factors(w, own[0], own[1])[own[0]]
+                    w *= op.factors(w, own[0], own[1])[own[0]]
     return w
 
 
