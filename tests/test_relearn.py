@@ -173,7 +173,7 @@ def test_consolidation_balance_script_reads_a_run_and_a_counterfactual(runs, tmp
     assert capped["events_dropped"] > 0 and capped["weights_mV"] != own["weights_mV"]
 
 
-BISTABLE = ('\n[rules.bi]\ntype = "bistable"\ntheta = "2 mV"\nw_up = "5 mV"\nw_down = "0.5 mV"\n'
+BISTABLE = ('[rules.bi]\ntype = "bistable"\ntheta = "2 mV"\nw_up = "5 mV"\nw_down = "0.5 mV"\n'
             'tau_up = "200 ms"\ntau_down = "1 s"\ninterval = "30 ms"\n\n')
 
 
@@ -181,7 +181,7 @@ def test_bistable_rule_in_brian2_is_its_relaxation_and_relearn_reproduces_it(tmp
     """A bistable rule between the pair rule and the caps: Brian2 (numpy target) against relearn, to 1e-12 V;
     the weights end split around theta, and without the rule they would not."""
     text = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi", "out", "in"]')
-    text = text.replace("[rules.out]", BISTABLE.lstrip("\n") + "[rules.out]")
+    text = text.replace("[rules.out]", BISTABLE + "[rules.out]")
     model, run = simulate(text, tmp_path)
     bi = model.rules["bi"]
     assert isinstance(bi, BistableSynapse)
@@ -211,14 +211,14 @@ def test_bistable_relax_and_validation():
         with pytest.raises(ModelError, match=field):
             BistableSynapse("bi", **args)
     two = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi", "bi2"]')
-    two = two.replace("[rules.out]", BISTABLE.lstrip("\n") + BISTABLE.replace("rules.bi]", "rules.bi2]") + "[rules.out]")
+    two = two.replace("[rules.out]", BISTABLE + BISTABLE.replace("rules.bi]", "rules.bi2]") + "[rules.out]")
     with pytest.raises(ModelError, match="at most one bistable rule per projection"):
         loads_model(two)
 
 
 def test_lava_exports_bistable_weights_frozen_but_cannot_learn_with_it():
     text = model_text(PAIR).replace('plasticity = ["stdp", "out", "in"]', 'plasticity = ["stdp", "bi"]')
-    model = loads_model(text.replace("[rules.out]", BISTABLE.lstrip("\n") + "[rules.out]"))
+    model = loads_model(text.replace("[rules.out]", BISTABLE + "[rules.out]"))
     whole = [i for i in check_lava(model) if "'bi'" in i.message]
     assert len(whole) == 1 and whole[0].severity == "warning" and "BistableSynapse" in whole[0].message
     frozen = [i for i in check_lava(model, phase="recall_half_cue") if i.severity == "error"]

@@ -150,8 +150,7 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
     by_pre, by_post = _index(pre_i, n_pre), _index(post_i, n_post)
     traces = _Traces(rule, n_pre, n_post)
     every = [max(int(round(n.interval / dt)), 1) for n in clocked]
-    owners = [(n.owners(pre_i, post_i), n.owners(n_pre, n_post)) if isinstance(n, SynapticNormalisation) else None
-              for n in clocked]
+    apply = [_clocked_step(n, pre_i, post_i, n_pre, n_post) for n in clocked]
     first = [_first_tick(t_start, n.interval, dt) for n in clocked]
     op_steps = {s for f, k in zip(first, every) for s in range(f, n_steps, k)}
     for step in sorted(set(events) | op_steps):
@@ -169,12 +168,9 @@ def relearn(model, phase: str, projection: str, spikes, synapses, w0, duration: 
             syn = _gather(by_post, firing)
             w[syn] = np.clip(w[syn] + lr * traces.on_post(t, pre_i[syn], post_i[syn]), rule.w_min, rule.w_max)
             traces.post_spike(t, firing)
-        for op, f, k, own in zip(clocked, first, every, owners):
+        for step_fn, f, k in zip(apply, first, every):
             if step >= f and (step - f) % k == 0:
-                if own is None:
-                    w = op.relax(w)
-                else:
-                    w *= op.factors(w, own[0], own[1])[own[0]]
+                w = step_fn(w)
     return w
 
 
@@ -224,6 +220,14 @@ class _Trace:
     def jump(self, t, cells):
         self.x[cells] = self.value(t, cells) + 1.0
         self.t[cells] = t
+
+
+def _clocked_step(rule, pre_i, post_i, n_pre, n_post):
+    """One tick of a clocked rule as ``w -> new w``: a normalisation's rescaling, or a bistable relaxation."""
+    if isinstance(rule, BistableSynapse):
+        return rule.relax
+    owner, n_owner = rule.owners(pre_i, post_i), rule.owners(n_pre, n_post)
+    return lambda w: w * rule.factors(w, owner, n_owner)[owner]
 
 
 def _first_tick(t_start, interval, dt) -> int:
