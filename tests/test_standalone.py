@@ -132,19 +132,31 @@ GATED = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["stdp"
                     'threshold = "20 Hz"\n\n[rules.stdp]')
 
 
-@pytest.mark.slow
-def test_activity_gate_as_in_runtime():
-    """A gated rule (ctx_ee learns while ctx_i's rate is above 20 Hz) through branches: as in runtime."""
-    model = loads_model(GATED, file="<gated>")
-    assert "gate" in model.projections["ctx_ee"].plasticity
+@pytest.fixture(scope="module")
+def plain_branched():
+    """BRANCHED on the runtime device, seed 3: what a rule added to its ctx_ee must change."""
+    return simulate(loads_model(BRANCHED, file="<branched>"), 3, RT)
+
+
+def standalone_as_runtime_unlike_plain(text, file, plain):
+    """``text`` (BRANCHED with a rule added) on both devices: the same runs, and ctx_ee's weights at the
+    end of both plastic phases differ from ``plain``'s.  Returns the model and the standalone run."""
+    model = loads_model(text, file=file)
     sa, rt = simulate(model, 3, SA), simulate(model, 3, RT)
     assert_same_runs(sa, rt, initial_atol=1e-15)
-    plain = simulate(loads_model(BRANCHED, file="<branched>"), 3, RT)
-    # the gate opens (the weights move in both plastic phases) but not always (not as without it)
-    assert not np.array_equal(sa.phase("encode").weights["ctx_ee"], sa.initial_weights["ctx_ee"])
-    assert not np.array_equal(sa.phase("rest").weights["ctx_ee"], sa.phase("encode").weights["ctx_ee"])
     for ph in ("encode", "rest"):
         assert not np.array_equal(sa.phase(ph).weights["ctx_ee"], plain.phase(ph).weights["ctx_ee"])
+    return model, sa
+
+
+@pytest.mark.slow
+def test_activity_gate_as_in_runtime(plain_branched):
+    """A gated rule (ctx_ee learns while ctx_i's rate is above 20 Hz) through branches: as in runtime."""
+    model, sa = standalone_as_runtime_unlike_plain(GATED, "<gated>", plain_branched)
+    assert "gate" in model.projections["ctx_ee"].plasticity
+    # the gate opens (the weights move in both plastic phases) but not always (not as without it, checked above)
+    assert not np.array_equal(sa.phase("encode").weights["ctx_ee"], sa.initial_weights["ctx_ee"])
+    assert not np.array_equal(sa.phase("rest").weights["ctx_ee"], sa.phase("encode").weights["ctx_ee"])
 
 
 BISTABLE = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["stdp", "bi", "incap"]').replace(
@@ -153,14 +165,10 @@ BISTABLE = BRANCHED.replace('plasticity = ["stdp", "incap"]', 'plasticity = ["st
 
 
 @pytest.mark.slow
-def test_bistable_rule_as_in_runtime():
+def test_bistable_rule_as_in_runtime(plain_branched):
     """The bistable relaxation (its own clock, between the pair rule and the cap) through branches: as in runtime."""
-    model = loads_model(BISTABLE, file="<bistable>")
-    sa, rt = simulate(model, 3, SA), simulate(model, 3, RT)
-    assert_same_runs(sa, rt, initial_atol=1e-15)
-    plain = simulate(loads_model(BRANCHED, file="<branched>"), 3, RT)
-    for ph in ("encode", "rest"):
-        assert not np.array_equal(sa.phase(ph).weights["ctx_ee"], plain.phase(ph).weights["ctx_ee"])
+    model, _ = standalone_as_runtime_unlike_plain(BISTABLE, "<bistable>", plain_branched)
+    assert "bi" in model.projections["ctx_ee"].plasticity
 
 
 @pytest.mark.slow
