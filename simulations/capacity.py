@@ -70,10 +70,12 @@ P_KEY = "projections.ctx_ee.connector.p"
 FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5), "sleep_per_memory": 2.0}
 QUICK = {"ks": (3, 6), "ps": (0.25, 0.5), "sleep_per_memory": 2.0}
 TARGET_LESIONED, TARGET_FA, TARGET_INTACT = 0.8, 0.05, 0.9
-# The cortical recurrent weights' scale: the learning rule's amplitudes, constant depressions and
-# bound, and the initial weights' upper bound.  --fixed-field scales them by p_default / p.
-SCALED = (("rules", "ctx_slow", ("a_plus", "a_minus", "c_pre", "c_post", "w_max")),
-          ("projections", "ctx_ee", ("weight.high",)))
+# The cortical recurrent weights' scale: the initial weights' upper bound and, in every rule of the
+# projection, the per-synapse quantities in volts (a pair rule's amplitudes, constant depressions and
+# bound; a bistable rule's threshold and stable states).  --fixed-field scales them by p_default / p.
+CTX_EE = "ctx_ee"
+SCALED_WEIGHT = ("weight.high",)
+SCALED_RULE_FIELDS = ("a_plus", "a_minus", "c_pre", "c_post", "w_max", "theta", "w_up", "w_down")
 P_DEFAULT = 0.5
 #: memory counts tried for the ideal binary network (walked upwards until recall fails)
 IDEAL_KS = tuple(range(5, 401, 5))
@@ -91,11 +93,16 @@ def fixed_field_overrides(model, p: float, p_ref: float = P_DEFAULT) -> list[str
     Returns
     -------
     list of str
-        ``key=value`` overrides in mV, e.g. ``rules.ctx_slow.w_max=24 mV`` at p = 0.125.
+        ``key=value`` overrides in mV, e.g. ``rules.ctx_slow.w_max=24 mV`` at p = 0.125 (the
+        normalisation totals, sums over a cell's synapses, stay as they are).
     """
     scale = p_ref / p
+    proj = model.projections[CTX_EE]
+    scaled = [("projections", CTX_EE, SCALED_WEIGHT)]
+    scaled += [("rules", r, tuple(f for f in SCALED_RULE_FIELDS if hasattr(model.rules[r], f)))
+               for r in proj.plasticity]
     out = []
-    for table, name, fields in SCALED:
+    for table, name, fields in scaled:
         obj = getattr(model, table)[name]
         for f in fields:
             value = obj
@@ -154,6 +161,28 @@ def ideal_capacity(model, ps, seeds) -> dict:
             "table": {p: got[p]["table"] for p in got}}
 
 
+def parse_ks(text: str):
+    """``"5,10"`` → ``(5, 10)`` (every connectivity); ``"0.125:15,20;0.5:50"`` → ``{0.125: (15, 20),
+    0.5: (50,)}`` (memory counts per connection probability)."""
+    if ":" not in text:
+        return tuple(int(x) for x in text.split(","))
+    out = {}
+    for part in filter(None, (x.strip() for x in text.split(";"))):
+        p, _, ks = part.partition(":")
+        if not ks:
+            raise ValueError(f"--ks: {part!r} is not P:K,K")
+        out[float(p)] = tuple(int(x) for x in ks.split(","))
+    return out
+
+
+def ks_text(grid) -> str:
+    """The memory counts of a grid, one list if every connectivity shares it."""
+    lists = {tuple(ks) for ks in grid.values()}
+    if len(lists) == 1:
+        return ",".join(map(str, next(iter(lists))))
+    return "; ".join(f"{','.join(map(str, ks))} at p = {p:g}" for p, ks in sorted(grid.items()))
+
+
 def k_star(ks, values, ok) -> int | None:
     """The largest K at which ``ok(values[K])`` holds (the last K before the first failure is not
     required: capacity is the largest K that works).  ``None`` when none does."""
@@ -176,40 +205,49 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds, e.g. 1,2,3 or 1-3 (default 1)")
     ap.add_argument("--out", default="results/capacity", help="output folder")
     ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
-    ap.add_argument("--ks", default=None, help="comma-separated memory counts")
+    ap.add_argument("--ks", default=None,
+                    help='comma-separated memory counts, or per connectivity "P:K,K;P:K,K" '
+                         '(e.g. "0.125:15,20;0.5:50,60")')
     ap.add_argument("--ps", default=None, help="comma-separated cortical E->E connection probabilities")
     ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
+    ap.add_argument("--model", default=str(MODEL), help=f"model file (default {MODEL})")
     ap.add_argument("--fixed-field", action="store_true",
                     help="keep C·w constant across connectivities (scale the cortical recurrent weights by 0.5/p)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
-    if args.ks:
-        size["ks"] = tuple(int(x) for x in args.ks.split(","))
     if args.ps:
         size["ps"] = tuple(float(x) for x in args.ps.split(","))
+    if args.ks:
+        size["ks"] = parse_ks(args.ks)
+        if isinstance(size["ks"], dict):
+            size["ps"] = tuple(sorted(size["ks"]))
+    grid = (dict(size["ks"]) if isinstance(size["ks"], dict)
+            else {p: tuple(size["ks"]) for p in size["ps"]})
     if args.sleep_per_memory is not None:
         size["sleep_per_memory"] = args.sleep_per_memory
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
-    model = build_model()
+    model_file = Path(args.model)
+    model = build_model(model_file)
     if args.overrides:   # fail early, naming the key, rather than in every sweep point
-        load_model(MODEL, overrides=args.overrides)
+        load_model(model_file, overrides=args.overrides)
     n_ctx = model.populations["ctx_e"].size
     rows, per = [], {}
-    for k in size["ks"]:
+    for k in sorted({k for ks in grid.values() for k in ks}):
+        ps_k = [p for p in size["ps"] if k in grid[p]]
         overrides = [f"protocol.n_memories={k}",
                      f"protocol.phases.sleep.duration={size['sleep_per_memory'] * k:g} s"] + args.overrides
         if args.fixed_field:     # one sweep per p: its weight scale depends on p
-            got = [row for p in size["ps"]
+            got = [row for p in ps_k
                    for row in run_sweep(model, {P_KEY: [p]}, seeds, out / f"K{k}" / f"p{p:g}",
                                         overrides=overrides + fixed_field_overrides(model, p),
                                         workers=args.jobs, scheduler=args.scheduler, figure=False,
                                         progress=False, log=None)]
         else:
-            got = run_sweep(model, {P_KEY: list(size["ps"])}, seeds, out / f"K{k}", overrides=overrides,
+            got = run_sweep(model, {P_KEY: ps_k}, seeds, out / f"K{k}", overrides=overrides,
                             workers=args.jobs, scheduler=args.scheduler, figure=False, progress=False, log=None)
         for row in got:
             row["K"] = k
@@ -221,9 +259,9 @@ def main(argv=None) -> int:
              for p, by_k in per.items()}
     kstar, kstar_intact = {}, {}
     for p, by_k in table.items():
-        kstar[p] = k_star(size["ks"], by_k, lambda v: v["lesioned"]["mean"] is not None
+        kstar[p] = k_star(grid[p], by_k, lambda v: v["lesioned"]["mean"] is not None
                           and v["lesioned"]["mean"] >= TARGET_LESIONED and v["false_alarm"]["mean"] <= TARGET_FA)
-        kstar_intact[p] = k_star(size["ks"], by_k, lambda v: v["intact"]["mean"] is not None
+        kstar_intact[p] = k_star(grid[p], by_k, lambda v: v["intact"]["mean"] is not None
                                  and v["intact"]["mean"] >= TARGET_INTACT)
     ps = sorted(table)
     cs = [p * n_ctx for p in ps]
@@ -233,7 +271,7 @@ def main(argv=None) -> int:
     default_p = P_DEFAULT
     if args.quick:
         crit = [criterion(f"K* (cortex alone) at p = {p:g} is the largest K tried", kstar[p], ">=",
-                          max(size["ks"]), note) for p in ps]
+                          max(grid[p]), note) for p in ps]
     else:
         crit = [criterion("K* (cortex alone >= 0.8, FA <= 0.05) at the default connectivity",
                           kstar.get(default_p), ">=", 50, note),
@@ -244,15 +282,16 @@ def main(argv=None) -> int:
     theory = {"tsodyks_feigelman_per_connection": 1 / (2 * f * abs(math.log(f))),
               "hopfield_alpha": 0.138, "willshaw_P": math.log(2) * n_ctx ** 2 / (f * n_ctx) ** 2,
               "binary_kwta": ideal_capacity(model, ps, seeds[:1] if args.quick else (1, 2, 3))}
+    size["ks"] = {str(p): list(ks) for p, ks in grid.items()}
     summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(MODEL), "overrides": args.overrides, "fixed_field": args.fixed_field,
+               "model_file": str(model_file), "overrides": args.overrides, "fixed_field": args.fixed_field,
                "connections_per_neuron": dict(zip(map(str, ps), cs)),
                "table": table, "k_star": kstar, "k_star_intact": kstar_intact, "slope": slope,
                "theory": theory, "criteria": crit, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
     plot(table, kstar, kstar_intact, cs, ps, theory, out / "capacity.png",
-         f"capacity: K = {','.join(map(str, size['ks']))}, {size['sleep_per_memory']:g} s sleep per memory, "
+         f"capacity: K = {ks_text(grid)}, {size['sleep_per_memory']:g} s sleep per memory, "
          f"seeds {','.join(map(str, seeds))} (n = {n})")
     print("p      C     K*(cortex)  K*(intact)   per K: cortex-alone / FA / intact / replays")
     for p, c in zip(ps, cs):
