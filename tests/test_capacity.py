@@ -193,3 +193,53 @@ def test_diagnostic_scripts_share_the_point_options():
     for name in ("capacity_oracle", "replay_purity"):
         with pytest.raises(SystemExit):
             _script(name).main(["--help"])
+
+
+#: models/cls_k50.toml against models/cls.toml: every change (models/README.md, "Variant: models/cls_k50.toml")
+K50_CHANGES = [
+    "populations.hpc_e.size=1000", "sources.hpc_in.size=1000", "populations.hpc_i.size=250",
+    "projections.hpc_ei.connector.p=0.1", "projections.hpc_ie.connector.p=0.25", "projections.hpc_ii.connector.p=0.1",
+    "rules.ctx_norm.total=1750 mV", "rules.ctx_incap.total=2500 mV",
+    'rules.ctx_bi={ type = "bistable", theta = "1 mV", w_up = "6 mV", tau_up = "60 s", tau_down = "500 ms" }',
+    'projections.ctx_ee.plasticity=["ctx_slow", "ctx_bi", "ctx_norm", "ctx_incap"]',
+    'rules.hpc_std={ type = "short_term_depression", u = 0.2, tau_rec = "2 s" }',
+    'projections.hpc_ee.plasticity=["hpc_fast", "hpc_ee_norm", "hpc_std"]',
+    "rules.hpc_fast.w_max=6 mV", "rules.hpc_to_ctx_fast.c_post=0.02 mV",
+    "protocol.n_memories=50", "protocol.phases.encode.gain={hpc_ie=3.0}",
+    *(f"protocol.phases.{s}.{k}" for s in ("sleep", "sleep_blocked") for k in (
+        "duration=300 s", "gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=3.0, hpc_ctx=5.0, ctx_ei=2.0}",
+        "stimuli.0.rate=100 Hz")),
+    *(f"protocol.phases.{r}.gain={{ctx_ei=1.65}}" for r in (
+        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep")),
+]
+
+
+def test_k50_model_is_the_default_model_with_its_listed_changes():
+    from dataclasses import replace
+    k50 = load_model(ROOT / "models" / "cls_k50.toml")
+    derived = load_model(ROOT / "models" / "cls.toml", overrides=K50_CHANGES)
+    assert k50.name == "cls_k50"
+    assert replace(k50, name=derived.name, description=derived.description) == derived
+    # and each change is needed: without any one of them the model is another (or none)
+    for i, change in enumerate(K50_CHANGES):
+        try:
+            other = load_model(ROOT / "models" / "cls.toml", overrides=K50_CHANGES[:i] + K50_CHANGES[i + 1:])
+        except ModelError:
+            continue
+        assert other != derived, change
+
+
+def test_ks_per_connectivity_and_fixed_field_scale_a_bistable_rule():
+    cap = _capacity()
+    assert cap.parse_ks("5,10") == (5, 10)
+    assert cap.parse_ks("0.125:15,20; 0.5:50") == {0.125: (15, 20), 0.5: (50,)}
+    with pytest.raises(ValueError, match="0.25"):
+        cap.parse_ks("0.125:15;0.25")
+    k50 = ROOT / "models" / "cls_k50.toml"
+    base = load_model(k50)
+    model = load_model(k50, overrides=[f"{cap.P_KEY}=0.125"] + cap.fixed_field_overrides(base, 0.125))
+    old, new = base.rules["ctx_bi"], model.rules["ctx_bi"]
+    for f in ("theta", "w_up", "w_down"):
+        assert getattr(new, f) == pytest.approx(getattr(old, f) * 4, rel=1e-6), f
+    assert (new.tau_up, new.tau_down) == (old.tau_up, old.tau_down)
+    assert model.rules["ctx_slow"].w_max == pytest.approx(new.w_up, rel=1e-6)
