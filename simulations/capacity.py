@@ -45,6 +45,9 @@ Usage::
 
     python simulations/capacity.py --seeds 1 --out results/capacity
     python simulations/capacity.py --quick --seed 1 --out /tmp/capacity
+    # the K* = 50 model, memory counts chosen per connectivity, C·w fixed
+    python simulations/capacity.py --model models/cls_k50.toml --fixed-field --sleep-per-memory 6 \
+        --seeds 1-3 --ks "0.125:15,20;0.25:30,40;0.5:50" --out results/capacity_k50
 """
 
 from __future__ import annotations
@@ -112,30 +115,60 @@ def fixed_field_overrides(model, p: float, p_ref: float = P_DEFAULT) -> list[str
     return out
 
 
-def build_model(model_file=MODEL):
-    """The default model's main chain only: encode, intact recall, sleep, both recalls after sleep."""
+LESIONED = "recall_lesioned_after_sleep"
+
+
+def lesioned_name(gain: float) -> str:
+    """Name of the cortex-alone recall after sleep at recall inhibition ``gain`` (``--gains``)."""
+    return f"{LESIONED}_g{gain:g}"
+
+
+def build_model(model_file=MODEL, gains=None):
+    """The model's main chain only: encode, intact recall, sleep, both recalls after sleep.
+
+    With ``gains``, one cortex-alone recall after sleep per recall inhibition (``ctx_ei`` gain),
+    each branched from the end of sleep (:func:`lesioned_name`), instead of the model's one.
+    """
     base = load_model(model_file)
     P = base.protocol
-    keep = ("encode", "recall_intact_after_encoding", "sleep", "recall_lesioned_after_sleep",
-            "recall_intact_after_sleep")
+    keep = ("encode", "recall_intact_after_encoding", "sleep", LESIONED, "recall_intact_after_sleep")
     phases = [P.phase(n) for n in keep]
+    if gains:
+        rec = P.phase(LESIONED)
+        lesioned = [compose.phase_copy(rec, lesioned_name(g), start_from="sleep",
+                                       gain={**dict(rec.gain or {}), "ctx_ei": float(g)}) for g in gains]
+        phases = phases[:3] + lesioned + phases[4:]
     return compose.with_phases(base, phases)
 
 
-def point_metrics(row: dict) -> dict:
-    """The figures of one sweep row (flattened metrics, see :func:`neuromem.sweep.flatten_metrics`)."""
+def point_metrics(row: dict, gains=None) -> dict:
+    """The figures of one sweep row (flattened metrics, see :func:`neuromem.sweep.flatten_metrics`).
+
+    With ``gains``, the cortex-alone figures are those of the best recall inhibition: the highest
+    recall among those with false alarms ≤ 0.05, else the fewest false alarms (as
+    :func:`neuromem.analysis.best_recall`); ``gain`` says which.
+    """
     def get(name):
         v = row.get(name)
         return None if v in (None, "") else float(v)
 
+    lesioned, gain = LESIONED, None
+    if gains:
+        rows = [(g, get(lesioned_name(g)), get(f"recall.{lesioned_name(g)}.mean_false_alarm_rate")) for g in gains]
+        rows = [r for r in rows if r[1] is not None and r[2] is not None]
+        if rows:
+            ok = [r for r in rows if r[2] <= TARGET_FA]
+            gain = (max(ok, key=lambda r: r[1]) if ok else min(rows, key=lambda r: r[2]))[0]
+            lesioned = lesioned_name(gain)
     return {
         "intact": get("recall_intact_after_encoding"),
-        "lesioned": get("recall_lesioned_after_sleep"),
+        "lesioned": get(lesioned),
         "intact_after_sleep": get("recall_intact_after_sleep"),
-        "hit": get("recall.recall_lesioned_after_sleep.mean_hit_rate"),
-        "false_alarm": get("recall.recall_lesioned_after_sleep.mean_false_alarm_rate"),
-        "winner": get("recall.recall_lesioned_after_sleep.correct_winner_fraction"),
+        "hit": get(f"recall.{lesioned}.mean_hit_rate"),
+        "false_alarm": get(f"recall.{lesioned}.mean_false_alarm_rate"),
+        "winner": get(f"recall.{lesioned}.correct_winner_fraction"),
         "replays": get("replay.sleep.total"),
+        "gain": gain,
     }
 
 
@@ -214,6 +247,9 @@ def main(argv=None) -> int:
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
     ap.add_argument("--model", default=str(MODEL), help=f"model file (default {MODEL})")
+    ap.add_argument("--gains", default=None,
+                    help="comma-separated recall inhibitions (ctx_ei gains) of the cortex-alone recall after "
+                         "sleep, the best within false alarms <= 0.05 counts (default: the model's one recall)")
     ap.add_argument("--fixed-field", action="store_true",
                     help="keep C·w constant across connectivities (scale the cortical recurrent weights by 0.5/p)")
     args = ap.parse_args(argv)
@@ -231,7 +267,8 @@ def main(argv=None) -> int:
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
     model_file = Path(args.model)
-    model = build_model(model_file)
+    gains = tuple(float(x) for x in args.gains.split(",")) if args.gains else None
+    model = build_model(model_file, gains)
     if args.overrides:   # fail early, naming the key, rather than in every sweep point
         load_model(model_file, overrides=args.overrides)
     n_ctx = model.populations["ctx_e"].size
@@ -252,7 +289,7 @@ def main(argv=None) -> int:
         for row in got:
             row["K"] = k
             if row.get("status") != "error":
-                per.setdefault(float(row[P_KEY]), {}).setdefault(k, []).append(point_metrics(row))
+                per.setdefault(float(row[P_KEY]), {}).setdefault(k, []).append(point_metrics(row, gains))
         rows += got
         print(f"K = {k}: {len(got)} points ({sum(r.get('status') == 'error' for r in got)} failed)", flush=True)
     table = {p: {k: {name: spread([m[name] for m in ms]) for name in ms[0]} for k, ms in by_k.items()}
@@ -284,7 +321,7 @@ def main(argv=None) -> int:
               "binary_kwta": ideal_capacity(model, ps, seeds[:1] if args.quick else (1, 2, 3))}
     size["ks"] = {str(p): list(ks) for p, ks in grid.items()}
     summary = {"experiment": "capacity", "size": size, "quick": args.quick, "seeds": seeds,
-               "model_file": str(model_file), "overrides": args.overrides, "fixed_field": args.fixed_field,
+               "model_file": str(model_file), "recall_gains": gains, "overrides": args.overrides, "fixed_field": args.fixed_field,
                "connections_per_neuron": dict(zip(map(str, ps), cs)),
                "table": table, "k_star": kstar, "k_star_intact": kstar_intact, "slope": slope,
                "theory": theory, "criteria": crit, "rows": rows}
