@@ -243,3 +243,23 @@ def test_ks_per_connectivity_and_fixed_field_scale_a_bistable_rule():
         assert getattr(new, f) == pytest.approx(getattr(old, f) * 4, rel=1e-6), f
     assert (new.tau_up, new.tau_down) == (old.tau_up, old.tau_down)
     assert model.rules["ctx_slow"].w_max == pytest.approx(new.w_up, rel=1e-6)
+
+
+def test_gains_branch_one_cortex_alone_recall_per_inhibition_and_the_best_within_the_limit_counts():
+    cap = _capacity()
+    model = cap.build_model(ROOT / "models" / "cls.toml", gains=(1.5, 1.8))
+    names = [ph.name for ph in model.protocol.phases]
+    assert names == ["encode", "recall_intact_after_encoding", "sleep", "recall_lesioned_after_sleep_g1.5",
+                     "recall_lesioned_after_sleep_g1.8", "recall_intact_after_sleep"]
+    for g in (1.5, 1.8):
+        ph = model.protocol.phase(cap.lesioned_name(g))
+        assert ph.start_from == "sleep" and dict(ph.gain) == {"ctx_ei": g}
+        assert set(ph.silence) == {"hpc_e", "hpc_i"}
+    row = {"recall_lesioned_after_sleep_g1.5": "0.85", "recall.recall_lesioned_after_sleep_g1.5.mean_false_alarm_rate": "0.08",
+           "recall_lesioned_after_sleep_g1.8": "0.81", "recall.recall_lesioned_after_sleep_g1.8.mean_false_alarm_rate": "0.02",
+           "recall.recall_lesioned_after_sleep_g1.8.mean_hit_rate": "0.9"}
+    got = cap.point_metrics(row, (1.5, 1.8))
+    assert (got["gain"], got["lesioned"], got["false_alarm"], got["hit"]) == (1.8, 0.81, 0.02, 0.9)
+    row["recall.recall_lesioned_after_sleep_g1.8.mean_false_alarm_rate"] = "0.06"   # none within: fewest false alarms
+    assert cap.point_metrics(row, (1.5, 1.8))["gain"] == 1.8
+    assert cap.point_metrics({"recall_lesioned_after_sleep": "0.7"})["lesioned"] == 0.7   # without gains: the model's recall
