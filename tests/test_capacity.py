@@ -210,7 +210,8 @@ K50_CHANGES = [
         "duration=300 s", "gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=3.0, hpc_ctx=5.0, ctx_ei=2.0}",
         "stimuli.0.rate=100 Hz")),
     *(f"protocol.phases.{r}.gain={{ctx_ei=1.65}}" for r in (
-        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep")),
+        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep",
+        "recall_intact_after_sleep")),
 ]
 
 
