@@ -173,8 +173,8 @@ def point_metrics(row: dict, gains=None) -> dict:
 
 
 def recall_cue_fraction(model) -> float:
-    """The cue fraction of the cortex-alone recall after sleep (its ``patterns`` stimulus)."""
-    phase = model.protocol.phase("recall_lesioned_after_sleep")
+    """The cue fraction of the (first) cortex-alone recall after sleep (its ``patterns`` stimulus)."""
+    phase = next(ph for ph in model.protocol.phases if ph.name.startswith(LESIONED))
     return next(s.fraction for s in phase.stimuli if s.kind == "patterns")
 
 
