@@ -55,6 +55,19 @@ def test_lesion_gradient_set_changes_every_rounds_sleep():
         lg.main(["--help"])
 
 
+def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
+    """Another model file (``--model``): the tests after the rounds copy its recalls after sleep, with
+    their recall inhibition (``models/cls_k50.toml`` x 1.65), and the memory count is the rounds'."""
+    lg = load_script("lesion_gradient")
+    model = lg.build_model(3, 2, 1.0, model_file=ROOT / "models" / "cls_k50.toml")
+    tests = {p.name: p for p in model.protocol.phases if p.kind == "recall"}
+    assert set(tests) == {"recall_intact", "recall_lesioned", "blocked_recall_intact", "blocked_recall_lesioned"}
+    assert all(dict(p.gain) == {"ctx_ei": 1.65} for p in tests.values())
+    assert model.protocol.n_memories == 6 and model.populations["hpc_e"].size == 1000
+    default = lg.build_model(3, 2, 1.0)
+    assert all(not p.gain for p in default.protocol.phases if p.kind == "recall")
+
+
 @pytest.mark.slow
 def test_lesion_gradient_quick(tmp_path, capsys):
     summary, _ = run_quick("lesion_gradient", tmp_path, capsys)
