@@ -45,9 +45,11 @@ Usage::
 
     python simulations/capacity.py --seeds 1 --out results/capacity
     python simulations/capacity.py --quick --seed 1 --out /tmp/capacity
-    # the K* = 50 model, memory counts chosen per connectivity, C·w fixed
+    # the K* = 50 model, memory counts chosen per connectivity, C·w fixed, the best of four
+    # recall inhibitions (docs/experiments.md, "The K* = 50 model as a file")
     python simulations/capacity.py --model models/cls_k50.toml --fixed-field --sleep-per-memory 6 \
-        --seeds 1-3 --ks "0.125:15,20;0.25:30,40;0.5:50" --out results/capacity_k50
+        --gains 1.35,1.5,1.65,1.8 --seeds 1-3 --ks "0.125:10,15,20;0.25:30,35,40;0.5:40,50" \
+        --out results/capacity_k50
 """
 
 from __future__ import annotations
