@@ -148,7 +148,7 @@ def point_metrics(row: dict, gains=None) -> dict:
 
     With ``gains``, the cortex-alone figures are those of the best recall inhibition: the highest
     recall among those with false alarms ≤ 0.05, else the fewest false alarms (as
-    :func:`neuromem.analysis.best_recall`); ``gain`` says which.
+    :func:`neuromem.analysis.best_recall`); ``gain`` (only then) says which.
     """
     def get(name):
         v = row.get(name)
@@ -162,7 +162,7 @@ def point_metrics(row: dict, gains=None) -> dict:
             ok = [r for r in rows if r[2] <= TARGET_FA]
             gain = (max(ok, key=lambda r: r[1]) if ok else min(rows, key=lambda r: r[2]))[0]
             lesioned = lesioned_name(gain)
-    return {
+    out = {
         "intact": get("recall_intact_after_encoding"),
         "lesioned": get(lesioned),
         "intact_after_sleep": get("recall_intact_after_sleep"),
@@ -170,8 +170,10 @@ def point_metrics(row: dict, gains=None) -> dict:
         "false_alarm": get(f"recall.{lesioned}.mean_false_alarm_rate"),
         "winner": get(f"recall.{lesioned}.correct_winner_fraction"),
         "replays": get("replay.sleep.total"),
-        "gain": gain,
     }
+    if gains:
+        out["gain"] = gain
+    return out
 
 
 def recall_cue_fraction(model) -> float:
