@@ -48,7 +48,7 @@ Usage::
     # the K* = 50 model, memory counts chosen per connectivity, C·w fixed, the best of four
     # recall inhibitions (docs/experiments.md, "The K* = 50 model as a file")
     python simulations/capacity.py --model models/cls_k50.toml --fixed-field --sleep-per-memory 6 \
-        --gains 1.35,1.5,1.65,1.8 --seeds 1-3 --ks "0.125:10,15,20;0.25:30,35,40;0.5:40,50" \
+        --gains 1.35,1.5,1.65,1.8 --seeds 1-3 --ks "0.125:10,15,20;0.25:30,35,40;0.5:40,50,55" \
         --out results/capacity_k50
 """
 
