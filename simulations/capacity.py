@@ -375,7 +375,7 @@ def plot(table, kstar, kstar_intact, cs, ps, theory, path, title):
     ax.set_xlabel("memories stored K")
     ax.set_ylabel("recall overlap (dashed thin: false-alarm rate)")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(0, -0.15), ncol=2, fontsize=7, frameon=False)
     cgrid = np.geomspace(min(cs) / 2, max(cs) * 2, 20)
     ax2.plot(cgrid, theory["tsodyks_feigelman_per_connection"] * cgrid, "k--", lw=0.8,
