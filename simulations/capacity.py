@@ -63,6 +63,7 @@ import numpy as np
 
 from neuromem.batch import add_set_argument
 from neuromem.io import write_json_atomic
+from neuromem.analysis import best_recall_row
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.analysis.binary_network import binary_network_capacity
 from neuromem.spec import compose
@@ -148,7 +149,7 @@ def point_metrics(row: dict, gains=None) -> dict:
 
     With ``gains``, the cortex-alone figures are those of the best recall inhibition: the highest
     recall among those with false alarms ≤ 0.05, else the fewest false alarms (as
-    :func:`neuromem.analysis.best_recall`); ``gain`` (only then) says which.
+    :func:`neuromem.analysis.best_recall_row`); ``gain`` (only then) says which.
     """
     def get(name):
         v = row.get(name)
@@ -156,11 +157,11 @@ def point_metrics(row: dict, gains=None) -> dict:
 
     lesioned, gain = LESIONED, None
     if gains:
-        rows = [(g, get(lesioned_name(g)), get(f"recall.{lesioned_name(g)}.mean_false_alarm_rate")) for g in gains]
-        rows = [r for r in rows if r[1] is not None and r[2] is not None]
+        rows = [{"gain": g, "overlap": get(lesioned_name(g)),
+                 "false_alarm": get(f"recall.{lesioned_name(g)}.mean_false_alarm_rate")} for g in gains]
+        rows = [r for r in rows if r["overlap"] is not None and r["false_alarm"] is not None]
         if rows:
-            ok = [r for r in rows if r[2] <= TARGET_FA]
-            gain = (max(ok, key=lambda r: r[1]) if ok else min(rows, key=lambda r: r[2]))[0]
+            gain = best_recall_row(rows, TARGET_FA)["gain"]
             lesioned = lesioned_name(gain)
     out = {
         "intact": get("recall_intact_after_encoding"),

@@ -485,3 +485,6 @@ def test_best_recall_takes_the_highest_overlap_within_the_false_alarm_limit():
     assert best_recall(recall, {1: "r1", 2: "r2", 3: "r3"}, max_false_alarm=0.3)["gain"] == 1
     with pytest.raises(ValueError):
         best_recall(recall, {})
+    from neuromem.analysis import best_recall_row                    # the same choice on rows already read
+    assert best_recall_row(rows) == {**rows[1], "within_limit": True, "all": rows}
+    assert best_recall_row(rows[:1], max_false_alarm=0.1)["within_limit"] is False

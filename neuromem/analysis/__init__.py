@@ -6,7 +6,7 @@ Pure numpy.  :func:`compute_metrics` gives the JSON-serialisable summary that
 notebooks and tests.
 """
 
-from neuromem.analysis.recall import recall_overlap, winner, recall_phase_metrics, cue_mask, pearson, best_recall
+from neuromem.analysis.recall import recall_overlap, winner, recall_phase_metrics, cue_mask, pearson, best_recall, best_recall_row
 from neuromem.analysis.activity import (
     population_rates, find_assemblies, detect_replay, replay_summary, replay_composition,
 )
@@ -15,7 +15,7 @@ from neuromem.analysis.memories import presented_memories, encoding_phases, memo
 from neuromem.analysis.relearn import relearn, relearnable
 
 __all__ = [
-    "recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson", "best_recall",
+    "recall_overlap", "winner", "recall_phase_metrics", "cue_mask", "pearson", "best_recall", "best_recall_row",
     "population_rates", "find_assemblies", "detect_replay", "replay_summary", "replay_composition",
     "compute_metrics", "replay_analysis",
     "presented_memories", "encoding_phases", "memory_ages", "group_items",

@@ -248,6 +248,25 @@ def best_recall(recall: dict, phases: dict, max_false_alarm: float = 0.05) -> di
     """
     rows = [{"gain": float(g), "overlap": float(np.mean(recall[name]["overlap"])),
              "false_alarm": float(recall[name]["mean_false_alarm_rate"])} for g, name in phases.items()]
+    return best_recall_row(rows, max_false_alarm)
+
+
+def best_recall_row(rows, max_false_alarm: float = 0.05) -> dict:
+    """The choice :func:`best_recall` makes, on rows already read (e.g. from a sweep table).
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``{gain, overlap, false_alarm}`` per recall, in the order ties are broken (the first wins).
+    max_false_alarm : float, optional
+        The capacity criterion's false-alarm limit (0.05).
+
+    Returns
+    -------
+    dict
+        As :func:`best_recall`.
+    """
+    rows = list(rows)
     if not rows:
         raise ValueError("best_recall: no recalls given")
     ok = [r for r in rows if r["false_alarm"] <= max_false_alarm]
