@@ -61,7 +61,7 @@ import numpy as np
 from neuromem.analysis import group_items, memory_ages
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, add_set_argument, run_points
+from neuromem.batch import Point, add_point_arguments, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -245,17 +245,11 @@ def plot(curves: dict, per_seed: dict, path, title: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=None, help="one seed (default: --seeds)")
-    ap.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1-5 (default 1,2,3)")
-    ap.add_argument("--out", default="results/lesion_gradient", help="output folder")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"reduced size {QUICK} instead of {FULL}")
+    add_point_arguments(ap, out="results/lesion_gradient", model=MODEL, quick=f"{QUICK} instead of {FULL}",
+                        seeds="1,2,3")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--per-round", type=int, default=None)
     ap.add_argument("--sleep", type=float, default=None, help="seconds per sleep")
-    ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
-    ap.add_argument("--model", default=str(MODEL), help="model file (default models/cls.toml)")
-    add_set_argument(ap)
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     for k, v in (("rounds", args.rounds), ("per_round", args.per_round), ("sleep", args.sleep)):

@@ -190,7 +190,7 @@ def test_diagnostic_scripts_share_the_point_options():
     a = ap.parse_args(["--seed", "3", "--set", "a.b=1", "--set", "c=2", "--quick", "--jobs", "1"])
     assert (a.seed, a.seeds, a.quick, a.overrides, a.model, a.jobs, a.out) == (
         3, "1,2", True, ["a.b=1", "c=2"], "models/cls.toml", 1, "results/x")
-    for name in ("capacity_oracle", "replay_purity"):
+    for name in ("capacity_oracle", "replay_purity", "lesion_gradient"):
         with pytest.raises(SystemExit):
             _script(name).main(["--help"])
 
