@@ -153,16 +153,18 @@ def test_subthreshold_membrane_matches_exact_solution(target, inject):
     assert v[0].max() > -70 * MV + 1 * MV                   # the input did something
 
 
-# spikes through the depressing synapse, by phase (s from the phase's start); "blocked" blocks it
-STD_PHASES = {"drive": [10.0, 12.0, 14.0, 16.0, 40.0, 41.0], "later": [30.0], "blocked": [2.0, 4.0, 6.0, 8.0],
-              "after": [10.0]}
+# spikes through the depressing synapse, by phase (s from the phase's start); "blocked" blocks it,
+# "off" switches its depression off (stp_off)
+STD_PHASES = {"drive": [10.0, 12.0, 14.0, 16.0, 40.0, 41.0], "later": [30.0], "off": [2.0, 3.0, 4.0, 5.0],
+              "blocked": [2.0, 4.0, 6.0, 8.0], "after": [10.0]}
 
 
 @pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.slow),
                                     pytest.param("cpp_standalone", marks=pytest.mark.slow)])
 def test_short_term_depression_scales_each_spike_by_its_resources(target, inject):
     """Tsodyks–Markram depression: the k-th spike moves the membrane by w R_k, R_k from the exact recursion;
-    the resources carry over from phase to phase, a blocked projection's spikes use none, w never moves."""
+    the resources carry over from phase to phase, a blocked projection's spikes use none, with the depression
+    switched off (stp_off) a spike transmits w and uses none, w never moves."""
     from neuromem.spec import ShortTermDepression
 
     rules = {"std": {"type": "short_term_depression", "u": 0.4, "tau_rec": "30 ms"}}
@@ -171,6 +173,7 @@ def test_short_term_depression_scales_each_spike_by_its_resources(target, inject
                         "inp_ref": proj("inp", "ref", "3 mV", "one_to_one")},
                        [phase("drive", "60 ms", record_state=["post", "ref"]),
                         phase("later", "60 ms", record_state=["post"]),
+                        phase("off", "20 ms", stp_off=["inp_post"], record_state=["post"]),
                         phase("blocked", "30 ms", block=["inp_post"], record_state=["post"]),
                         phase("after", "50 ms", record_state=["post"])], rules=rules)
     rule = model.rules["std"]
@@ -179,7 +182,9 @@ def test_short_term_depression_scales_each_spike_by_its_resources(target, inject
     device, tgt = ("cpp_standalone", "auto") if target == "cpp_standalone" else ("runtime", target)
     run = simulate(model, 0, Brian2Options(progress=False, device=device, target=tgt))
     starts = dict(zip(STD_PHASES, np.cumsum([0.0] + [ph.duration for ph in run.phases[:-1]])))
-    sent = np.array([starts[n] + t * 1e-3 for n, ts in STD_PHASES.items() if n != "blocked" for t in ts])
+    sent = np.array([starts[n] + t * 1e-3 for n, ts in STD_PHASES.items() if n not in ("blocked", "off")
+                     for t in ts])
+    full = np.array([starts["off"] + t * 1e-3 for t in STD_PHASES["off"]])     # transmitted at w, nothing used
     r = rule.efficacies(sent)
     assert r[0] == 1.0     # after a spike 1 - U = 0.6 is left, which recovers towards 1 for 2 ms
     np.testing.assert_allclose(r[1], 1 - 0.4 * np.exp(-2 / 30), rtol=1e-12)
@@ -187,6 +192,7 @@ def test_short_term_depression_scales_each_spike_by_its_resources(target, inject
     for name, t0 in starts.items():
         t, v = run.phase(name).state["post"]
         expected = -70 * MV + sum(psp(t + t0, [tk + DT], 3 * MV * rk, 0.02, 0.005) for tk, rk in zip(sent, r))
+        expected += psp(t + t0, full + DT, 3 * MV, 0.02, 0.005)
         np.testing.assert_allclose(v[0], expected, rtol=0, atol=1e-12, err_msg=name)
     # without the rule every spike transmits the full weight
     t, v_ref = run.phase("drive").state["ref"]

@@ -575,6 +575,42 @@ def test_short_term_depression_is_refused_by_both_exporters():
         to_nir(m, {}, "recall")
     # silenced, the projection is not exported and nothing is refused
     assert [i for i in check_lava(m, "lesioned") if i.severity == "error"] == []
+    # switched off in the phase (stp_off), the synapses transmit their stored weights: exported, in both
+    off = _std_off_model()
+    assert [i for i in check_lava(off, "recall_off") if i.severity == "error"] == []
+    zeros = {name: np.zeros((off.populations[pr.target].size, off.nodes()[pr.source].size))
+             for name, pr in off.projections.items()}
+    assert "ee" in to_nir(off, zeros, "recall_off").nodes
+    assert [i.severity for i in check_lava(off, "recall") if "'std'" in str(i)] == ["error"]
+
+
+def _std_off_model():
+    """:func:`tiny_model` with a depressing E -> E projection, and a third phase that switches the depression off."""
+    from neuromem.spec import ShortTermDepression
+
+    m = tiny_model()
+    cue = m.protocol.phases[0].stimuli[0]
+    return dataclasses.replace(
+        m, rules={**m.rules, "std": ShortTermDepression("std", u=0.5, tau_rec=0.5)},
+        projections={**m.projections, "ee": dataclasses.replace(m.projections["ee"], plasticity=("stdp", "std"))},
+        protocol=dataclasses.replace(m.protocol, phases=(
+            *m.protocol.phases, Phase("recall_off", "recall", stimuli=(cue,), stp_off=("ee",)))))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_a_phase_with_short_term_depression_switched_off_exports_exactly(tmp_path, run_python):
+    """Brian2 runs depression in "recall" and switches it off in "recall_off" (resources depleted but unused):
+    Lava's static weights reproduce "recall_off" spike for spike."""
+    d = _simulate(_std_off_model(), tmp_path / "brian2")
+    r = run_python(f"""
+        import json
+        from neuromem.export import run_lava
+        print(json.dumps(run_lava({str(d)!r}, phase="recall_off", mode="float", out={str(tmp_path / "lava")!r})))
+        """)
+    a = r["agreement"]
+    assert a["by_population"]["E"]["spikes_reference"] > 300
+    assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
 
 
 def test_check_lava_refuses_a_rule_declared_not_exportable():

@@ -334,6 +334,25 @@ def test_short_term_depression_loads_and_bad_values_name_the_key(old, new, key, 
     assert fragment in msg, msg
 
 
+@pytest.mark.parametrize("names, fragment", [
+    ('["ctx_eee"]', "'ctx_eee' is not a defined projection"),
+    ('["in_e"]', "projection 'in_e' has no short-term plasticity rule"),
+])
+def test_stp_off_loads_and_names_only_projections_with_a_short_term_rule(names, fragment):
+    """A phase's stp_off loads (and survives a dump); naming an unknown projection or one without a short-term
+    plasticity rule names the file and the phase's key."""
+    text = _mutate("[rules.ctx_stdp]", STD_RULE).replace('plasticity = ["ctx_stdp"]', 'plasticity = ["ctx_stdp", "ctx_std"]')
+    text = text.replace('block = ["in_e"]\n', 'block = ["in_e"]\nstp_off = ["ctx_ee"]\n')
+    m = loads_model(text, file="m.toml")
+    assert m.protocol.phases[1].stp_off == ("ctx_ee",) and m.protocol.phases[0].stp_off == ()
+    assert loads_model(dumps_model(m)).protocol.phases[1].stp_off == ("ctx_ee",)
+    with pytest.raises(ModelError) as exc:
+        loads_model(text.replace('stp_off = ["ctx_ee"]', f"stp_off = {names}"), file="m.toml")
+    msg = str(exc.value)
+    assert msg.startswith("m.toml: protocol.phases[1].stp_off: "), msg
+    assert fragment in msg, msg
+
+
 def test_unknown_key_lists_valid_keys():
     with pytest.raises(ModelError) as exc:
         loads_model(_mutate('c_pre = "0.001 mV"', 'c_pree = "0.001 mV"'), file="m.toml")

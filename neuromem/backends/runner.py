@@ -34,9 +34,10 @@ import numpy as np
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
+from neuromem.spec.registry import RULES
 from neuromem.stimulus import initial_values, make_cues, phase_inputs, protocol_patterns, rng_for
 
-__all__ = ["Draws", "PhaseStep", "PhaseOutput", "Backend", "draw_run", "plan_protocol", "phases_needed",
+__all__ = ["Draws", "PhaseStep", "PhaseOutput", "Backend", "draw_run", "plan_protocol", "phases_needed", "stp_projections",
            "run_protocol"]
 
 
@@ -116,6 +117,10 @@ class PhaseStep:
         Learning-rate scale of every projection with plasticity rules (0 when frozen).
     plastic : frozenset of str
         Projections with plasticity rules that learn in the phase.
+    stp_on : dict of str to float
+        Of every projection with a short-term plasticity (transmission) rule:
+        1 when it acts in the phase, 0 when the phase switches it off
+        (:attr:`~neuromem.spec.Phase.stp_off`).
     record_state : tuple of str
         Populations whose membrane potential is recorded.
     """
@@ -132,6 +137,7 @@ class PhaseStep:
     blocked: frozenset
     learning_rates: dict
     plastic: frozenset
+    stp_on: dict
     record_state: tuple
 
     @property
@@ -230,6 +236,12 @@ def phases_needed(protocol, phases=None) -> set:
     return wanted
 
 
+def stp_projections(model) -> list[str]:
+    """The projections with a short-term plasticity (transmission) rule, in model order: those a phase's
+    :attr:`~neuromem.spec.Phase.stp_off` may switch off."""
+    return [name for name in model.projections if any(RULES.caps(r).transmission for r in model.rules_of(name))]
+
+
 def plan_protocol(model, phases=None, n_done: int = 0, keep_every_origin: bool = False) -> list[PhaseStep]:
     """The phases to run, in protocol order, with where each starts from and what it switches.
 
@@ -276,6 +288,7 @@ def plan_protocol(model, phases=None, n_done: int = 0, keep_every_origin: bool =
             blocked=frozenset(ph.block),
             learning_rates=plastic_scale,
             plastic=frozenset(n for n, lr in plastic_scale.items() if n in ph.plastic),
+            stp_on={name: 0.0 if name in ph.stp_off else 1.0 for name in stp_projections(model)},
             record_state=tuple(ph.record_state)))
     return steps
 

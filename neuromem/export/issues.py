@@ -115,7 +115,7 @@ def neuron_issues(model, populations, target: str) -> list[ExportIssue]:
             for feature, what in model.populations[name].export_limits.items()]
 
 
-def rule_issues(model, projections) -> list[ExportIssue]:
+def rule_issues(model, projections, phase=None) -> list[ExportIssue]:
     """Errors for the rules whose synapses do not export (``RuleCaps.exportable`` false, e.g. short-term
     depression, whose transmitted weight is not the stored one).
 
@@ -124,6 +124,9 @@ def rule_issues(model, projections) -> list[ExportIssue]:
     model : neuromem.spec.Model
     projections : iterable of str
         The projections exported.
+    phase : neuromem.spec.Phase, optional
+        The phase exported: a short-term plasticity (transmission) rule it switches off
+        (:attr:`~neuromem.spec.Phase.stp_off`) transmits the stored weight there and is not refused.
 
     Returns
     -------
@@ -136,7 +139,8 @@ def rule_issues(model, projections) -> list[ExportIssue]:
                         f"projection {name!r}: rule {rname!r} ({type(model.rules[rname]).__name__}) declares that "
                         f"its synapses do not export (RuleCaps.exportable is false)")
             for name in projections for rname in model.projections[name].plasticity
-            if not RULES.caps(model.rules[rname]).exportable]
+            if not RULES.caps(model.rules[rname]).exportable
+            and not (phase is not None and name in phase.stp_off and RULES.caps(model.rules[rname]).transmission)]
 
 
 def raise_on_errors(issues, what: str, target: str) -> list[ExportIssue]:

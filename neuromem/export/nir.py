@@ -107,7 +107,7 @@ def to_nir(model, weights: dict, phase=None):
     nir = _nir()
     ph = resolve_phase(model, phase)
     pops, sources, projs = exported_parts(model, ph)
-    raise_on_errors(neuron_issues(model, pops, "NIR's CubaLIF") + rule_issues(model, projs),
+    raise_on_errors(neuron_issues(model, pops, "NIR's CubaLIF") + rule_issues(model, projs, ph),
                     f"model {model.name!r}", "NIR")
     dt = model.dt
     nodes, edges = {}, []

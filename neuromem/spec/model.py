@@ -161,6 +161,11 @@ class Model:
                 require(proj in self.projections, f"{key}.block", f"{proj!r} is not a defined projection")
             for proj in ph.gain:
                 require(proj in self.projections, f"{key}.gain", f"{proj!r} is not a defined projection")
+            for proj in ph.stp_off:
+                require(proj in self.projections, f"{key}.stp_off", f"{proj!r} is not a defined projection")
+                require(any(RULES.caps(r).transmission for r in self.rules_of(proj)), f"{key}.stp_off",
+                        f"projection {proj!r} has no short-term plasticity rule (e.g. short_term_depression) "
+                        "to switch off")
 
     def weight_dimension(self, projection: str) -> str:
         """Dimension of a projection's weights: its target's neuron model's (``"voltage"``, ``"conductance"``)."""

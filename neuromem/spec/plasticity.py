@@ -429,7 +429,9 @@ class ShortTermDepression:
     alternation: Romani & Tsodyks 2015).  It acts in every phase, plastic or
     not, and the resources carry over from one phase to the next; while the
     projection is blocked (gain 0) its spikes release nothing and use
-    nothing.  A projection may carry one.
+    nothing; in a phase that switches it off
+    (:attr:`~neuromem.spec.Phase.stp_off`) a spike transmits :math:`w` and
+    uses nothing.  A projection may carry one.
 
     Attributes
     ----------

@@ -132,6 +132,12 @@ class Phase:
         Projection name → transmission gain (>= 0) during the phase, e.g. a
         neuromodulatory change of synaptic efficacy; 1 when not named.  A
         projection may not be both blocked and given a gain.
+    stp_off : tuple of str
+        Projections whose short-term plasticity (their transmission rule,
+        e.g. :class:`~neuromem.spec.ShortTermDepression`) is off during the
+        phase: each spike transmits the stored weight and uses no resources,
+        which recover as usual (e.g. depression of the CA3 recurrence only in
+        sleep, where it ends replay events, not while recalling).
     start_from : str or None
         Restore the network state saved at the end of this earlier phase.
     record_state : tuple of str
@@ -147,6 +153,7 @@ class Phase:
     silence: tuple[str, ...] = spec_field("strs", ())
     block: tuple[str, ...] = spec_field("strs", ())
     gain: dict = spec_field("table", default_factory=dict)
+    stp_off: tuple[str, ...] = spec_field("strs", ())
     start_from: str | None = spec_field("str", None)
     record_state: tuple[str, ...] = spec_field("strs", ())
 

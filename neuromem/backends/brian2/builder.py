@@ -474,11 +474,13 @@ def build_short_term_depression(rule: ShortTermDepression):
 
     The resources ``stp_r`` of each synapse recover event-driven (exactly, at each spike); a spike
     transmits ``w * stp_r`` and then uses the fraction ``u``, unless the projection is blocked
-    (``gain`` 0: no release, nothing used).
+    (``gain`` 0: no release, nothing used).  The shared switch ``stp_on`` (set per phase, 0 in a phase
+    whose ``stp_off`` names the projection) makes a spike transmit ``w`` and use nothing.
     """
     ns = {"stp_u": rule.u, "stp_tau_rec": rule.tau_rec * b2.second}
-    model = "dstp_r/dt = (1 - stp_r) / stp_tau_rec : 1 (event-driven)\n"
-    return ns, model, "stp_r", "stp_r -= int(gain > 0) * stp_u * stp_r", {"stp_r": 1.0}
+    model = "dstp_r/dt = (1 - stp_r) / stp_tau_rec : 1 (event-driven)\nstp_on : 1 (shared)\n"
+    return (ns, model, "(stp_on * stp_r + (1 - stp_on))", "stp_r -= stp_on * int(gain > 0) * stp_u * stp_r",
+            {"stp_r": 1.0, "stp_on": 1.0})
 
 
 @Builder.register(BistableSynapse)

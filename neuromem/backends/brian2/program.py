@@ -76,6 +76,7 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     from neuromem.backends.brian2.builder import BuiltNetwork
     from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
     from neuromem.backends.brian2.merging import build_populations, build_projections, merge_plan, spike_monitors
+    from neuromem.backends.runner import stp_projections
 
     cache_stateupdaters(Path(options.cache_dir) if options.cache_dir else default_cache_dir())
     b2.set_device("cpp_standalone", build_on_run=False)
@@ -180,6 +181,7 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     reuse_code_objects(network.sorted_objects)
 
     plastic = [n for n, pr in model.projections.items() if pr.plasticity]
+    stp = stp_projections(model)
     mark_arrays = [arr(m.variables["t"]) for m in monitors.values()] + \
                   [arr(m.variables["t"]) for m in state_mons.values()]
     marks = "; ".join(f"_nm_marks.push_back((int64_t){a}.size())" for a in mark_arrays) + ";"
@@ -251,8 +253,9 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
                       f'_nm_load("input/ph{k}_{src}_b.bin", {arr(tb)}.data(), _n * 4);',
                       f"{arr(g.variables['_lastindex'], True)}[0] = 0;",
                       f"{arr(g.variables['_period_bins'], True)}[0] = 0; }}"]
-        # switches: gains of every projection, learning rates of the plastic ones, silenced flags
-        n_sw = len(model.projections) + len(plastic) + len(model.populations)
+        # switches: gains of every projection, learning rates of the plastic ones, silenced flags,
+        # short-term plasticity on/off of the projections with a transmission rule
+        n_sw = len(model.projections) + len(plastic) + len(model.populations) + len(stp)
         lines.append(f"{{ std::vector<double> _sw({n_sw}); "
                      f'_nm_load("input/ph{k}_switches.bin", _sw.data(), {n_sw} * sizeof(double));')
         pos = 0
@@ -264,6 +267,9 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
             pos += 1
         for pname in model.populations:
             lines.append(f"{arr(net.groups[pname].variables['silenced'], True)}[0] = _sw[{pos}];")
+            pos += 1
+        for pname in stp:
+            lines.append(f"{arr(net.synapses[pname].variables['stp_on'], True)}[0] = _sw[{pos}];")
             pos += 1
         lines.append("}")
         for pname in model.populations:

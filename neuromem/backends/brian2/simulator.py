@@ -307,6 +307,8 @@ class RuntimeBackend(Backend):
             net.groups[pname].silenced = 1.0 if pname in step.silenced else 0.0
         for pname, syn in net.synapses.items():
             syn.gain = step.gains[pname]
+            if pname in step.stp_on:
+                syn.stp_on = step.stp_on[pname]
             if pname in step.learning_rates:
                 syn.lr = step.learning_rates[pname]
             for obj in net.normalisers.get(pname, ()):

@@ -53,7 +53,7 @@ import numpy as np
 
 from neuromem.backends.brian2.program import generate_and_compile
 from neuromem.backends.brian2.merging import merge_plan, split_spikes
-from neuromem.backends.runner import Backend, PhaseOutput
+from neuromem.backends.runner import Backend, PhaseOutput, stp_projections
 from neuromem.spec import ModelError
 from neuromem.spec.loader import dumps_model
 
@@ -129,7 +129,7 @@ def _structure(model) -> dict:
     for k in ("n_memories", "coding_level", "overlaps", "pattern_population", "replay_population"):
         proto.pop(k, None)
     for ph in proto.get("phases", []):
-        for k in ("stimuli", "gain", "silence", "block", "kind", "duration"):
+        for k in ("stimuli", "gain", "silence", "block", "stp_off", "kind", "duration"):
             ph.pop(k, None)
         ph["plastic"] = sorted(ph.get("plastic", {}))
     return raw
@@ -314,6 +314,7 @@ class StandaloneBackend(Backend):
             sw = [step.gains[p] for p in manifest["projections"]]
             sw += [step.learning_rates[p] for p in plastic]
             sw += [1.0 if p in step.silenced else 0.0 for p in model.populations]
+            sw += [step.stp_on[p] for p in stp_projections(model)]
             np.asarray(sw, dtype=np.float64).tofile(inp / f"ph{k}_switches.bin")
             k += 1
 

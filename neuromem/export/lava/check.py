@@ -103,11 +103,11 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                 f"projection {name!r}: delay {_ms(pr.delay)} = {d} steps exceeds Loihi 2's "
                 f"{MAX_DELAY_FIXED}-step synaptic delay"))
     checked = projs if ph is not None else list(model.projections)
-    issues.extend(rule_issues(model, checked))      # declared with the rule class (RuleCaps.exportable)
+    issues.extend(rule_issues(model, checked, ph))      # declared with the rule class (RuleCaps.exportable)
     for name in checked:
         for rname in model.projections[name].plasticity:
             rule = model.rules[rname]
-            if not RULES.caps(rule).exportable:       # refused above, whatever the phase does
+            if not RULES.caps(rule).exportable:       # refused above (unless the phase switches it off)
                 continue
             rtype = type(rule).__name__
             on_chip = rule_support(rule) == "chip"
