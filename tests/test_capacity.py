@@ -212,6 +212,7 @@ K50_CHANGES = [
     *(f"protocol.phases.{r}.gain={{ctx_ei=1.65}}" for r in (
         "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep",
         "recall_intact_after_sleep")),
+    *(f"protocol.phases.{r}.stp_off=[\"hpc_ee\"]" for r in ("recall_intact_after_encoding", "recall_intact_after_sleep")),
 ]
 
 

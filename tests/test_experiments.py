@@ -63,6 +63,9 @@ def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
     tests = {p.name: p for p in model.protocol.phases if p.kind == "recall"}
     assert set(tests) == {"recall_intact", "recall_lesioned", "blocked_recall_intact", "blocked_recall_lesioned"}
     assert all(dict(p.gain) == {"ctx_ei": 1.65} for p in tests.values())
+    # and the CA3 depression the model switches off in its intact recall (stp_off)
+    assert {n: p.stp_off for n, p in tests.items()} == {"recall_intact": ("hpc_ee",), "blocked_recall_intact": ("hpc_ee",),
+                                                        "recall_lesioned": (), "blocked_recall_lesioned": ()}
     assert model.protocol.n_memories == 6 and model.populations["hpc_e"].size == 1000
     default = lg.build_model(3, 2, 1.0)
     assert all(not p.gain for p in default.protocol.phases if p.kind == "recall")

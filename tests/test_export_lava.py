@@ -582,6 +582,8 @@ def test_short_term_depression_is_refused_by_both_exporters():
              for name, pr in off.projections.items()}
     assert "ee" in to_nir(off, zeros, "recall_off").nodes
     assert [i.severity for i in check_lava(off, "recall") if "'std'" in str(i)] == ["error"]
+    whole = [str(i) for i in check_lava(off, None) if "'std'" in str(i)]
+    assert len(whole) == 1 and "the phases that switch it off (stp_off) export: recall_off" in whole[0]
 
 
 def _std_off_model():

@@ -135,9 +135,16 @@ def rule_issues(model, projections, phase=None) -> list[ExportIssue]:
     """
     from neuromem.spec.registry import RULES
 
+    def switched_off(name):
+        if phase is not None:
+            return ""
+        off = [ph.name for ph in model.protocol.phases if name in ph.stp_off]
+        return (f"; the phases that switch it off (stp_off) export: {', '.join(off)} (name one as the phase)"
+                if off else "")
+
     return [ExportIssue("error", "plasticity",
                         f"projection {name!r}: rule {rname!r} ({type(model.rules[rname]).__name__}) declares that "
-                        f"its synapses do not export (RuleCaps.exportable is false)")
+                        f"its synapses do not export (RuleCaps.exportable is false){switched_off(name)}")
             for name in projections for rname in model.projections[name].plasticity
             if not RULES.caps(model.rules[rname]).exportable
             and not (phase is not None and name in phase.stp_off and RULES.caps(model.rules[rname]).transmission)]
