@@ -202,15 +202,42 @@ def ideal_capacity(model, ps, seeds) -> dict:
 def parse_ks(text: str):
     """``"5,10"`` → ``(5, 10)`` (every connectivity); ``"0.125:15,20;0.5:50"`` → ``{0.125: (15, 20),
     0.5: (50,)}`` (memory counts per connection probability)."""
+    def counts(ks):
+        out = tuple(int(x) for x in ks.split(","))
+        if not all(k > 0 for k in out):
+            raise ValueError(f"memory counts must be > 0, got {ks!r}")
+        return out
+
     if ":" not in text:
-        return tuple(int(x) for x in text.split(","))
+        return counts(text)
     out = {}
     for part in filter(None, (x.strip() for x in text.split(";"))):
         p, _, ks = part.partition(":")
         if not ks:
             raise ValueError(f"--ks: {part!r} is not P:K,K")
-        out[float(p)] = tuple(int(x) for x in ks.split(","))
+        out[float(p)] = counts(ks)
+        if not 0 < float(p) <= 1:
+            raise ValueError(f"--ks: connection probability {p} is not in (0, 1]")
     return out
+
+
+def _arg(parse):
+    """``parse`` as an argparse type: its ValueError becomes argparse's usage error (exit 2), naming the value."""
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _numbers(text: str) -> tuple:
+    """``"1.5,1.8"`` → ``(1.5, 1.8)``, every value a number > 0."""
+    values = tuple(float(x) for x in text.split(","))
+    if not all(v > 0 for v in values):
+        raise ValueError("every value must be > 0")
+    return values
 
 
 def ks_text(grid) -> str:
@@ -243,16 +270,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds, e.g. 1,2,3 or 1-3 (default 1)")
     ap.add_argument("--out", default="results/capacity", help="output folder")
     ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
-    ap.add_argument("--ks", default=None,
+    ap.add_argument("--ks", default=None, type=_arg(parse_ks),
                     help='comma-separated memory counts, or per connectivity "P:K,K;P:K,K" '
                          '(e.g. "0.125:15,20;0.5:50,60")')
-    ap.add_argument("--ps", default=None, help="comma-separated cortical E->E connection probabilities")
+    ap.add_argument("--ps", default=None, type=_arg(_numbers), help="comma-separated cortical E->E connection probabilities")
     ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
     ap.add_argument("--model", default=str(MODEL), help=f"model file (default {MODEL})")
-    ap.add_argument("--gains", default=None,
+    ap.add_argument("--gains", default=None, type=_arg(_numbers),
                     help="comma-separated recall inhibitions (ctx_ei gains) of the cortex-alone recall after "
                          "sleep, the best within false alarms <= 0.05 counts (default: the model's one recall)")
     ap.add_argument("--fixed-field", action="store_true",
@@ -260,9 +287,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.ps:
-        size["ps"] = tuple(float(x) for x in args.ps.split(","))
+        size["ps"] = args.ps
     if args.ks:
-        size["ks"] = parse_ks(args.ks)
+        size["ks"] = args.ks
         if isinstance(size["ks"], dict):
             size["ps"] = tuple(sorted(size["ks"]))
     grid = (dict(size["ks"]) if isinstance(size["ks"], dict)
@@ -272,7 +299,7 @@ def main(argv=None) -> int:
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
     model_file = Path(args.model)
-    gains = tuple(float(x) for x in args.gains.split(",")) if args.gains else None
+    gains = args.gains
     model = build_model(model_file, gains)
     if args.overrides:   # fail early, naming the key, rather than in every sweep point
         load_model(model_file, overrides=args.overrides)

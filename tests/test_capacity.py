@@ -231,6 +231,27 @@ def test_k50_model_is_the_default_model_with_its_listed_changes():
         assert other != derived, change
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--ks", "0.125:15;0.25"], "is not P:K,K"),
+    (["--ks", "10,x"], "argument --ks: '10,x'"),
+    (["--ks", "0.125:0,5"], "memory counts must be > 0"),
+    (["--ks", "2:10"], "not in (0, 1]"),
+    (["--gains", "1.5,-1"], "every value must be > 0"),
+    (["--ps", "0.5,abc"], "argument --ps: '0.5,abc'"),
+])
+def test_malformed_point_options_are_usage_errors_and_write_nothing(args, fragment, tmp_path, capsys):
+    """A malformed --ks / --ps / --gains is argparse's usage error (exit 2) naming the option and the
+    value, before any folder is made — not a traceback from inside the sweep."""
+    cap = _capacity()
+    out = tmp_path / "cap"
+    with pytest.raises(SystemExit) as exc:
+        cap.main([*args, "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err, err
+    assert not out.exists()
+
+
 def test_ks_per_connectivity_and_fixed_field_scale_a_bistable_rule():
     cap = _capacity()
     assert cap.parse_ks("5,10") == (5, 10)
