@@ -34,10 +34,9 @@ import numpy as np
 
 from neuromem.connectivity import draw_projection
 from neuromem.records import PhaseRecord, Run, Spikes
-from neuromem.spec.registry import RULES
 from neuromem.stimulus import initial_values, make_cues, phase_inputs, protocol_patterns, rng_for
 
-__all__ = ["Draws", "PhaseStep", "PhaseOutput", "Backend", "draw_run", "plan_protocol", "phases_needed", "stp_projections",
+__all__ = ["Draws", "PhaseStep", "PhaseOutput", "Backend", "draw_run", "plan_protocol", "phases_needed",
            "run_protocol"]
 
 
@@ -236,12 +235,6 @@ def phases_needed(protocol, phases=None) -> set:
     return wanted
 
 
-def stp_projections(model) -> list[str]:
-    """The projections with a short-term plasticity (transmission) rule, in model order: those a phase's
-    :attr:`~neuromem.spec.Phase.stp_off` may switch off."""
-    return [name for name in model.projections if any(RULES.caps(r).transmission for r in model.rules_of(name))]
-
-
 def plan_protocol(model, phases=None, n_done: int = 0, keep_every_origin: bool = False) -> list[PhaseStep]:
     """The phases to run, in protocol order, with where each starts from and what it switches.
 
@@ -267,6 +260,7 @@ def plan_protocol(model, phases=None, n_done: int = 0, keep_every_origin: bool =
     wanted = phases_needed(proto, phases)
     order = [ph for ph in proto.phases if ph.name in wanted]
     durations = {ph.name: ph.length(proto.n_memories) for ph in order}
+    stp = model.stp_projections()
     steps = []
     for pos, ph in enumerate(order):
         later = order[pos + 1:]
@@ -288,7 +282,7 @@ def plan_protocol(model, phases=None, n_done: int = 0, keep_every_origin: bool =
             blocked=frozenset(ph.block),
             learning_rates=plastic_scale,
             plastic=frozenset(n for n, lr in plastic_scale.items() if n in ph.plastic),
-            stp_on={name: 0.0 if name in ph.stp_off else 1.0 for name in stp_projections(model)},
+            stp_on={name: 0.0 if name in ph.stp_off else 1.0 for name in stp},
             record_state=tuple(ph.record_state)))
     return steps
 

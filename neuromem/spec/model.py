@@ -125,6 +125,7 @@ class Model:
         if pp is not None and self.protocol.coding_level is not None:
             require(round(self.protocol.coding_level * n_pat) >= 1, "protocol.coding_level",
                     f"gives no active neuron in {pp!r} of size {n_pat}")
+        stp = self.stp_projections()
         for i, ph in enumerate(self.protocol.phases):
             key = f"protocol.phases[{i}]"
             try:
@@ -163,7 +164,7 @@ class Model:
                 require(proj in self.projections, f"{key}.gain", f"{proj!r} is not a defined projection")
             for proj in ph.stp_off:
                 require(proj in self.projections, f"{key}.stp_off", f"{proj!r} is not a defined projection")
-                require(any(RULES.caps(r).transmission for r in self.rules_of(proj)), f"{key}.stp_off",
+                require(proj in stp, f"{key}.stp_off",
                         f"projection {proj!r} has no short-term plasticity rule (e.g. short_term_depression) "
                         "to switch off")
 
@@ -196,6 +197,12 @@ class Model:
 
     def rules_of(self, projection: str) -> list:
         return [self.rules[r] for r in self.projections[projection].plasticity]
+
+    def stp_projections(self) -> tuple:
+        """The projections with a short-term plasticity (transmission) rule, in model order: those a
+        phase's :attr:`~neuromem.spec.Phase.stp_off` may name."""
+        return tuple(name for name in self.projections
+                     if any(RULES.caps(r).transmission for r in self.rules_of(name)))
 
     def normalisations_of(self, projection: str) -> tuple:
         """The projection's :class:`SynapticNormalisation` rules, in the order they are applied

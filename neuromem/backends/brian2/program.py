@@ -76,7 +76,6 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     from neuromem.backends.brian2.builder import BuiltNetwork
     from neuromem.backends.brian2.codecache import cache_stateupdaters, default_cache_dir, reuse_code_objects
     from neuromem.backends.brian2.merging import build_populations, build_projections, merge_plan, spike_monitors
-    from neuromem.backends.runner import stp_projections
 
     cache_stateupdaters(Path(options.cache_dir) if options.cache_dir else default_cache_dir())
     b2.set_device("cpp_standalone", build_on_run=False)
@@ -181,7 +180,7 @@ def generate_and_compile(model, draws, options, actions, folder: Path, key: str)
     reuse_code_objects(network.sorted_objects)
 
     plastic = [n for n, pr in model.projections.items() if pr.plasticity]
-    stp = stp_projections(model)
+    stp = model.stp_projections()
     mark_arrays = [arr(m.variables["t"]) for m in monitors.values()] + \
                   [arr(m.variables["t"]) for m in state_mons.values()]
     marks = "; ".join(f"_nm_marks.push_back((int64_t){a}.size())" for a in mark_arrays) + ";"

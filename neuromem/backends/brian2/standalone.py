@@ -53,7 +53,7 @@ import numpy as np
 
 from neuromem.backends.brian2.program import generate_and_compile
 from neuromem.backends.brian2.merging import merge_plan, split_spikes
-from neuromem.backends.runner import Backend, PhaseOutput, stp_projections
+from neuromem.backends.runner import Backend, PhaseOutput
 from neuromem.spec import ModelError
 from neuromem.spec.loader import dumps_model
 
@@ -301,6 +301,7 @@ class StandaloneBackend(Backend):
                 np.ascontiguousarray(v, dtype=np.float64).tofile(inp / f"init_{pname}_{var}.bin")
         dt = model.dt
         plastic = manifest["plastic"]
+        stp = model.stp_projections()
         k = 0
         for kind, step in self.actions:
             if kind != "phase":
@@ -314,7 +315,7 @@ class StandaloneBackend(Backend):
             sw = [step.gains[p] for p in manifest["projections"]]
             sw += [step.learning_rates[p] for p in plastic]
             sw += [1.0 if p in step.silenced else 0.0 for p in model.populations]
-            sw += [step.stp_on[p] for p in stp_projections(model)]
+            sw += [step.stp_on[p] for p in stp]
             np.asarray(sw, dtype=np.float64).tofile(inp / f"ph{k}_switches.bin")
             k += 1
 
