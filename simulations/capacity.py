@@ -228,7 +228,6 @@ def _arg(parse):
             return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-    convert.__name__ = parse.__name__
     return convert
 
 
