@@ -615,6 +615,43 @@ def test_a_phase_with_short_term_depression_switched_off_exports_exactly(tmp_pat
     assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
 
 
+def _learned_input_model():
+    """:func:`tiny_model` with a second, plastic cue -> E projection that learns in a first phase while it
+    transmits nothing (like ``models/cls_k50.toml``'s ``ctx_in_hpc`` while encoding), then transmits in recall."""
+    m = tiny_model()
+    cue = m.protocol.phases[0].stimuli[0]
+    learned = Projection("cue_e_learned", "cue", "E", Connector("fixed_probability", p=0.3),
+                         WeightInit("constant", value=0.004), delay=1e-3, plasticity=("stdp",))
+    return dataclasses.replace(
+        m, projections={**m.projections, "cue_e_learned": learned},
+        protocol=dataclasses.replace(m.protocol, phases=(
+            Phase("learn", "encode", stimuli=(dataclasses.replace(cue, fraction=1.0),),
+                  plastic={"cue_e_learned": 1.0}, block=("cue_e_learned",)),
+            Phase("recall", "recall", stimuli=(cue,), gain={"cue_e_learned": 0.5}))))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_a_learned_projection_from_a_spike_source_exports_exactly(tmp_path, run_python):
+    """A source's projection learned while blocked (plastic, gain 0) exports with its learned weights, not the
+    initial ones regenerated from the seed: Lava reproduces the recall that it drives spike for spike."""
+    from neuromem.export.lava import load_frozen_network
+
+    d = _simulate(_learned_input_model(), tmp_path / "brian2")
+    fz = load_frozen_network(d, "recall")
+    w = fz.weights["cue_e_learned"]
+    assert fz.weights_from["cue_e_learned"] == "weights/recall.npz"     # stored, not regenerated from the seed
+    assert np.ptp(w) > 0.002 and not np.allclose(w, 0.004)        # it learned
+    r = run_python(f"""
+        import json
+        from neuromem.export import run_lava
+        print(json.dumps(run_lava({str(d)!r}, phase="recall", mode="float", out={str(tmp_path / "lava")!r})))
+        """)
+    a = r["agreement"]
+    assert a["by_population"]["E"]["spikes_reference"] > 300
+    assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
+
+
 def test_check_lava_refuses_a_rule_declared_not_exportable():
     """RuleCaps.exportable is read by check_lava: a rule class registered with exportable=False is refused."""
     from neuromem.export import check_lava
