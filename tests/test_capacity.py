@@ -210,9 +210,15 @@ K50_CHANGES = [
         "duration=300 s", "gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=3.0, hpc_ctx=5.0, ctx_ei=2.0}",
         "stimuli.0.rate=100 Hz")),
     *(f"protocol.phases.{r}.gain={{ctx_ei=1.65}}" for r in (
-        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep",
-        "recall_intact_after_sleep")),
+        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep")),
     *(f"protocol.phases.{r}.stp_off=[\"hpc_ee\"]" for r in ("recall_intact_after_encoding", "recall_intact_after_sleep")),
+    'projections.ctx_in_hpc={ source = "ctx_in", target = "hpc_e", connector = { kind = "fixed_indegree", '
+    'indegree = 100 }, weight = { kind = "constant", value = "3.5 mV" }, delay = "2 ms", '
+    'plasticity = ["ctx_to_hpc_fast", "ctx_hpc_norm"] }',
+    "protocol.phases.encode.plastic={ctx_ee=0.0167, hpc_ee=1.0, ctx_hpc=1.0, hpc_ctx=1.0, ctx_in_hpc=1.0}",
+    'protocol.phases.encode.block=["ctx_ee", "hpc_ee", "hpc_ctx", "ctx_in_hpc"]',
+    "protocol.phases.recall_intact_after_encoding.gain={ctx_in_hpc=0.3}",
+    "protocol.phases.recall_intact_after_sleep.gain={ctx_ei=1.65, ctx_in_hpc=0.3}",
 ]
 
 

@@ -57,12 +57,17 @@ def test_lesion_gradient_set_changes_every_rounds_sleep():
 
 def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
     """Another model file (``--model``): the tests after the rounds copy its recalls after sleep, with
-    their recall inhibition (``models/cls_k50.toml`` x 1.65), and the memory count is the rounds'."""
+    their recall inhibition (``models/cls_k50.toml`` x 1.65) and the intact one's direct cue into CA3
+    (``ctx_in_hpc``), and the memory count is the rounds'; the rounds' encodes copy its encode phase."""
     lg = load_script("lesion_gradient")
     model = lg.build_model(3, 2, 1.0, model_file=ROOT / "models" / "cls_k50.toml")
     tests = {p.name: p for p in model.protocol.phases if p.kind == "recall"}
     assert set(tests) == {"recall_intact", "recall_lesioned", "blocked_recall_intact", "blocked_recall_lesioned"}
-    assert all(dict(p.gain) == {"ctx_ei": 1.65} for p in tests.values())
+    assert {n: dict(p.gain) for n, p in tests.items()} == {
+        "recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3}, "blocked_recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3},
+        "recall_lesioned": {"ctx_ei": 1.65}, "blocked_recall_lesioned": {"ctx_ei": 1.65}}
+    encodes = [p for p in model.protocol.phases if p.kind == "encode"]
+    assert len(encodes) == 5 and all("ctx_in_hpc" in p.block and p.plastic["ctx_in_hpc"] == 1.0 for p in encodes)
     # and the CA3 depression the model switches off in its intact recall (stp_off)
     assert {n: p.stp_off for n, p in tests.items()} == {"recall_intact": ("hpc_ee",), "blocked_recall_intact": ("hpc_ee",),
                                                         "recall_lesioned": (), "blocked_recall_lesioned": ()}
