@@ -15,6 +15,7 @@ points, on one machine or many, are :mod:`neuromem.sweep` (Dask), which reuses
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-__all__ = ["Point", "run_points", "finished_run", "add_point_arguments", "add_set_argument"]
+__all__ = ["Point", "run_points", "finished_run", "add_point_arguments", "add_set_argument", "number_list"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,46 @@ def add_point_arguments(parser, *, out: str, model, quick: str, seeds: str = "1"
     parser.add_argument("--model", default=str(model), help=f"model file (default {model})")
     parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")
+
+
+def number_list(kind=float, *, low: float = 0.0, low_inclusive: bool = False, high: float | None = None):
+    """An argparse ``type``: a comma-separated list of numbers, each checked against a range.
+
+    Parameters
+    ----------
+    kind : {float, int}
+        How each value is read.
+    low : float, optional
+        Every value must be above ``low`` (or equal to it with ``low_inclusive``).
+    low_inclusive : bool, optional
+    high : float or None, optional
+        Every value must be at most ``high``.
+
+    Returns
+    -------
+    callable
+        ``text -> tuple``; a value that is not a number of that kind, or out of range, raises
+        :class:`argparse.ArgumentTypeError`, which argparse reports as a usage error (exit 2)
+        naming the option and the text, before the script writes anything.
+
+    Examples
+    --------
+    >>> number_list(float)("1.5,1.8")
+    (1.5, 1.8)
+    >>> number_list(float, low_inclusive=True, high=1)("0,0.5")
+    (0.0, 0.5)
+    """
+    rng = f"{'>=' if low_inclusive else '>'} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+
+    def convert(text: str) -> tuple:
+        try:
+            values = tuple(kind(x) for x in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: not a comma-separated list of {'integers' if kind is int else 'numbers'}") from None
+        bad = [v for v in values if not ((v >= low if low_inclusive else v > low) and (high is None or v <= high))]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: every value must be {rng} (got {bad[0]:g})")
+        return values
+
+    return convert

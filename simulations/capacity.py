@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromem.batch import add_set_argument
+from neuromem.batch import add_set_argument, number_list
 from neuromem.io import write_json_atomic
 from neuromem.analysis import best_recall_row
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
@@ -231,14 +231,6 @@ def _arg(parse):
     return convert
 
 
-def _numbers(text: str) -> tuple:
-    """``"1.5,1.8"`` → ``(1.5, 1.8)``, every value a number > 0."""
-    values = tuple(float(x) for x in text.split(","))
-    if not all(v > 0 for v in values):
-        raise ValueError("every value must be > 0")
-    return values
-
-
 def ks_text(grid) -> str:
     """The memory counts of a grid, one list if every connectivity shares it."""
     lists = {tuple(ks) for ks in grid.values()}
@@ -272,13 +264,13 @@ def main(argv=None) -> int:
     ap.add_argument("--ks", default=None, type=_arg(parse_ks),
                     help='comma-separated memory counts, or per connectivity "P:K,K;P:K,K" '
                          '(e.g. "0.125:15,20;0.5:50,60")')
-    ap.add_argument("--ps", default=None, type=_arg(_numbers), help="comma-separated cortical E->E connection probabilities")
+    ap.add_argument("--ps", default=None, type=number_list(float, high=1), help="comma-separated cortical E->E connection probabilities")
     ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
     ap.add_argument("--model", default=str(MODEL), help=f"model file (default {MODEL})")
-    ap.add_argument("--gains", default=None, type=_arg(_numbers),
+    ap.add_argument("--gains", default=None, type=number_list(float),
                     help="comma-separated recall inhibitions (ctx_ei gains) of the cortex-alone recall after "
                          "sleep, the best within false alarms <= 0.05 counts (default: the model's one recall)")
     ap.add_argument("--fixed-field", action="store_true",

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.analysis import best_recall
-from neuromem.batch import Point, add_point_arguments, run_points
+from neuromem.batch import Point, add_point_arguments, number_list, run_points
 from neuromem.io import write_json_atomic
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -112,17 +112,18 @@ def best_gain(recall: dict, gains) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ks", default=None, help="comma-separated memory counts")
-    ap.add_argument("--budgets", default=None, help="comma-separated factors on the cortical budgets")
+    ap.add_argument("--ks", default=None, type=number_list(int), help="comma-separated memory counts")
+    ap.add_argument("--budgets", default=None, type=number_list(float),
+                    help="comma-separated factors on the cortical budgets")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--gains", default=None, help="comma-separated recall ctx_ei gains")
+    ap.add_argument("--gains", default=None, type=number_list(float), help="comma-separated recall ctx_ei gains")
     ap.add_argument("--no-istdp", action="store_true", help="cortical inhibitory plasticity off while training")
     add_point_arguments(ap, out="results/capacity_oracle", model=MODEL, quick=str(QUICK))
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
-    for key, conv in (("ks", int), ("budgets", float), ("gains", float)):
+    for key in ("ks", "budgets", "gains"):
         if getattr(args, key):
-            size[key] = tuple(conv(x) for x in getattr(args, key).split(","))
+            size[key] = getattr(args, key)
     if args.repeats:
         size["repeats"] = args.repeats
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)

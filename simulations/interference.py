@@ -92,7 +92,7 @@ import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, add_set_argument, run_points
+from neuromem.batch import Point, add_set_argument, number_list, run_points
 from neuromem.sweep import parse_seeds
 from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
@@ -493,7 +493,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1-5 (default 1,2,3)")
     ap.add_argument("--out", default="results/interference", help="output folder")
     ap.add_argument("--quick", action="store_true", help=f"reduced size {QUICK} instead of {FULL}")
-    ap.add_argument("--overlaps", default=None, help="comma-separated overlap fractions")
+    ap.add_argument("--overlaps", default=None, type=number_list(float, low_inclusive=True, high=1),
+                    help="comma-separated overlap fractions (each in [0, 1])")
     ap.add_argument("--learn-b", default=",".join(LEARN_B),
                     help="how B is learned: hippocampus, cortex, dentate (hippocampus on models/cls_dg.toml), "
                          "comma-separated (default: all three)")
@@ -508,7 +509,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.overlaps:
-        size["overlaps"] = tuple(float(x) for x in args.overlaps.split(","))
+        size["overlaps"] = args.overlaps
     for key, v in (("repeats", args.repeats), ("train_rate", args.train_rate), ("sleep", args.sleep)):
         if v is not None:
             size[key] = v

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.analysis import best_recall
-from neuromem.batch import Point, add_point_arguments, run_points
+from neuromem.batch import Point, add_point_arguments, number_list, run_points
 from neuromem.io import write_json_atomic
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sleep", type=float, default=None, help="seconds of sleep per memory")
     ap.add_argument("--variants", default=None,
                     help='";"-separated sleep gain overrides, e.g. "; hpc_ei=1" (the empty one: the model\'s sleep)')
-    ap.add_argument("--gains", default=None, help="comma-separated recall ctx_ei gains")
+    ap.add_argument("--gains", default=None, type=number_list(float), help="comma-separated recall ctx_ei gains")
     add_point_arguments(ap, out="results/replay_purity", model=MODEL, quick=str(QUICK))
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     if args.variants is not None:
         size["variants"] = parse_variants(args.variants)
     if args.gains:
-        size["gains"] = tuple(float(x) for x in args.gains.split(","))
+        size["gains"] = args.gains
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
     model = build_model(size["k"], size["sleep"], size["variants"], size["gains"], args.overrides, args.model)

@@ -1,5 +1,6 @@
 """The capacity script's model changes (fast; the sweep itself is in test_experiments.py, slow)."""
 
+import argparse
 import importlib.util
 from pathlib import Path
 
@@ -256,6 +257,39 @@ def test_malformed_point_options_are_usage_errors_and_write_nothing(args, fragme
     err = capsys.readouterr().err
     assert fragment in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("script, args, fragment", [
+    ("capacity", ["--ps", "0.5,1.5"], "argument --ps: '0.5,1.5': every value must be > 0 and <= 1 (got 1.5)"),
+    ("capacity_oracle", ["--ks", "10,x"], "argument --ks: '10,x': not a comma-separated list of integers"),
+    ("capacity_oracle", ["--budgets", "2,0"], "argument --budgets: '2,0': every value must be > 0 (got 0)"),
+    ("capacity_oracle", ["--gains", "1.5,"], "argument --gains: '1.5,': not a comma-separated list of numbers"),
+    ("interference", ["--overlaps", "0,0.5,1.2"], "argument --overlaps: '0,0.5,1.2': every value must be >= 0 and <= 1"),
+    ("interference", ["--overlaps", "half"], "argument --overlaps: 'half': not a comma-separated list of numbers"),
+    ("replay_purity", ["--gains", "1.5,-1"], "argument --gains: '1.5,-1': every value must be > 0 (got -1)"),
+])
+def test_every_scripts_comma_lists_are_usage_errors_when_malformed(script, args, fragment, tmp_path, capsys):
+    """The scripts' comma-separated number options share one parser (:func:`neuromem.batch.number_list`):
+    a malformed list or a value out of range is a usage error (exit 2) naming the option, the text and
+    the range, and nothing is written."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        _script(script).main([*args, "--out", str(out)])
+    assert exc.value.code == 2
+    assert fragment in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_number_list_reads_and_checks_each_value():
+    from neuromem.batch import number_list
+    assert number_list(float)("1.5,1.8") == (1.5, 1.8)
+    assert number_list(int)("5,10") == (5, 10) and all(type(v) is int for v in number_list(int)("5,10"))
+    assert number_list(float, low_inclusive=True, high=1)("0,1") == (0.0, 1.0)
+    for text in ("nan", "1,0", "-2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="must be > 0"):
+            number_list(float)(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="integers"):
+        number_list(int)("2.5")
 
 
 def test_ks_per_connectivity_and_fixed_field_scale_a_bistable_rule():
