@@ -7,7 +7,7 @@ import pytest
 
 from neuromem.analysis import (
     compute_metrics, detect_replay, find_assemblies, population_rates, recall_overlap,
-    recall_phase_metrics, replay_composition, replay_summary, winner,
+    recall_phase_metrics, replay_analysis, replay_composition, replay_summary, winner,
 )
 from neuromem.records import Item, PhaseRecord, Run, Spikes
 from neuromem.spec import (
@@ -429,8 +429,12 @@ def test_assemblies_come_from_every_encode_phase():
     run = two_round_run()
     m = compute_metrics(run)
     s = m["replay"]["sleep_1"]
-    assert s["assembly_phase"] == ["encode_1", "encode_1", "encode_2"]
-    assert s["assembly_sizes"] == [9, 9, 9]
+    # the assemblies sleep_1 was scored against: memory 2 is encoded after it (encode_2)
+    assert s["assembly_phase"] == ["encode_1", "encode_1", None]
+    assert s["assembly_sizes"] == [9, 9, 0]
+    asm, src, _, scored = replay_analysis(run, by_sleep=True)
+    assert src == ["encode_1", "encode_1", "encode_2"] and asm.sum(1).tolist() == [9, 9, 9]   # over the run
+    assert scored["sleep_1"][1] == s["assembly_phase"]
     # memory 2's burst comes before its encoding: not a replay of it
     assert s["counts"] == [1, 0, 0]
     r = m["recall"]["recall"]

@@ -16,7 +16,8 @@ RESERVED_KEYS = ("recall", "rate_exc_hz", "rate_hz", "replay")
 flat as ``<name>_overlap`` instead."""
 
 
-def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **detect) -> tuple:
+def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, by_sleep: bool = False,
+                    **detect) -> tuple:
     """Assemblies of the replay population and replay events of sleep phases.
 
     Each memory's assembly is found (:func:`find_assemblies`) in the phase of
@@ -33,6 +34,8 @@ def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **det
     run : neuromem.records.Run
     min_rate, selectivity : float, optional
         Passed to :func:`find_assemblies`.
+    by_sleep : bool, optional
+        Also return, per sleep phase, the assemblies it was scored against.
     **detect
         Passed to :func:`detect_replay` (``bin``, ``min_fraction``, ``min_gap``).
 
@@ -47,12 +50,16 @@ def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **det
         ``assemblies`` is ``None``.
     events : dict of str to list of dict
         Replay events per phase of kind ``"sleep"`` (empty without assemblies).
+    scored : dict of str to (ndarray, list)
+        Only with ``by_sleep``: per sleep phase, the ``(assemblies, sources)`` of its own lineage
+        that its events were detected with (a memory not yet encoded there has an empty row and
+        source ``None``).
     """
     proto = run.model.protocol
     pop = proto.replay_population
     encodes = [p for p in run.phases if p.kind == "encode" and pop is not None and pop in p.spikes]
     if pop is None or not encodes:
-        return None, None, {}
+        return (None, None, {}, {}) if by_sleep else (None, None, {})
     per_phase = {}
     for enc in encodes:
         asm = find_assemblies(enc, pop, proto.n_memories, min_rate=min_rate, selectivity=selectivity)
@@ -71,12 +78,12 @@ def replay_analysis(run, min_rate: float = 10.0, selectivity: float = 2.0, **det
         return asm, src
 
     assemblies, sources = combine([p.name for p in run.phases])
-    events = {}
+    events, scored = {}, {}
     for ph in run.phases:
         if ph.kind == "sleep" and pop in ph.spikes:
-            asm, _ = combine(proto.lineage(ph.name)[:-1])
+            scored[ph.name] = asm, _ = combine(proto.lineage(ph.name)[:-1])
             events[ph.name] = detect_replay(ph.spikes[pop], asm, duration=ph.duration, **detect)
-    return assemblies, sources, events
+    return (assemblies, sources, events, scored) if by_sleep else (assemblies, sources, events)
 
 
 def compute_metrics(run, recall_window=(RECALL_WINDOW_SKIP, None), min_rate: float = 5.0) -> dict:
@@ -107,8 +114,10 @@ def compute_metrics(run, recall_window=(RECALL_WINDOW_SKIP, None), min_rate: flo
             ``{phase: replay_summary(...)}`` for phases of kind ``"sleep"``
             (empty without a replay population or an encode phase); each
             summary also has ``assembly_sizes`` and ``assembly_phase`` (per
-            memory: the encode phase its assembly comes from, ``None`` if
-            never presented; see :func:`replay_analysis`).
+            memory: the assembly that sleep was scored against, from the
+            latest encode phase on the sleep's own lineage that presented
+            the memory; size 0 and ``None`` if none did; see
+            :func:`replay_analysis`).
 
         Each recall phase's entry also has, per item, ``encoded_in`` (the
         encode phase that first presented the memory on the recall phase's
@@ -131,10 +140,11 @@ def compute_metrics(run, recall_window=(RECALL_WINDOW_SKIP, None), min_rate: flo
     rates = population_rates(run)
     out["rate_exc_hz"] = {p: r for p, r in rates.items() if model.populations[p].kind == "excitatory"}
     out["rate_hz"] = rates
-    asm, source, events = replay_analysis(run)
+    _, _, events, scored = replay_analysis(run, by_sleep=True)
     out["replay"] = {}
     for name, evs in events.items():
         s = replay_summary(evs, model.protocol.n_memories, run.phase(name).duration)
+        asm, source = scored[name]
         s["assembly_sizes"] = [int(x) for x in asm.sum(1)]
         s["assembly_phase"] = list(source)
         out["replay"][name] = s
