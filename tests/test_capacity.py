@@ -208,7 +208,7 @@ K50_CHANGES = [
     "rules.hpc_fast.w_max=6 mV", "rules.hpc_to_ctx_fast.c_post=0.02 mV",
     "protocol.n_memories=50", "protocol.phases.encode.gain={hpc_ie=3.0}",
     *(f"protocol.phases.{s}.{k}" for s in ("sleep", "sleep_blocked") for k in (
-        "duration=300 s", "gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=3.0, hpc_ctx=5.0, ctx_ei=2.0}",
+        "duration=300 s", "gain={hpc_ie=1.0, hpc_ei=1.0, hpc_ee=3.0, hpc_ctx=5.0, ctx_ei=2.0}",
         "stimuli.0.rate=100 Hz")),
     *(f"protocol.phases.{r}.gain={{ctx_ei=1.65}}" for r in (
         "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep")),
@@ -219,7 +219,7 @@ K50_CHANGES = [
     "protocol.phases.encode.plastic={ctx_ee=0.0167, hpc_ee=1.0, ctx_hpc=1.0, hpc_ctx=1.0, ctx_in_hpc=1.0}",
     'protocol.phases.encode.block=["ctx_ee", "hpc_ee", "hpc_ctx", "ctx_in_hpc"]',
     "protocol.phases.recall_intact_after_encoding.gain={ctx_in_hpc=0.3}",
-    "protocol.phases.recall_intact_after_sleep.gain={ctx_ei=1.65, ctx_in_hpc=0.3}",
+    "protocol.phases.recall_intact_after_sleep.gain={ctx_ei=1.65, ctx_in_hpc=0.3, hpc_ie=2.0}",
 ]
 
 

@@ -64,7 +64,8 @@ def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
     tests = {p.name: p for p in model.protocol.phases if p.kind == "recall"}
     assert set(tests) == {"recall_intact", "recall_lesioned", "blocked_recall_intact", "blocked_recall_lesioned"}
     assert {n: dict(p.gain) for n, p in tests.items()} == {
-        "recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3}, "blocked_recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3},
+        "recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3, "hpc_ie": 2.0},
+        "blocked_recall_intact": {"ctx_ei": 1.65, "ctx_in_hpc": 0.3, "hpc_ie": 2.0},
         "recall_lesioned": {"ctx_ei": 1.65}, "blocked_recall_lesioned": {"ctx_ei": 1.65}}
     encodes = [p for p in model.protocol.phases if p.kind == "encode"]
     assert len(encodes) == 5 and all("ctx_in_hpc" in p.block and p.plastic["ctx_in_hpc"] == 1.0 for p in encodes)
