@@ -258,7 +258,9 @@ def ca3_separation(model_file, seed: int, out_dir, k: int = 3, overlap: float = 
     return out
 
 
-GROUP_PAIRS = {"A-only<->shared": (0, 1), "shared<->B-only": (1, 2), "A-only<->B-only": (0, 2)}
+GROUP_PAIRS = {"A-only<->shared": (0, 1), "shared<->B-only": (1, 2), "A-only<->B-only": (0, 2),
+               "A-only<->A-only": (0, 0), "B-only<->B-only": (2, 2)}
+GROUPS = ("A-only", "shared", "B-only")
 WEIGHT_PHASES = ("sleep_A", "train_B", "sleep", "train_interleaved")
 
 
@@ -290,7 +292,12 @@ def dynamics(folder, k: int) -> dict:
         "never_together": summed cortical E->E output (mV) of a shared cell,
         mean over shared cells, onto cells it is in a pattern with | never in a
         pattern with}}`` at the end of the same phases (where the outgoing
-        budget ``ctx_norm`` goes).
+        budget ``ctx_norm`` goes); ``ctx_inhibition``: ``{phase: {"A-only" |
+        "shared" | "B-only": summed cortical I->E weight (mV) onto a cell of
+        the group, mean over each pair's group, then over pairs}}`` at the end of the same
+        phases (which of two memories sharing cells wins a recall depends on
+        it as much as on the E->E weights; the inhibitory STDP builds it in
+        sleep).
 
         The CA3 side of replay, per memory (lists of ``2k``): ``ca3_size`` (assembly cells);
         ``ca3_rate_encoding`` (mean rate, Hz, of a memory's assembly cells during its own items);
@@ -339,7 +346,8 @@ def dynamics(folder, k: int) -> dict:
         group[a & ~b], group[a & b], group[b & ~a] = 0, 1, 2
         pair[a | b] = j
     same = (pair[pre] == pair[post]) & (pair[pre] >= 0)
-    weights, shared_output = {}, {}
+    weights, shared_output, ctx_inhibition = {}, {}, {}
+    pre_ci, post_ci = run.synapses()["ctx_ie"]
     together = (pats[:, pre] & pats[:, post]).any(0)       # the two cells are in one pattern at least
     from_shared = group[pre] == 1
     for ph in WEIGHT_PHASES:
@@ -349,6 +357,10 @@ def dynamics(folder, k: int) -> dict:
             summed = np.bincount(pre[sel], weights=w[sel], minlength=pats.shape[1])
             out[label] = float(summed[group == 1].mean()) if (group == 1).any() else None
         shared_output[ph] = out
+        inh_ctx = np.bincount(post_ci, weights=run.weights(ph)["ctx_ie"] * 1e3, minlength=pats.shape[1])
+        per_pair = [(pats[j] & ~pats[k + j], pats[j] & pats[k + j], pats[k + j] & ~pats[j]) for j in range(k)]
+        ctx_inhibition[ph] = {label: float(np.mean([inh_ctx[m[g]].mean() for m in per_pair if m[g].any()]))
+                              if any(m[g].any() for m in per_pair) else None for g, label in enumerate(GROUPS)}
         weights[ph] = {}
         for label, (g, h) in GROUP_PAIRS.items():
             sel = same & (((group[pre] == g) & (group[post] == h)) | ((group[pre] == h) & (group[post] == g)))
@@ -391,7 +403,7 @@ def dynamics(folder, k: int) -> dict:
             else None,
             "co_replay": float(np.mean(co)) if co else None,
             "replays": np.bincount([e["memory"] for e in events], minlength=n).tolist(),
-            "weights": weights, "shared_output": shared_output,
+            "weights": weights, "shared_output": shared_output, "ctx_inhibition": ctx_inhibition,
             "ca3_size": sizes.tolist(), "ca3_rate_encoding": rate, "ca3_own_input": own_input,
             "ca3_inhibition": inhibition, "replays_sleep_A": replays_a, "ctx_spikes_in_events": in_events}
 
@@ -571,7 +583,7 @@ def main(argv=None) -> int:
                     return f"{d['lesioned']['mean']:.2f}/{d.get('intact', {}).get('mean', float('nan')):.2f}"
                 print(f"  {cond:<12} A {cell('A')}   B {cell('B')}")
     print("dynamics (per seed): share of A_j's CA3 assembly in B_j's, co-replay, replays per memory in sleep; "
-          "cortical weights within pairs (mV), A-only<->shared / shared<->B-only / A-only<->B-only; the CA3 side:")
+          "cortical weights within pairs (mV), " + " / ".join(GROUP_PAIRS) + "; the CA3 side:")
     for arm in arms:
         for ov in size["overlaps"]:
             for s, d in dyn[arm][ov].items():
@@ -583,6 +595,8 @@ def main(argv=None) -> int:
                 so = "  ".join(f"{ph} " + "/".join(fmt(v) for v in d["shared_output"][ph].values()) for ph in WEIGHT_PHASES)
                 print(f"      {ws}")
                 print(f"      a shared cell's summed output (mV) to cells in a pattern with it / never with it: {so}")
+                ci = "  ".join(f"{ph} " + "/".join(fmt(v) for v in d["ctx_inhibition"][ph].values()) for ph in WEIGHT_PHASES)
+                print(f"      summed cortical inhibition onto a cell (mV), A-only / shared / B-only: {ci}")
                 rates = "/".join("-" if v is None else f"{v:.0f}" for v in d["ca3_rate_encoding"])
                 own = "  ".join(f"{ph} " + "/".join("-" if v is None else f"{v:.0f}" for v in vals)
                                 for ph, vals in d["ca3_own_input"].items())

@@ -157,6 +157,25 @@ def test_interference_quick_dynamics_shared_ca3_cells_merge_A_and_B_in_sleep(int
 
 
 @pytest.mark.slow
+def test_interference_quick_dynamics_sleep_loads_inhibition_on_the_cells_it_replays(interference_quick):
+    """The cortical inhibitory STDP, on only in sleep, builds inhibition on the cells a sleep replays
+    (docs/experiments.md, "On the K* = 50 model, and with a dentate gyrus added to it"): after A's sleep
+    A-only cells carry far more summed I -> E input than B-only cells (in no pattern yet); the sleep after
+    B raises B-only cells' inhibition only when B is replayed (through the hippocampus), and interleaved
+    training leaves B's own synapses weaker than B's training alone (B half as often)."""
+    _, summary = interference_quick
+    hpc, ctx = (summary["dynamics"][arm]["0.5"]["1"] for arm in ("hippocampus", "cortex"))
+    inh_h, inh_c = hpc["ctx_inhibition"], ctx["ctx_inhibition"]
+    assert inh_h["sleep_A"]["A-only"] > 1.5 * inh_h["sleep_A"]["B-only"]
+    assert inh_h["sleep"]["B-only"] > inh_h["train_B"]["B-only"] + 50          # B replayed
+    assert abs(inh_c["sleep"]["B-only"] - inh_c["train_B"]["B-only"]) < 20     # only A replayed
+    assert inh_c["sleep"]["A-only"] > inh_c["train_B"]["A-only"] + 10
+    w = ctx["weights"]
+    assert w["train_interleaved"]["B-only<->B-only"] < w["train_B"]["B-only<->B-only"] - 0.5
+    assert w["sleep_A"]["A-only<->A-only"] > 5 > 0.5 > w["sleep_A"]["B-only<->B-only"]
+
+
+@pytest.mark.slow
 def test_interference_quick_dentate_gyrus_keeps_A_and_B_apart_in_CA3_and_in_sleep(interference_quick):
     """models/cls_dg.toml (seed 1): B_j's CA3 assembly reuses 0.25 of A_j's cells (0.74 without the DG),
     and sleep builds 0.94 mV between A's and B's own cortical cells (2.7 mV without)."""
