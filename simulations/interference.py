@@ -348,6 +348,7 @@ def dynamics(folder, k: int) -> dict:
     same = (pair[pre] == pair[post]) & (pair[pre] >= 0)
     weights, shared_output, ctx_inhibition = {}, {}, {}
     pre_ci, post_ci = run.synapses()["ctx_ie"]
+    per_pair = [(pats[j] & ~pats[k + j], pats[j] & pats[k + j], pats[k + j] & ~pats[j]) for j in range(k)]
     together = (pats[:, pre] & pats[:, post]).any(0)       # the two cells are in one pattern at least
     from_shared = group[pre] == 1
     for ph in WEIGHT_PHASES:
@@ -358,7 +359,6 @@ def dynamics(folder, k: int) -> dict:
             out[label] = float(summed[group == 1].mean()) if (group == 1).any() else None
         shared_output[ph] = out
         inh_ctx = np.bincount(post_ci, weights=run.weights(ph)["ctx_ie"] * 1e3, minlength=pats.shape[1])
-        per_pair = [(pats[j] & ~pats[k + j], pats[j] & pats[k + j], pats[k + j] & ~pats[j]) for j in range(k)]
         ctx_inhibition[ph] = {label: float(np.mean([inh_ctx[m[g]].mean() for m in per_pair if m[g].any()]))
                               if any(m[g].any() for m in per_pair) else None for g, label in enumerate(GROUPS)}
         weights[ph] = {}
