@@ -133,10 +133,14 @@ def run_points(points, out_dir, jobs: int | None = None, log=print) -> list[dict
     return results
 
 
-def add_set_argument(parser) -> None:
-    """``--set KEY=VALUE`` (repeatable, to ``overrides``): changes to the model file, as ``neuromem run --set``."""
+def add_set_argument(parser, note: str = "") -> None:
+    """``--set KEY=VALUE`` (repeatable, to ``overrides``): changes to the model file, as ``neuromem run --set``.
+
+    ``note`` is appended to the option's help (e.g. which model files a script applies it to).
+    """
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a model-file value (repeatable), e.g. 'rules.ctx_norm.total=700 mV'")
+                        help="override a model-file value (repeatable), e.g. 'rules.ctx_norm.total=700 mV'"
+                        + (f"; {note}" if note else ""))
 
 
 def add_point_arguments(parser, *, out: str, model, quick: str, seeds: str = "1") -> None:

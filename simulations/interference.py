@@ -516,7 +516,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=str(MODEL), help="model file (default models/cls.toml)")
     ap.add_argument("--model-dg", default=str(MODEL_DG), help="model file of the dentate arm "
                     "(default models/cls_dg.toml)")
-    add_set_argument(ap)
+    add_set_argument(ap, note="applied to every arm's model file, --model and --model-dg alike")
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)

@@ -280,6 +280,14 @@ def test_every_scripts_comma_lists_are_usage_errors_when_malformed(script, args,
     assert not out.exists()
 
 
+def test_interference_help_says_its_overrides_apply_to_every_arm(capsys):
+    """interference.py's --set changes every arm's model file, the dentate arm's (--model-dg) too."""
+    with pytest.raises(SystemExit) as exc:
+        _script("interference").main(["--help"])
+    assert exc.value.code == 0
+    assert "applied to every arm's model file, --model and --model-dg alike" in " ".join(capsys.readouterr().out.split())
+
+
 def test_number_list_reads_and_checks_each_value():
     from neuromem.batch import number_list
     assert number_list(float)("1.5,1.8") == (1.5, 1.8)
