@@ -338,27 +338,31 @@ def dynamics(folder, k: int) -> dict:
         co.append(bool(active[own].mean() >= 0.5))
     patterns, _ = run.patterns()
     pats = np.asarray(patterns, dtype=bool)
-    pre, post = run.synapses()["ctx_ee"]
+    syn = run.synapses()
+    pre, post = syn["ctx_ee"]
     group = np.full(pats.shape[1], -1)
     pair = np.full(pats.shape[1], -1)
+    per_pair = []                      # each pair's (A-only, shared, B-only) cells
     for j in range(k):
         a, b = pats[j], pats[k + j]
-        group[a & ~b], group[a & b], group[b & ~a] = 0, 1, 2
+        per_pair.append((a & ~b, a & b, b & ~a))
+        for g, cells in enumerate(per_pair[-1]):
+            group[cells] = g
         pair[a | b] = j
     same = (pair[pre] == pair[post]) & (pair[pre] >= 0)
     weights, shared_output, ctx_inhibition = {}, {}, {}
-    pre_ci, post_ci = run.synapses()["ctx_ie"]
-    per_pair = [(pats[j] & ~pats[k + j], pats[j] & pats[k + j], pats[k + j] & ~pats[j]) for j in range(k)]
+    pre_ci, post_ci = syn["ctx_ie"]
     together = (pats[:, pre] & pats[:, post]).any(0)       # the two cells are in one pattern at least
     from_shared = group[pre] == 1
     for ph in WEIGHT_PHASES:
-        w = run.weights(ph)["ctx_ee"] * 1e3
+        wts = run.weights(ph)
+        w = wts["ctx_ee"] * 1e3
         out = {}
         for label, sel in (("together", from_shared & together), ("never_together", from_shared & ~together)):
             summed = np.bincount(pre[sel], weights=w[sel], minlength=pats.shape[1])
             out[label] = float(summed[group == 1].mean()) if (group == 1).any() else None
         shared_output[ph] = out
-        inh_ctx = np.bincount(post_ci, weights=run.weights(ph)["ctx_ie"] * 1e3, minlength=pats.shape[1])
+        inh_ctx = np.bincount(post_ci, weights=wts["ctx_ie"] * 1e3, minlength=pats.shape[1])
         ctx_inhibition[ph] = {label: float(np.mean([inh_ctx[m[g]].mean() for m in per_pair if m[g].any()]))
                               if any(m[g].any() for m in per_pair) else None for g, label in enumerate(GROUPS)}
         weights[ph] = {}
@@ -378,13 +382,13 @@ def dynamics(folder, k: int) -> dict:
         for m in range(n):
             if tt[m] > 0 and asm[m].any():
                 rate[m] = float(cnt[m][asm[m]].mean() / tt[m])
-    pre_h, post_h = run.synapses()["hpc_ee"]
+    pre_h, post_h = syn["hpc_ee"]
     own_input = {}
     for name in encodes:
         w = np.zeros((n_ca3, n_ca3))
         w[pre_h, post_h] = run.weights(name)["hpc_ee"] * 1e3
         own_input[name] = [float(w[np.ix_(asm[m], asm[m])].sum(0).mean()) if asm[m].any() else None for m in range(n)]
-    pre_i, post_i = run.synapses()["hpc_ie"]
+    pre_i, post_i = syn["hpc_ie"]
     inh = np.bincount(post_i, weights=run.weights("train_B")["hpc_ie"] * 1e3, minlength=n_ca3)
     inhibition = {s: float(inh[asm[sel].any(0)].mean()) if asm[sel].any() else None
                   for s, sel in (("A", slice(0, k)), ("B", slice(k, n)))}
