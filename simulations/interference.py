@@ -69,7 +69,9 @@ Dynamics (:func:`dynamics`, in ``summary.json``)
     reinstates A alone and restores the A-only↔shared weights that B's
     training took.  With the dentate gyrus (``models/cls_dg.toml``), B_j's
     CA3 assembly reuses few of A_j's cells (:func:`ca3_separation`), so the
-    CA3 cells that reinstate A in sleep are not those that reinstate B.
+    CA3 cells that reinstate A in sleep are not those that reinstate B; its
+    bistable cortical synapses keep what ``train_B`` captured for B through
+    the sleep that repairs A.
 
 Usage::
 

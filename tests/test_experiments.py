@@ -178,7 +178,7 @@ def test_interference_quick_dynamics_sleep_loads_inhibition_on_the_cells_it_repl
 @pytest.mark.slow
 def test_interference_quick_dentate_gyrus_keeps_A_and_B_apart_in_CA3_and_in_sleep(interference_quick):
     """models/cls_dg.toml (seed 1): B_j's CA3 assembly reuses 0.25 of A_j's cells (0.74 without the DG),
-    and sleep builds 0.94 mV between A's and B's own cortical cells (2.7 mV without)."""
+    and sleep builds 0.29 mV between A's and B's own cortical cells (2.7 mV without)."""
     _, summary = interference_quick
     hpc, dg = (summary["dynamics"][arm]["0.5"]["1"] for arm in ("hippocampus", "dentate"))
     assert dg["ca3_shared"] <= 0.3 < 0.5 <= hpc["ca3_shared"]
@@ -203,25 +203,31 @@ def test_interference_quick_dentate_gyrus_costs_CA3_its_replay_events(interferen
 @pytest.mark.slow
 def test_interference_quick_dentate_arm_new_learning_costs_A_and_sleep_keeps_B(interference_quick):
     crit, _ = interference_quick
-    assert _criterion(crit, "B without sleep costs A", DG_B)["met"]          # 0.43 (seed 1)
-    assert _criterion(crit, "after sleep, B's", DG_B)["met"]                 # 0.82 (seed 1)
+    assert _criterion(crit, "B without sleep costs A", DG_B)["met"]          # 0.41 (seed 1)
+    assert _criterion(crit, "after sleep, B's", DG_B)["met"]                 # 0.95 (seed 1)
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="measured 0.47 at quick size seed 1 (target 0.5); met over seeds 1-3 "
-                                       "(0.53: 0.47 / 0.58 / 0.53); docs/experiments.md")
+                                       "(0.54: 0.47 / 0.87 / 0.43) and at full size (0.54; 0.66 with 20 s "
+                                       "sleeps over seeds 1-6); docs/experiments.md")
 def test_interference_quick_sleep_undoes_half_the_damage_with_a_dentate_gyrus(interference_quick):
     crit, _ = interference_quick
     assert _criterion(crit, "forgetting reduction", DG_B)["met"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="interleaved training still beats sleep with the dentate gyrus (A + B: -0.13 "
-                                       "quick seed 1, -0.09 over seeds 1-3): without replay events sleep "
-                                       "reinstates A too weakly; docs/experiments.md")
-def test_interference_quick_sleep_beats_interleaving_with_a_dentate_gyrus(interference_quick):
-    crit, _ = interference_quick
-    assert _criterion(crit, "sleep - interleaved", DG_B)["met"]
+def test_interference_quick_sleep_ties_interleaving_with_a_dentate_gyrus(interference_quick):
+    """models/cls_dg.toml (bistable cortical synapses): sleep and interleaved training end level on A + B
+    (seed 1: +0.016; seeds 1-3 +0.002, full size -0.004, full size with 20 s sleeps -0.003 over seeds 1-6;
+    -0.13 at seed 1 before the bistable rule), by different routes: sleep keeps B better (0.95 against
+    0.87), interleaving repairs A better (0.70 against 0.64); docs/experiments.md."""
+    crit, summary = interference_quick
+    assert abs(_criterion(crit, "sleep - interleaved", DG_B)["value"]) <= 0.05
+    run = summary["per_seed"]["dentate"]["0.5"]["1"]
+    rec = {(cond, mem): run[cond][mem]["lesioned"] for cond in ("sleep", "interleaved") for mem in "AB"}
+    assert rec["sleep", "B"] > rec["interleaved", "B"] + 0.03
+    assert rec["interleaved", "A"] > rec["sleep", "A"] + 0.03
 
 
 @pytest.mark.slow
@@ -255,9 +261,10 @@ def test_capacity_quick(tmp_path, capsys):
 @pytest.mark.slow
 def test_interference_quick_dentate_sleep_spends_the_shared_cells_budget_outside_the_patterns(interference_quick):
     """Where a shared cell's output budget (ctx_norm, 350 mV) goes (seed 1, measured): the DG arm's sleep,
-    which reinstates through single CA3 cells firing between events, puts 140 mV of it onto cells never in
-    a pattern with the shared cell (its interleaved training 8 mV); the cortex arm's sleep puts 0 there."""
+    which reinstates through single CA3 cells firing between events, puts 56 mV of it onto cells never in
+    a pattern with the shared cell (140 mV before the bistable rule; its interleaved training 6 mV); the
+    cortex arm's sleep puts 0 there."""
     _, summary = interference_quick
     ctx, dg = (summary["dynamics"][arm]["0.5"]["1"]["shared_output"] for arm in ("cortex", "dentate"))
-    assert dg["sleep"]["never_together"] >= 50 > 20 >= dg["train_interleaved"]["never_together"]
+    assert dg["sleep"]["never_together"] >= 30 > 20 >= dg["train_interleaved"]["never_together"]
     assert ctx["sleep"]["never_together"] <= 5 and ctx["sleep"]["together"] >= 300
