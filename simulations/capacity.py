@@ -25,8 +25,11 @@ Anchors (``../shared/reference/science-anchors.md``)
 Protocol
     The default model's encode → recall (intact) → sleep → recall (cortex alone,
     and intact) chain, without its control arms, for K memories; sleep lasts
-    ``sleep_per_memory`` × K seconds (the default model sleeps 4 s per memory;
-    replay events per memory are reported to show whether sleep kept up).
+    ``sleep_per_memory`` × K seconds, by default the model file's own sleep
+    per memory (its ``sleep`` phase's duration ÷ ``protocol.n_memories``:
+    4 s in ``cls.toml``, 6 s in ``cls_k50.toml``; 2 s at ``--quick`` size;
+    :func:`model_sleep_per_memory`); replay events per memory are reported to
+    show whether sleep kept up.
     K is swept (5, 10, 20, 40, … until recall collapses) at several cortical
     recurrent connection probabilities p (connections per neuron C = p × 1000)
     on the same network size, several seeds.  K* at a connectivity = the
@@ -73,7 +76,7 @@ from neuromem.spec.loader import load_model
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
 P_KEY = "projections.ctx_ee.connector.p"
 
-FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5), "sleep_per_memory": 2.0}
+FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5)}   # sleep per memory: the model file's own
 QUICK = {"ks": (3, 6), "ps": (0.25, 0.5), "sleep_per_memory": 2.0}
 TARGET_LESIONED, TARGET_FA, TARGET_INTACT = 0.8, 0.05, 0.9
 # The cortical recurrent weights' scale: the initial weights' upper bound and, in every rule of the
@@ -85,6 +88,12 @@ SCALED_RULE_FIELDS = ("a_plus", "a_minus", "c_pre", "c_post", "w_max", "theta", 
 P_DEFAULT = 0.5
 #: memory counts tried for the ideal binary network (walked upwards until recall fails)
 IDEAL_KS = tuple(range(5, 401, 5))
+
+
+def model_sleep_per_memory(model) -> float:
+    """Seconds of sleep per memory in a model's own protocol: its ``sleep`` phase's duration divided
+    by ``protocol.n_memories`` (``cls.toml``: 40 s / 10 = 4 s; ``cls_k50.toml``: 300 s / 50 = 6 s)."""
+    return model.protocol.phase("sleep").duration / model.protocol.n_memories
 
 
 def fixed_field_overrides(model, p: float, p_ref: float = P_DEFAULT) -> list[str]:
@@ -265,7 +274,9 @@ def main(argv=None) -> int:
                     help='comma-separated memory counts, or per connectivity "P:K,K;P:K,K" '
                          '(e.g. "0.125:15,20;0.5:50,60")')
     ap.add_argument("--ps", default=None, type=number_list(float, high=1), help="comma-separated cortical E->E connection probabilities")
-    ap.add_argument("--sleep-per-memory", type=float, default=None, help="seconds of sleep per memory")
+    ap.add_argument("--sleep-per-memory", type=float, default=None,
+                    help="seconds of sleep per memory (default: the model file's own, its sleep phase's duration "
+                         "/ protocol.n_memories; 2 with --quick)")
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
@@ -292,8 +303,9 @@ def main(argv=None) -> int:
     model_file = Path(args.model)
     gains = args.gains
     model = build_model(model_file, gains)
-    if args.overrides:   # fail early, naming the key, rather than in every sweep point
-        load_model(model_file, overrides=args.overrides)
+    # fail early, naming the key, rather than in every sweep point
+    own = load_model(model_file, overrides=args.overrides) if args.overrides else model
+    size.setdefault("sleep_per_memory", model_sleep_per_memory(own))
     n_ctx = model.populations["ctx_e"].size
     rows, per = [], {}
     for k in sorted({k for ks in grid.values() for k in ks}):

@@ -336,3 +336,26 @@ def test_gains_branch_one_cortex_alone_recall_per_inhibition_and_the_best_within
     plain = cap.point_metrics({"recall_lesioned_after_sleep": "0.7"})    # without gains: the model's recall
     assert plain["lesioned"] == 0.7 and "gain" not in plain
     assert cap.recall_cue_fraction(model) == pytest.approx(0.3)   # the theory line's cue, from the branched recalls
+
+
+def test_sleep_per_memory_defaults_to_the_model_files_own(monkeypatch, tmp_path):
+    """Without --sleep-per-memory a full-size sweep sleeps as long per memory as the model file does
+    (cls.toml 40 s / 10 = 4 s, cls_k50.toml 300 s / 50 = 6 s), --set included; --quick keeps 2 s."""
+    cap = _capacity()
+    assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls.toml")) == pytest.approx(4.0)
+    assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls_k50.toml")) == pytest.approx(6.0)
+    seen = []
+
+    def fake_sweep(model, grid, seeds, out, overrides=(), **kw):
+        seen.append([o for o in overrides if o.startswith("protocol.phases.sleep.duration")])
+        raise SystemExit(0)     # stop before anything runs
+
+    monkeypatch.setattr(cap, "run_sweep", fake_sweep)
+    for argv, want in ((["--ks", "10", "--ps", "0.5"], "40 s"),
+                       (["--ks", "10", "--ps", "0.5", "--model", str(ROOT / "models" / "cls_k50.toml")], "60 s"),
+                       (["--ks", "10", "--ps", "0.5", "--set", "protocol.phases.sleep.duration=20 s"], "20 s"),
+                       (["--ks", "10", "--ps", "0.5", "--sleep-per-memory", "3"], "30 s"),
+                       (["--quick", "--ks", "10", "--ps", "0.5"], "20 s")):
+        with pytest.raises(SystemExit):
+            cap.main(argv + ["--out", str(tmp_path / "o"), "--seeds", "1"])
+        assert seen.pop()[0] == f"protocol.phases.sleep.duration={want}", argv   # the script's own, first
