@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-__all__ = ["Point", "run_points", "finished_run", "add_point_arguments", "add_set_argument", "number_list"]
+__all__ = ["Point", "run_points", "finished_run", "add_point_arguments", "add_set_argument", "number_list",
+           "script_main"]
 
 
 @dataclass(frozen=True)
@@ -212,3 +213,25 @@ def number_list(kind=float, *, low: float = 0.0, low_inclusive: bool = False, hi
         return values
 
     return convert
+
+
+def script_main(main, argv=None) -> int:
+    """Run an experiment script's ``main(argv)`` as a command: a bad model file or ``--set`` (a
+    :class:`~neuromem.spec.ModelError`), an unusable run folder or sweep is one ``error: ...`` line on
+    stderr (naming the file and the key, as the ``neuromem`` command does) and exit status 2, not a
+    traceback.
+
+    Used as ``sys.exit(script_main(main))`` at the end of each script in ``simulations/``; tests call
+    ``main`` itself.
+    """
+    import sys
+
+    from neuromem.io import RunFolderError
+    from neuromem.spec import ModelError
+    from neuromem.sweep import SweepError
+
+    try:
+        return int(main(argv) or 0)
+    except (ModelError, RunFolderError, SweepError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

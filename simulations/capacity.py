@@ -64,12 +64,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromem.batch import add_set_argument, number_list
+from neuromem.batch import add_set_argument, number_list, script_main
+from neuromem.experiment import resolve_model
 from neuromem.io import write_json_atomic
 from neuromem.analysis import best_recall_row
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.analysis.binary_network import binary_network_capacity
-from neuromem.spec import compose
+from neuromem.spec import ModelError, compose
 from neuromem.sweep import parse_seeds, run_sweep
 from neuromem.spec.loader import load_model
 
@@ -303,8 +304,14 @@ def main(argv=None) -> int:
     model_file = Path(args.model)
     gains = args.gains
     model = build_model(model_file, gains)
-    # fail early, naming the key, rather than in every sweep point
-    own = load_model(model_file, overrides=args.overrides) if args.overrides else model
+    own = model
+    if args.overrides:   # fail early, naming the file and the key, rather than in every sweep point
+        load_model(model_file, overrides=args.overrides)
+        try:             # and on the chain the sweep runs: a phase outside it (e.g. sleep_blocked) is refused
+            own = resolve_model(model, args.overrides)[0]
+        except ModelError as e:
+            raise ModelError(f"{e.message} (capacity.py runs the model's main chain only)",
+                             key=e.key, file=str(model_file)) from None
     size.setdefault("sleep_per_memory", model_sleep_per_memory(own))
     n_ctx = model.populations["ctx_e"].size
     rows, per = [], {}
@@ -431,4 +438,4 @@ def plot(table, kstar, kstar_intact, cs, ps, theory, path, title):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(main))

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.analysis import best_recall
-from neuromem.batch import Point, add_point_arguments, number_list, run_points
+from neuromem.batch import Point, add_point_arguments, number_list, run_points, script_main
 from neuromem.io import write_json_atomic
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -148,4 +148,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(main))

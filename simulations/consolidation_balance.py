@@ -50,6 +50,7 @@ from neuromem.analysis import detect_replay, find_assemblies, pearson, relearn
 from neuromem.analysis.binary_network import weights_recall
 from neuromem.io import read_run, write_json_atomic
 from neuromem.spec.loader import loads_model
+from neuromem.batch import script_main
 
 
 def phase_times(model, run) -> dict:
@@ -236,4 +237,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(main))

@@ -94,7 +94,7 @@ import numpy as np
 
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, add_set_argument, number_list, run_points
+from neuromem.batch import Point, add_set_argument, number_list, run_points, script_main
 from neuromem.sweep import parse_seeds
 from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
@@ -617,4 +617,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(main))

@@ -61,7 +61,7 @@ import numpy as np
 from neuromem.analysis import group_items, memory_ages
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.io import write_json_atomic
-from neuromem.batch import Point, add_point_arguments, run_points
+from neuromem.batch import Point, add_point_arguments, run_points, script_main
 from neuromem.sweep import parse_seeds
 from neuromem.spec import compose
 from neuromem.spec.loader import load_model
@@ -289,4 +289,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main(main))

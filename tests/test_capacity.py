@@ -359,3 +359,25 @@ def test_sleep_per_memory_defaults_to_the_model_files_own(monkeypatch, tmp_path)
         with pytest.raises(SystemExit):
             cap.main(argv + ["--out", str(tmp_path / "o"), "--seeds", "1"])
         assert seen.pop()[0] == f"protocol.phases.sleep.duration={want}", argv   # the script's own, first
+
+
+@pytest.mark.parametrize("script, override, fragment", [
+    ("capacity", "rules.nope.x=1", "rules.nope.type: missing required key 'type'"),
+    ("capacity", "protocol.phases.sleep_blocked.duration=1 s",   # a phase the capacity chain does not run
+     "protocol.phases has no element named 'sleep_blocked' (elements: 'encode', 'recall_intact_after_encoding', "
+     "'sleep', 'recall_lesioned_after_sleep', 'recall_intact_after_sleep') (capacity.py runs the model's main chain "
+     "only)"),
+    ("interference", "populations.ctx_e.tau_m=3 Hz", "populations.ctx_e.tau_m"),
+    ("lesion_gradient", "rules.ctx_slow.kind=x", "rules.ctx_slow"),
+    ("replay_purity", "rules.nope.x=1", "rules.nope.type"),
+    ("capacity_oracle", "rules.nope.x=1", "rules.nope.type"),
+])
+def test_scripts_report_a_bad_override_as_one_error_line_and_exit_2(script, override, fragment, tmp_path, capsys):
+    """Run as commands (``sys.exit(script_main(main))``), the experiment scripts turn a bad ``--set`` into
+    one ``error:`` line naming the key and the override (no traceback), exit status 2, nothing written."""
+    mod = _script(script)
+    out = tmp_path / "out"
+    assert mod.script_main(mod.main, ["--set", override, "--out", str(out), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and fragment in err and "Traceback" not in err, err
+    assert not out.exists()
