@@ -271,22 +271,24 @@ def test_interference_quick_dentate_sleep_spends_the_shared_cells_budget_outside
 
 
 @pytest.mark.slow
-def test_dentate_gyrus_model_recalls_from_a_cue_through_the_perforant_path_at_gain_3(tmp_path):
-    """models/cls_dg.toml's intact recalls drive CA3 through the perforant path at gain 3: it learned at
+def test_dentate_gyrus_model_recalls_from_a_cue_through_the_perforant_path_at_gain_2(tmp_path):
+    """models/cls_dg.toml's intact recalls drive CA3 through the perforant path at gain 2: it learned at
     gain 0.3 while the mossy fibres chose slow (~15 Hz) CA3 cells, and at gain 1 a 30 % cue leaves CA3
-    silent.  Measured (seed 1, 10 memories, right after encoding): 0.99 at gain 3, 0.00 at gain 1
-    (CA3 2.0 against 0.11 Hz); 0.88 at gain 2 (models/README.md, "Variant: models/cls_dg.toml")."""
+    silent.  Measured (seed 1, 10 memories, right after encoding): 0.88 at gain 2, 0.00 at gain 1 (CA3
+    0.11 Hz); 0.98-0.99 at 2.5-3, where one assembly can lock in (models/README.md, "Variant:
+    models/cls_dg.toml")."""
     from neuromem.experiment import run_experiment
     from neuromem.spec import compose
     from neuromem.spec.loader import load_model
 
     base = load_model(ROOT / "models" / "cls_dg.toml")
     rec = base.protocol.phase("recall_intact_after_encoding")
-    assert dict(rec.gain) == {"ctx_hpc": 3.0}
+    assert dict(rec.gain) == {"ctx_hpc": 2.0}
     phases = (base.protocol.phase("encode"), rec,
               compose.phase_copy(rec, "recall_perforant_gain_1", gain={}, start_from="encode"))
     _, metrics, _ = run_experiment(compose.with_phases(base, phases), seed=1, out_dir=tmp_path,
                                    figures=False, progress=False, log=None)
-    assert metrics["recall_intact_after_encoding"] >= 0.9
+    assert metrics["recall_intact_after_encoding"] >= 0.85
     assert metrics["recall_perforant_gain_1"] <= 0.1
-    assert metrics["rate_exc_hz"]["hpc_e"]["recall_perforant_gain_1"] < 0.5 < metrics["rate_exc_hz"]["hpc_e"]["recall_intact_after_encoding"]
+    rates = metrics["rate_exc_hz"]["hpc_e"]
+    assert rates["recall_perforant_gain_1"] < 0.5 < rates["recall_intact_after_encoding"]
