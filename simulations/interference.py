@@ -78,6 +78,9 @@ Usage::
     python simulations/interference.py --seeds 1,2,3 --out results/interference
     python simulations/interference.py --quick --seed 1 --out /tmp/interference
     python simulations/interference.py --quick --seeds 1,2,3 --learn-b dentate --out /tmp/if_dg
+    # the dentate arm at full size, 30 s of wake and sleep: 4 of 4 on the means of six seeds, sleep
+    # tying interleaved training (docs/experiments.md)
+    python simulations/interference.py --seeds 1-6 --overlaps 0.5 --learn-b dentate --sleep 30 --out results/if_dg30
 
 Writes ``OUT/summary.json`` (every plotted number per way of learning B,
 overlap, seed and condition, the dynamics, and the criteria), ``OUT/interference.png`` and run folders under
