@@ -605,7 +605,7 @@ def main(argv=None) -> int:
                 print(f"      {ws}")
                 print(f"      a shared cell's summed output (mV) to cells in a pattern with it / never with it: {so}")
                 ci = "  ".join(f"{ph} " + "/".join(fmt(v) for v in d["ctx_inhibition"][ph].values()) for ph in WEIGHT_PHASES)
-                print(f"      summed cortical inhibition onto a cell (mV), A-only / shared / B-only: {ci}")
+                print(f"      summed cortical inhibition onto a cell (mV), {' / '.join(GROUPS)}: {ci}")
                 rates = "/".join("-" if v is None else f"{v:.0f}" for v in d["ca3_rate_encoding"])
                 own = "  ".join(f"{ph} " + "/".join("-" if v is None else f"{v:.0f}" for v in vals)
                                 for ph, vals in d["ca3_own_input"].items())
