@@ -238,6 +238,41 @@ def test_k50_model_is_the_default_model_with_its_listed_changes():
         assert other != derived, change
 
 
+#: models/cls_k50_dg.toml against models/cls_k50.toml: every change (models/README.md, "Variant: models/cls_k50_dg.toml")
+K50_DG_CHANGES = [
+    'populations.dg_e={ size = 2000, kind = "excitatory", tau_m = "20 ms", tau_syn = "5 ms", v_rest = "-70 mV", '
+    'v_reset = "-65 mV", v_th = "-50 mV", refractory = "5 ms" }',
+    'projections.ctx_dg={ source = "ctx_e", target = "dg_e", connector = { kind = "fixed_indegree", indegree = 20 }, '
+    'weight = { kind = "constant", value = "9 mV" }, delay = "1 ms" }',
+    'rules.mossy={ type = "pair_stdp", window = "symmetric", tau_pre = "20 ms", tau_post = "20 ms", a_plus = "8 mV", '
+    'a_minus = "8 mV", w_max = "70 mV", c_post = "8 mV" }',
+    'projections.dg_hpc={ source = "dg_e", target = "hpc_e", connector = { kind = "fixed_indegree", indegree = 15 }, '
+    'weight = { kind = "constant", value = "70 mV" }, delay = "1 ms", plasticity = ["mossy"] }',
+    "rules.hpc_fast.a_plus=3 mV", "rules.hpc_fast.a_minus=3 mV", "rules.hpc_fast.w_max=12 mV",
+    "protocol.phases.encode.gain={hpc_ie=4.0, ctx_hpc=0.5}",
+    "protocol.phases.encode.plastic={ctx_ee=0.0167, hpc_ee=1.0, ctx_hpc=1.0, hpc_ctx=1.0, ctx_in_hpc=1.0, dg_hpc=1.0}",
+    *(f"protocol.phases.{s}.{k}" for s in ("sleep", "sleep_blocked") for k in (
+        "gain.hpc_ee=4.0", 'block=["ctx_hpc", "ctx_hpc_i", "ctx_ee", "dg_hpc"]')),
+    *(f'protocol.phases.{r}.block=["dg_hpc"]' for r in (
+        "recall_intact_after_encoding", "recall_lesioned_before_sleep", "recall_lesioned_after_sleep",
+        "recall_intact_after_sleep", "recall_lesioned_after_blocked_sleep")),
+]
+
+
+def test_k50_dg_model_is_the_k50_model_with_its_listed_changes():
+    from dataclasses import replace
+    dg = load_model(ROOT / "models" / "cls_k50_dg.toml")
+    derived = load_model(ROOT / "models" / "cls_k50.toml", overrides=K50_DG_CHANGES)
+    assert dg.name == "cls_k50_dg"
+    assert replace(dg, name=derived.name, description=derived.description) == derived
+    for i, change in enumerate(K50_DG_CHANGES):
+        try:
+            other = load_model(ROOT / "models" / "cls_k50.toml", overrides=K50_DG_CHANGES[:i] + K50_DG_CHANGES[i + 1:])
+        except ModelError:
+            continue
+        assert other != derived, change
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--ks", "0.125:15;0.25"], "is not P:K,K"),
     (["--ks", "10,x"], "argument --ks: '10,x'"),
