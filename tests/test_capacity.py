@@ -223,21 +223,6 @@ K50_CHANGES = [
 ]
 
 
-def test_k50_model_is_the_default_model_with_its_listed_changes():
-    from dataclasses import replace
-    k50 = load_model(ROOT / "models" / "cls_k50.toml")
-    derived = load_model(ROOT / "models" / "cls.toml", overrides=K50_CHANGES)
-    assert k50.name == "cls_k50"
-    assert replace(k50, name=derived.name, description=derived.description) == derived
-    # and each change is needed: without any one of them the model is another (or none)
-    for i, change in enumerate(K50_CHANGES):
-        try:
-            other = load_model(ROOT / "models" / "cls.toml", overrides=K50_CHANGES[:i] + K50_CHANGES[i + 1:])
-        except ModelError:
-            continue
-        assert other != derived, change
-
-
 #: models/cls_k50_dg.toml against models/cls_k50.toml: every change (models/README.md, "Variant: models/cls_k50_dg.toml")
 K50_DG_CHANGES = [
     'populations.dg_e={ size = 2000, kind = "excitatory", tau_m = "20 ms", tau_syn = "5 ms", v_rest = "-70 mV", '
@@ -259,15 +244,18 @@ K50_DG_CHANGES = [
 ]
 
 
-def test_k50_dg_model_is_the_k50_model_with_its_listed_changes():
+@pytest.mark.parametrize("variant, base, changes", [
+    ("cls_k50", "cls", K50_CHANGES), ("cls_k50_dg", "cls_k50", K50_DG_CHANGES)])
+def test_variant_model_is_its_base_with_its_listed_changes(variant, base, changes):
     from dataclasses import replace
-    dg = load_model(ROOT / "models" / "cls_k50_dg.toml")
-    derived = load_model(ROOT / "models" / "cls_k50.toml", overrides=K50_DG_CHANGES)
-    assert dg.name == "cls_k50_dg"
-    assert replace(dg, name=derived.name, description=derived.description) == derived
-    for i, change in enumerate(K50_DG_CHANGES):
+    model = load_model(ROOT / "models" / f"{variant}.toml")
+    derived = load_model(ROOT / "models" / f"{base}.toml", overrides=changes)
+    assert model.name == variant
+    assert replace(model, name=derived.name, description=derived.description) == derived
+    # and each change is needed: without any one of them the model is another (or none)
+    for i, change in enumerate(changes):
         try:
-            other = load_model(ROOT / "models" / "cls_k50.toml", overrides=K50_DG_CHANGES[:i] + K50_DG_CHANGES[i + 1:])
+            other = load_model(ROOT / "models" / f"{base}.toml", overrides=changes[:i] + changes[i + 1:])
         except ModelError:
             continue
         assert other != derived, change
