@@ -88,8 +88,8 @@ def test_lesion_gradient_quick(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_lesion_gradient_quick_on_the_dentate_k50_model(tmp_path):
-    """``models/cls_k50_dg.toml`` (the one file meeting the three experiments' criteria, models/README.md)
-    keeps the graded amnesia at the quick size: seed 1 measured 5 of 5 (ratio -0.01 at age 0, 0.98 at
+    """``models/cls_k50_dg.toml`` (the variant nearest to one model for the three experiments,
+    models/README.md) keeps the graded amnesia at the quick size: seed 1 measured 5 of 5 (ratio -0.01 at age 0, 0.98 at
     age 3, older memories' intact recall 0.98)."""
     mod = load_script("lesion_gradient")
     out = tmp_path / "lg"
