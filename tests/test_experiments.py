@@ -22,10 +22,10 @@ def load_script(name):
     return mod
 
 
-def run_quick(name, tmp_path, capsys):
+def run_quick(name, tmp_path, capsys, *args):
     mod = load_script(name)
     out = tmp_path / name
-    assert mod.main(["--quick", "--seed", "1", "--out", str(out), "--jobs", "1"]) == 0
+    assert mod.main(["--quick", "--seed", "1", "--out", str(out), "--jobs", "1", *args]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert (out / f"{name}.png").stat().st_size > 10_000
@@ -87,15 +87,11 @@ def test_lesion_gradient_quick(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_lesion_gradient_quick_on_the_dentate_k50_model(tmp_path):
+def test_lesion_gradient_quick_on_the_dentate_k50_model(tmp_path, capsys):
     """``models/cls_k50_dg.toml`` (the variant nearest to one model for the three experiments,
     models/README.md) keeps the graded amnesia at the quick size: seed 1 measured 5 of 5 (ratio -0.01 at age 0, 0.98 at
     age 3, older memories' intact recall 0.98)."""
-    mod = load_script("lesion_gradient")
-    out = tmp_path / "lg"
-    assert mod.main(["--quick", "--seed", "1", "--out", str(out), "--jobs", "1",
-                     "--model", str(ROOT / "models" / "cls_k50_dg.toml")]) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary, _ = run_quick("lesion_gradient", tmp_path, capsys, "--model", str(ROOT / "models" / "cls_k50_dg.toml"))
     failed = [c for c in summary["criteria"] if not c["met"]]
     assert not failed, failed
 
