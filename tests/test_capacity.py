@@ -233,7 +233,7 @@ K50_DG_CHANGES = [
     'a_minus = "8 mV", w_max = "70 mV", c_post = "8 mV" }',
     'projections.dg_hpc={ source = "dg_e", target = "hpc_e", connector = { kind = "fixed_indegree", indegree = 15 }, '
     'weight = { kind = "constant", value = "70 mV" }, delay = "1 ms", plasticity = ["mossy"] }',
-    "rules.hpc_fast.a_plus=3 mV", "rules.hpc_fast.a_minus=3 mV", "rules.hpc_fast.w_max=12 mV",
+    "rules.hpc_fast.a_plus=3 mV", "rules.hpc_fast.a_minus=3 mV", "rules.hpc_fast.w_max=15 mV",
     "protocol.phases.encode.gain={hpc_ie=4.0, ctx_hpc=0.5}",
     "protocol.phases.encode.plastic={ctx_ee=0.0167, hpc_ee=1.0, ctx_hpc=1.0, hpc_ctx=1.0, ctx_in_hpc=1.0, dg_hpc=1.0}",
     *(f"protocol.phases.{s}.{k}" for s in ("sleep", "sleep_blocked") for k in (
