@@ -36,3 +36,31 @@ def test_targets_whole_protocol(n_memories):
     assert min(m["replay"]["sleep"]["counts"]) >= 5, m["replay"]["sleep"]["counts"]
     for pop in ("ctx_e", "hpc_e"):
         assert 0.1 <= m["rate_exc_hz"][pop]["sleep"] <= 30
+
+
+@pytest.mark.slow
+def test_dentate_k50_model_keeps_the_default_targets():
+    """``models/cls_k50_dg.toml`` (the one model for the three experiments of ``docs/experiments.md``,
+    built for K* = 50) keeps the default protocol's targets at its upper end, 15 memories with its own
+    6 s of sleep per memory. Measured (seeds 1 / 2 / 3): intact 0.999 / 0.999 / 0.998, cortex alone
+    before sleep and after blocked sleep 0.000, after sleep 0.957 / 0.949 / 0.949, false alarms
+    ≤ 0.002, fewest replays 20 / 14 / 20."""
+    from neuromem.backends.brian2 import Brian2Options, simulate
+
+    model = load_model(MODEL.parent / "cls_k50_dg.toml", overrides=[
+        "protocol.n_memories=15", "protocol.phases.sleep.duration=90 s",
+        "protocol.phases.sleep_blocked.duration=90 s"])
+    run = simulate(model, seed=1, options=Brian2Options(progress=False, device="cpp_standalone"))
+    m = compute_metrics(run)
+    assert m["recall_intact_after_encoding"] >= 0.9
+    assert m["recall_lesioned_before_sleep"] <= 0.4
+    assert m["recall_lesioned_after_sleep"] >= 0.8
+    assert m["recall_lesioned_after_blocked_sleep"] <= 0.4
+    assert m["recall_intact_after_sleep"] >= 0.8
+    after = m["recall"]["recall_lesioned_after_sleep"]
+    assert after["correct_winner_fraction"] >= 0.9
+    assert np.mean(after["false_alarm_rate"]) <= 0.05, after["false_alarm_rate"]
+    assert min(m["replay"]["sleep"]["counts"]) >= 5, m["replay"]["sleep"]["counts"]
+    assert m["replay"]["sleep_blocked"]["total"] == 0
+    for pop in ("ctx_e", "hpc_e"):
+        assert 0.1 <= m["rate_exc_hz"][pop]["sleep"] <= 30
