@@ -551,9 +551,10 @@ def test_lava_float_reproduces_brian2_spikes_with_bias_and_v_init(bias_run_dir, 
     assert r["initial_state"] == "snapshot" and r["issues"] == []
 
 
-def test_short_term_depression_is_refused_by_both_exporters():
-    """A depressing synapse transmits w R, not its stored w: Lava's and NIR's static weights cannot; both refuse,
-    naming the projection and the rule, before building anything."""
+def test_short_term_depression_exports_to_lava_in_float_only_and_not_to_nir():
+    """A depressing synapse transmits w R, not its stored w: Lava builds it in floating point (graded spikes worth
+    R); its fixed-point mapping and NIR's static weights cannot, and both refuse, naming the projection and the
+    rule, before building anything."""
     from neuromem.export import ExportError, check_lava, to_nir
     from neuromem.spec import ShortTermDepression
 
@@ -561,29 +562,55 @@ def test_short_term_depression_is_refused_by_both_exporters():
     std = ShortTermDepression("std", u=0.3, tau_rec=0.5)
     m = dataclasses.replace(m, rules={**m.rules, "std": std}, projections={
         **m.projections, "ei": dataclasses.replace(m.projections["ei"], plasticity=("std",))})
-    errors = [i for i in check_lava(m, "recall") if i.severity == "error"]
-    assert [i.feature for i in errors] == ["plasticity"]
+    assert [i for i in check_lava(m, "recall") if i.severity == "error"] == []
+    assert [i for i in check_lava(m, None) if "'std'" in str(i)] == []
+    errors = [i for i in check_lava(m, "recall", mode="fixed") if i.severity == "error"]
+    assert [i.feature for i in errors] == ["plasticity"]       # one refusal, not also "do not export"
     assert "'ei'" in str(errors[0]) and "'std'" in str(errors[0]) and "ShortTermDepression" in str(errors[0])
-    assert "do not export" in str(errors[0])
-    # one refusal, not also a learning-rule warning ("frozen weights export fine") or a plastic-phase error
-    whole = [i for i in check_lava(m, None) if "'std'" in str(i)]
-    assert [i.severity for i in whole] == ["error"]
+    assert "float mode only" in str(errors[0])
+    # one refusal in a plastic phase too, not also a learning-rule error ("a frozen export cannot learn")
     plastic = dataclasses.replace(m, protocol=dataclasses.replace(m.protocol, phases=tuple(
         dataclasses.replace(p, plastic={"ei": 1.0}) if p.name == "recall" else p for p in m.protocol.phases)))
-    assert [i.severity for i in check_lava(plastic, "recall") if "'std'" in str(i)] == ["error"]
+    assert [i.severity for i in check_lava(plastic, "recall", mode="fixed") if "'std'" in str(i)] == ["error"]
     with pytest.raises(ExportError, match="projection 'ei': rule 'std'"):
         to_nir(m, {}, "recall")
     # silenced, the projection is not exported and nothing is refused
-    assert [i for i in check_lava(m, "lesioned") if i.severity == "error"] == []
+    assert [i for i in check_lava(m, "lesioned", mode="fixed") if i.severity == "error"] == []
     # switched off in the phase (stp_off), the synapses transmit their stored weights: exported, in both
     off = _std_off_model()
-    assert [i for i in check_lava(off, "recall_off") if i.severity == "error"] == []
+    assert [i for i in check_lava(off, "recall_off", mode="fixed") if i.severity == "error"] == []
     zeros = {name: np.zeros((off.populations[pr.target].size, off.nodes()[pr.source].size))
              for name, pr in off.projections.items()}
     assert "ee" in to_nir(off, zeros, "recall_off").nodes
-    assert [i.severity for i in check_lava(off, "recall") if "'std'" in str(i)] == ["error"]
-    whole = [str(i) for i in check_lava(off, None) if "'std'" in str(i)]
-    assert len(whole) == 1 and "the phases that switch it off (stp_off) export: recall_off" in whole[0]
+    assert [i.severity for i in check_lava(off, "recall", mode="fixed") if "'std'" in str(i)] == ["error"]
+
+
+def test_depression_start_replays_the_rule_over_the_phases_before():
+    """The resources at a phase start: the rule's own exact solution over the arrivals (spike + delay) that
+    happened before it, none used while the projection is blocked or the depression is off, and the arrivals
+    still in flight left to the delay buffer."""
+    from neuromem.export.frozen import depression_start
+
+    m = _std_off_model()
+    rule, dt = m.rules["std"], m.dt
+    d = int(round(m.projections["ee"].delay / dt))
+    ph = {p.name: p for p in m.protocol.phases}
+    t = np.array([0.010, 0.012, 0.030, 0.0995])          # neuron 2 in a 100 ms phase (200 steps)
+    i = np.full(t.size, 2)
+    r, last = depression_start(m, "ee", [(ph["recall"], 200, (i, t))])
+    arrived = t[np.round(t / dt) + d < 200]              # the last spike is still in flight at the start
+    assert arrived.size == 3
+    assert r[2] == pytest.approx(rule.efficacies(arrived)[-1] * (1 - rule.u), rel=1e-12)
+    assert last[2] == round(arrived[-1] / dt) + d - 200
+    assert np.all(np.delete(r, 2) == 1.0) and np.all(np.delete(last, 2) == -2.0 ** 40)
+    # the same arrivals in a phase that switches the depression off use nothing but mark the time
+    r_off, last_off = depression_start(m, "ee", [(ph["recall_off"], 200, (i, t))])
+    assert r_off[2] == 1.0 and last_off[2] == last[2]
+    # an earlier phase: its resources recover through the later one, whose arrivals use them again
+    r2, _ = depression_start(m, "ee", [(ph["recall"], 200, (i, t)), (ph["recall"], 400, (i, t + 0.1))])
+    both = np.concatenate([t, t + 0.2])
+    both = both[np.round(both / dt) + d < 600]
+    assert r2[2] == pytest.approx(rule.efficacies(both)[-1] * (1 - rule.u), rel=1e-12)
 
 
 def _std_off_model():
@@ -599,20 +626,33 @@ def _std_off_model():
             *m.protocol.phases, Phase("recall_off", "recall", stimuli=(cue,), stp_off=("ee",)))))
 
 
+@pytest.fixture(scope="module")
+def std_run_dir(tmp_path_factory):
+    return _simulate(_std_off_model(), tmp_path_factory.mktemp("brian2_std"))
+
+
 @pytest.mark.lava
 @needs_lava
-def test_a_phase_with_short_term_depression_switched_off_exports_exactly(tmp_path, run_python):
-    """Brian2 runs depression in "recall" and switches it off in "recall_off" (resources depleted but unused):
-    Lava's static weights reproduce "recall_off" spike for spike."""
-    d = _simulate(_std_off_model(), tmp_path / "brian2")
+@pytest.mark.parametrize("phase, start", [("recall", "full"), ("lesioned", "depleted"), ("recall_off", "off")])
+def test_short_term_depression_exports_exactly(std_run_dir, tmp_path, run_python, phase, start):
+    """Brian2 depresses E -> E in "recall" and in "lesioned" (which continues from it, with depleted
+    resources and spikes in flight), and switches the depression off in "recall_off": Lava's graded spikes
+    reproduce each phase spike for spike; "lesioned" only with the resources replayed over "recall"."""
     r = run_python(f"""
         import json
+        import neuromem.export.lava.run as lava_run
         from neuromem.export import run_lava
-        print(json.dumps(run_lava({str(d)!r}, phase="recall_off", mode="float", out={str(tmp_path / "lava")!r})))
+        out = {{"exact": run_lava({str(std_run_dir)!r}, phase={phase!r}, mode="float", out={str(tmp_path / "a")!r})}}
+        if {phase!r} == "lesioned":         # the same without the resources at the start (all full)
+            lava_run.load_depression = lambda *a, **k: {{}}
+            out["full"] = run_lava({str(std_run_dir)!r}, phase={phase!r}, mode="float", out={str(tmp_path / "b")!r})
+        print(json.dumps(out))
         """)
-    a = r["agreement"]
+    a = r["exact"]["agreement"]
     assert a["by_population"]["E"]["spikes_reference"] > 300
     assert a["identical_spike_fraction"] == 1.0 and a["rate_relative_error"] == 0.0
+    if start == "depleted":
+        assert r["full"]["agreement"]["identical_spike_fraction"] < 0.9
 
 
 def _learned_input_model():

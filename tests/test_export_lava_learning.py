@@ -340,6 +340,41 @@ def test_normalisation_is_host_side_and_unsupported_rules_are_refused_by_name(tm
     assert ("lava" in sys.modules) == had_lava
 
 
+STD = ['rules.std.type=short_term_depression', 'rules.std.u=0.02', 'rules.std.tau_rec=200 ms']
+BISTABLE = ['rules.bi.type=bistable', 'rules.bi.theta=1.5 mV', 'rules.bi.w_up=3 mV', 'rules.bi.tau_up=200 ms',
+            'rules.bi.tau_down=100 ms', 'rules.bi.interval=7 ms']
+
+
+def test_depression_and_bistable_synapses_are_checked_where_they_act():
+    """Short-term depression changes what a spike transmits, not a weight: on a static projection it runs (graded
+    spikes), on a projection that learns while it transmits it is refused by name (LearningDense reads binary
+    spikes), and a learning projection that is blocked or has it switched off does not need it.  A bistable
+    relaxation runs on the host beside the timing rule, refused without one."""
+    from neuromem.export.lava_learning import check_lava_learning
+
+    static = load_model_text(MODEL, STD + ['projections.in_e.plasticity=["std"]'])
+    assert [i for i in check_lava_learning(static, "sleep", then="recall") if i.severity == "error"] == []
+    learning = load_model_text(MODEL, STD + ['projections.ee.plasticity=["stdp", "std"]'])
+    errors = [str(i) for i in check_lava_learning(learning, "sleep", then="recall") if i.severity == "error"]
+    assert len(errors) == 1 and "projection 'ee' learns in phase 'sleep'" in errors[0] and "'std'" in errors[0]
+    for quiet in (['protocol.phases.sleep.block=["ee"]', 'protocol.phases.recall.block=["ee"]'],
+                  ['protocol.phases.sleep.stp_off=["ee"]', 'protocol.phases.recall.stp_off=["ee"]']):
+        m = load_model_text(MODEL, STD + ['projections.ee.plasticity=["stdp", "std"]', *quiet])
+        assert [i for i in check_lava_learning(m, "sleep", then="recall") if i.severity == "error"] == []
+    # the depression acting only in the phase run after it still refuses: one network runs both
+    m = load_model_text(MODEL, STD + ['projections.ee.plasticity=["stdp", "std"]',
+                                      'protocol.phases.sleep.block=["ee"]'])
+    assert any("'std'" in str(i) for i in check_lava_learning(m, "sleep", then="recall") if i.severity == "error")
+    assert [i for i in check_lava_learning(m, "sleep") if i.severity == "error"] == []
+    bi = load_model_text(MODEL, BISTABLE + ['projections.ee.plasticity=["stdp", "bi"]'])
+    issues = check_lava_learning(bi, "sleep", then="recall")
+    assert [(i.severity, i.feature) for i in issues] == [("warning", "host")]
+    assert "'bi'" in str(issues[0]) and "BistableSynapse" in str(issues[0]) and "14 steps" in str(issues[0])
+    alone = load_model_text(MODEL, BISTABLE + ['projections.ee.plasticity=["bi"]'])
+    errors = [str(i) for i in check_lava_learning(alone, "sleep") if i.severity == "error"]
+    assert len(errors) == 1 and "'bi'" in errors[0] and "no spike-timing rule" in errors[0]
+
+
 def test_cli_check_plastic_phase_refuses_unsupported_rule(tmp_path, capsys):
     """The command line names the rule Lava cannot learn with (export lava checks the run
     folder's integrity first, then refuses the same way)."""
@@ -702,6 +737,55 @@ def test_normalisation_composes_with_loihi_style_clipping(norm_results):
     else:
         assert w["max_relative_diff"] < 0.05
     assert res["spikes"]["spikes_reference"] > 150 and res["spikes"]["identical_spike_fraction"] > 0.95
+
+
+@pytest.fixture(scope="module")
+def host_results(model_file, tmp_path_factory, make_run_folder, run_python):
+    """Depressing input synapses (in_e: u = 0.02, tau_rec = 200 ms, acting in every phase) and E -> E STDP
+    with a bistable relaxation and a normalisation (both every 7 ms, in that order); Brian2 (numpy), then
+    Lava: the sleep with the resources replayed over the encoding, and once more with them full."""
+    folder = make_run_folder(model_file, SEED, STD + BISTABLE + [
+        'projections.in_e.plasticity=["std"]', 'projections.ee.plasticity=["stdp", "bi", "norm"]',
+        'rules.norm.total=50 mV', 'rules.norm.interval=7 ms'], name="host", backend_options={"target": "numpy"})
+    out = tmp_path_factory.mktemp("lava_host")
+    res = run_python(f"""
+        import json
+        import neuromem.export.lava.run as lava_run
+        from neuromem.export.lava_learning import run_lava_learning
+        f, o = {str(folder)!r}, {str(out)!r}
+        exact = run_lava_learning(f, phase="sleep", bounds="brian2", out=o + "/exact")
+        lava_run.load_depression = lambda *a, **k: {{}}
+        full = run_lava_learning(f, phase="sleep", bounds="brian2", then=None, out=o + "/full")
+        print(json.dumps({{"exact": exact, "full": full}}))
+        """, timeout=400)
+    return res, Path(folder)
+
+
+@pytest.mark.lava
+@needs_lava
+def test_depression_and_bistable_synapses_learn_on_lava_as_in_brian2(host_results):
+    """Graded spikes carry the depression and the host relaxes the E -> E weights to their two states between
+    chunks of the run: weights equal Brian2's to rounding, sleep and recall spikes identical.  Without the
+    resources the encoding left, the sleep spikes differ: the replay over the phases before it matters."""
+    from neuromem.io import load_weights
+
+    res, folder = host_results
+    exact = res["exact"]
+    bi = exact["host_rules"]["ee"]["bi"]
+    assert bi["applied"] == bi["n_scheduled"] == 72 and bi["first_step"] == 2
+    assert bi["went_up"] + bi["went_down"] == exact["weights"]["ee"]["n_synapses"]
+    assert list(exact["normalisation"]["ee"]) == ["norm"] and exact["normalisation"]["ee"]["norm"]["applied"] == 72
+    assert [i["feature"] for i in exact["issues"]] == ["host", "normalisation"]
+    w = exact["weights"]["ee"]
+    assert w["max_relative_diff"] < 1e-12 and exact["weights"]["ie"]["max_relative_diff"] < 1e-12
+    start, after = load_weights(folder, "encode")["ee"], load_weights(folder, "sleep")["ee"]
+    up = after > 1.5e-3           # the relaxation acted in sleep: the high side went most of the way to w_up
+    assert up.sum() > 100 and np.abs(after[up] - 3e-3).mean() < 0.3 * np.abs(start[start > 1.5e-3] - 3e-3).mean()
+    assert exact["spikes"]["identical_spike_fraction"] == 1.0 and exact["spikes"]["spikes_reference"] > 50
+    rec = exact["recall"]
+    assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 50
+    assert exact["recall_overlap"] == pytest.approx(exact["recall_overlap_brian2"])
+    assert res["full"]["spikes"]["identical_spike_fraction"] < 0.9
 
 
 def test_learning_module_imports_no_lava(run_python):

@@ -30,6 +30,7 @@ from neuromem.spec.loader import loads_model
 __all__ = [
     "exported_parts", "phase_gain", "exact_coefficients", "delay_steps", "weight_matrices", "steps_before",
     "input_raster", "FrozenNetwork", "read_model", "load_frozen_network", "start_state", "history_spikes",
+    "depression_of", "depression_acts", "depression_start", "load_depression",
 ]
 
 
@@ -369,3 +370,112 @@ def history_spikes(run_dir, results, model, phase: str, horizon: float):
         used.append(name)
     spikes = {k: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v])) for k, v in parts.items()}
     return spikes, used, len(used) < len(before)
+
+
+# ---------------------------------------------------------------- short-term depression
+
+
+def depression_of(model, projection: str):
+    """The projection's transmission rule (e.g. a :class:`~neuromem.spec.ShortTermDepression`), or ``None``."""
+    from neuromem.spec.registry import RULES
+
+    return next((model.rules[r] for r in model.projections[projection].plasticity
+                 if RULES.caps(model.rules[r]).transmission), None)
+
+
+def depression_acts(phase, projection: str) -> bool:
+    """Whether a projection's transmission rule changes what it transmits in ``phase``.
+
+    It does not while the projection is blocked (a spike releases and uses
+    nothing) nor in a phase that switches it off (:attr:`~neuromem.spec.Phase.stp_off`:
+    a spike transmits the stored weight and uses nothing).
+    """
+    return phase_gain(phase, projection) > 0 and (phase is None or projection not in phase.stp_off)
+
+
+def depression_start(model, projection: str, lineage) -> tuple[np.ndarray, np.ndarray]:
+    """Resources of each presynaptic neuron of a depressing projection at the start of a phase.
+
+    Replays the rule's updates (:class:`~neuromem.spec.ShortTermDepression`, as
+    the Brian2 backend applies them at each arrival) over the spikes of the
+    phases before it.  A spike emitted at step ``k`` arrives at step ``k +
+    delay`` and is governed by the phase it arrives in (its gain and
+    ``stp_off``); arrivals at or after the phase start are still in flight
+    (the exporter's delay buffer carries them).  Every synapse from one neuron
+    sees the same arrivals, so the resources are one value per neuron.
+
+    Parameters
+    ----------
+    model : neuromem.spec.Model
+    projection : str
+    lineage : list of (Phase, int, (i, t))
+        The phases before the exported one, earliest first
+        (:meth:`~neuromem.spec.Protocol.lineage`), each with its number of
+        steps and its source population's spikes (``t`` in s from that
+        phase's start).
+
+    Returns
+    -------
+    r : ndarray
+        Resources after each neuron's last arrival (1 for a neuron without).
+    last : ndarray
+        The step of that arrival relative to the phase start (``< 0``;
+        ``-2**40`` for none).
+    """
+    rule = depression_of(model, projection)
+    pr = model.projections[projection]
+    n = model.nodes()[pr.source].size
+    dt = model.dt
+    d = delay_steps(pr.delay, dt)
+    r, last = np.ones(n), np.full(n, -2.0 ** 40)
+    if rule is None or not lineage:
+        return r, last
+    starts = -np.cumsum([n_steps for _, n_steps, _ in lineage][::-1])[::-1]     # each phase's first step
+    arrivals, neurons = [], []
+    for (_, _, (i, t)), k0 in zip(lineage, starts):
+        arrivals.append(k0 + np.round(np.asarray(t, dtype=float) / dt).astype(np.int64) + d)
+        neurons.append(np.asarray(i, dtype=np.int64))
+    a, i = np.concatenate(arrivals), np.concatenate(neurons)
+    keep = a < 0
+    a, i = a[keep], i[keep]
+    order = np.lexsort((a, i))        # per neuron, in time
+    a, i = a[order], i[order]
+    where = np.searchsorted(starts, a, side="right") - 1       # the phase each arrival falls in
+    on = np.array([0.0 if projection in ph.stp_off else 1.0 for ph, _, _ in lineage])[where]
+    use = np.array([1.0 if phase_gain(ph, projection) > 0 else 0.0 for ph, _, _ in lineage])[where]
+    for k in range(a.size):
+        j = i[k]
+        rk = 1.0 - (1.0 - r[j]) * math.exp(-(a[k] - last[j]) * dt / rule.tau_rec)
+        r[j] = rk - on[k] * use[k] * rule.u * rk
+        last[j] = a[k]
+    return r, last
+
+
+def load_depression(run_dir, results, model, phase: str, projections) -> dict:
+    """:func:`depression_start` of each of ``projections`` at the start of ``phase`` of a run folder.
+
+    Returns
+    -------
+    dict of str to (r, last)
+
+    Raises
+    ------
+    neuromem.io.RunFolderError
+        If a phase before it has no recorded spikes of a depressing projection's source.
+    """
+    run_dir = Path(run_dir)
+    durations = {p["name"]: float(p["duration"]) for p in results["phases"]}
+    before = model.protocol.lineage(phase)[:-1]
+    spikes = {name: load_spikes(run_dir, name) for name in before}
+    out = {}
+    for name in projections:
+        src = model.projections[name].source
+        lineage = []
+        for ph in before:
+            if src not in spikes[ph]:
+                raise RunFolderError(run_dir / "spikes" / f"{safe_name(ph)}.npz", f"phase {ph!r} has no spikes of {src!r}: the resources "
+                                     f"of projection {name!r}'s short-term depression cannot be reconstructed")
+            sp = spikes[ph][src]
+            lineage.append((model.protocol.phase(ph), int(round(durations[ph] / model.dt)), (sp.i, sp.t)))
+        out[name] = depression_start(model, name, lineage)
+    return out

@@ -115,7 +115,7 @@ def neuron_issues(model, populations, target: str) -> list[ExportIssue]:
             for feature, what in model.populations[name].export_limits.items()]
 
 
-def rule_issues(model, projections, phase=None) -> list[ExportIssue]:
+def rule_issues(model, projections, phase=None, supported=None) -> list[ExportIssue]:
     """Errors for the rules whose synapses do not export (``RuleCaps.exportable`` false, e.g. short-term
     depression, whose transmitted weight is not the stored one).
 
@@ -127,6 +127,10 @@ def rule_issues(model, projections, phase=None) -> list[ExportIssue]:
     phase : neuromem.spec.Phase, optional
         The phase exported: a short-term plasticity (transmission) rule it switches off
         (:attr:`~neuromem.spec.Phase.stp_off`) transmits the stored weight there and is not refused.
+    supported : callable, optional
+        ``supported(rule)`` true for the rules the exporter builds in spite of
+        the declaration (e.g. Lava's graded spikes carry short-term depression);
+        those are left to the exporter's own check.
 
     Returns
     -------
@@ -147,6 +151,7 @@ def rule_issues(model, projections, phase=None) -> list[ExportIssue]:
                         f"its synapses do not export (RuleCaps.exportable is false){switched_off(name)}")
             for name in projections for rname in model.projections[name].plasticity
             if not RULES.caps(model.rules[rname]).exportable
+            and not (supported is not None and supported(model.rules[rname]))
             and not (phase is not None and name in phase.stp_off and RULES.caps(model.rules[rname]).transmission)]
 
 

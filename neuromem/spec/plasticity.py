@@ -285,7 +285,7 @@ class SynapticNormalisation:
         return f
 
 
-@RULES.register("bistable", RuleCaps(timing=False, lava_learnable=False))
+@RULES.register("bistable", RuleCaps(timing=False, lava_learnable=False, host=True))
 @dataclass(frozen=True)
 class BistableSynapse:
     r"""Bistable synapses: between spike-driven updates each weight relaxes to one of two stable states.

@@ -28,14 +28,17 @@ from neuromem.export.lava.check import (
     BOUNDS, MAX_DELAY_FIXED, MODES, REFRACTORY, check_lava, check_lava_learning, is_plastic, require_lava,
     require_lava_learning,
 )
+from neuromem.export.lava.host import (
+    HostBistable, HostNormalisation, host_normalisations, normalisation_steps, phase_start_time,
+)
 from neuromem.export.lava.learning import LavaLearningNetwork, build_learning_network
 from neuromem.export.lava.network import LavaNetwork, build_lava_network
 from neuromem.export.lava.plan import (
     DEFAULT_HEADROOM, LavaPlan, PopulationPlan, ProjectionPlan, plan_lava, quantise_weights,
 )
 from neuromem.export.lava.rules import (
-    FAST_TAU, LAVA_RULES, RULE_SUPPORT, HostNormalisation, LearningRulePlan, RuleTerms, host_normalisations,
-    lava_rule, learning_rule_plans, map_rule, normalisation_steps, phase_start_time, rule_mapping,
+    FAST_TAU, LAVA_RULES, RULE_SUPPORT, TRANSMISSION_SUPPORT, LearningRulePlan, RuleTerms, lava_rule,
+    learning_rule_plans, map_rule, rule_mapping, transmission_modes,
 )
 from neuromem.export.lava.run import (
     follow_up_phase, results_file, run_is_plastic, run_lava, run_lava_learning, weights_file,
@@ -49,7 +52,7 @@ __all__ = [
     "load_frozen_network", "start_state", "compare_spikes",
     "LavaPlan", "PopulationPlan", "ProjectionPlan", "plan_lava", "quantise_weights",
     "LearningRulePlan", "RuleTerms", "LAVA_RULES", "lava_rule", "rule_mapping", "map_rule", "learning_rule_plans", "normalisation_steps", "phase_start_time",
-    "HostNormalisation", "host_normalisations",
+    "HostNormalisation", "HostBistable", "host_normalisations", "TRANSMISSION_SUPPORT", "transmission_modes",
     "LavaNetwork", "build_lava_network", "LavaLearningNetwork", "build_learning_network",
     "run_lava", "run_lava_learning", "follow_up_phase", "run_is_plastic", "results_file", "weights_file",
 ]

@@ -6,14 +6,18 @@ run folder or lava is imported, and return :class:`~neuromem.export.issues.Expor
 objects; :func:`require_lava` and :func:`require_lava_learning` raise
 :class:`~neuromem.export.issues.ExportError` on errors.  Neuron features come
 from the spec's declaration (:attr:`~neuromem.spec.LIFPopulation.export_limits`),
-rules from :data:`~neuromem.export.lava.rules.RULE_SUPPORT`.  Numpy only.
+rules from :data:`~neuromem.export.lava.rules.RULE_SUPPORT` and
+:data:`~neuromem.export.lava.rules.TRANSMISSION_SUPPORT`.  Numpy only.
 """
 
 from __future__ import annotations
 
-from neuromem.export.frozen import delay_steps, exported_parts
+from neuromem.export.frozen import delay_steps, depression_acts, depression_of, exported_parts
 from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase, rule_issues
-from neuromem.export.lava.rules import LAVA_RULES, learning_rule_plans, rule_mapping, rule_support
+from neuromem.export.lava.rules import (
+    LAVA_RULES, learning_rule_plans, rule_mapping, rule_support, transmission_modes,
+)
+from neuromem.spec import SynapticNormalisation
 from neuromem.spec.registry import RULES
 
 __all__ = [
@@ -103,7 +107,18 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                 f"projection {name!r}: delay {_ms(pr.delay)} = {d} steps exceeds Loihi 2's "
                 f"{MAX_DELAY_FIXED}-step synaptic delay"))
     checked = projs if ph is not None else list(model.projections)
-    issues.extend(rule_issues(model, checked, ph))      # declared with the rule class (RuleCaps.exportable)
+    # declared with the rule class (RuleCaps.exportable), unless this exporter builds it (in some mode: below)
+    issues.extend(rule_issues(model, checked, ph, supported=lambda rule: bool(transmission_modes(rule))))
+    for name in checked:
+        rule = depression_of(model, name)
+        modes = () if rule is None else transmission_modes(rule)
+        if modes and mode not in modes and (ph is None or depression_acts(ph, name)):
+            rname = next(r for r in model.projections[name].plasticity if model.rules[r] is rule)
+            issues.append(ExportIssue(
+                "error", "plasticity",
+                f"projection {name!r}: rule {rname!r} ({type(rule).__name__}) is built on Lava in "
+                f"{' and '.join(modes)} mode only (graded spikes worth the available resources); "
+                f"{mode} mode has no mapping of it"))
     for name in checked:
         for rname in model.projections[name].plasticity:
             rule = model.rules[rname]
@@ -190,8 +205,13 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         plastic in the phase, a normalisation on a projection without a
         timing rule that changes its weights, two timing rules on one
         projection, plasticity in ``then``, fixed point; warnings for
-        ``bounds="none"`` and for each normalisation (feature
-        ``"normalisation"``: it runs on the host).
+        ``bounds="none"``, for each normalisation (feature
+        ``"normalisation"``: it runs on the host) and each other host rule
+        (feature ``"host"``, e.g. a bistable relaxation).  A transmission rule
+        (short-term depression) that acts in ``phase`` or ``then`` is an error
+        on a projection that learns in ``phase`` (``LearningDense`` reads
+        binary spikes) or without a Lava counterpart
+        (:data:`~neuromem.export.lava.rules.TRANSMISSION_SUPPORT`).
     """
     if bounds not in BOUNDS:
         raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
@@ -212,6 +232,8 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         kinds = []
         for rname in pr.plasticity:
             rule = model.rules[rname]
+            if RULES.caps(rule).transmission:    # not a learning rule: checked below, where it acts
+                continue
             where = rule_support(rule)
             if where == "host":
                 norms.append((name, rname, rule))
@@ -247,9 +269,9 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
             issues.append(ExportIssue(
                 "error", "plasticity",
                 f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} "
-                f"(SynapticNormalisation) but no spike-timing rule that changes its weights; the host-side "
-                f"normalisation acts on a learning projection's LearningDense weights only"))
-        else:
+                f"({type(rule).__name__}) but no spike-timing rule that changes its weights; the host-side "
+                f"operation acts on a learning projection's LearningDense weights only"))
+        elif isinstance(rule, SynapticNormalisation):
             n_int = rule.interval / model.dt
             issues.append(ExportIssue(
                 "warning", "normalisation",
@@ -257,7 +279,31 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
                 f"{rule.interval * 1e3:g} ms = {n_int:g} steps): runs on the host, not on chip -- the run "
                 f"stops every interval, reads the projection's weights (Var.get), rescales them and "
                 f"writes them back (Var.set)"))
+        else:
+            issues.append(ExportIssue(
+                "warning", "host",
+                f"projection {name!r}, rule {rname!r} ({type(rule).__name__}, every "
+                f"{rule.interval * 1e3:g} ms = {rule.interval / model.dt:g} steps): runs on the host, not on "
+                f"chip -- the run stops every interval, reads the projection's weights (Var.get), applies "
+                f"the rule and writes them back (Var.set)"))
     th = resolve_phase(model, then)
+    for name in model.projections:
+        rule = depression_of(model, name)
+        if rule is None or not any(depression_acts(p, name) for p in (ph, th) if p is not None):
+            continue
+        rname = next(r for r in model.projections[name].plasticity if model.rules[r] is rule)
+        if "float" not in transmission_modes(rule):
+            issues.append(ExportIssue(
+                "error", "plasticity",
+                f"projection {name!r}: rule {rname!r} ({type(rule).__name__}) changes what a spike "
+                f"transmits and has no Lava counterpart"))
+        elif name in ph.plastic:
+            issues.append(ExportIssue(
+                "error", "plasticity",
+                f"projection {name!r} learns in phase {ph.name!r} and transmits through rule {rname!r} "
+                f"({type(rule).__name__}); Lava's LearningDense reads binary spikes, so a depressing "
+                f"projection exports with learning only while it is blocked or the depression is off "
+                f"(stp_off)"))
     if th is not None and th.plastic:
         issues.append(ExportIssue(
             "error", "plasticity",

@@ -10,9 +10,12 @@ Brian2 delays transmission and learning together.  :class:`LavaLearningNetwork`
 runs the segments one after the other in the same runtime and switches the
 phase between them with ``Var.set``: learning off (trace impulses and traces
 to 0), thresholds of silenced populations, weights whose gain changes, the
-output gate of a projection blocked while it learned.  A synaptic
+output gate of a projection blocked while it learned, the switches of a
+short-term depression (:class:`~neuromem.export.lava.processes.DepressingSpikes`
+in front of a static projection's ``Dense``).  A synaptic
 normalisation runs on the host between chunks of the plastic phase
-(:class:`~neuromem.export.lava.rules.HostNormalisation`).  Floating point
+(:class:`~neuromem.export.lava.host.HostNormalisation`), as does a bistable
+relaxation (:class:`~neuromem.export.lava.host.HostBistable`).  Floating point
 only.  The mapping and its measured agreement are in ``docs/export.md``
 ("Learning on Lava").
 """
@@ -24,12 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuromem.export.frozen import delay_steps, input_raster, phase_gain, steps_before
+from neuromem.export.frozen import delay_steps, depression_acts, depression_of, input_raster, phase_gain, steps_before
 from neuromem.export.issues import ExportError, ExportIssue, resolve_phase
 from neuromem.export.lava.check import BOUNDS
 from neuromem.export.lava.network import LavaRuntime, initial_refractory_end, link_components
-from neuromem.export.lava.plan import plan_lava
-from neuromem.export.lava.rules import TRACES, host_normalisations, learning_rule_plans
+from neuromem.export.lava.plan import delay_buffer, plan_lava
+from neuromem.export.lava.host import host_normalisations
+from neuromem.export.lava.rules import TRACES, learning_rule_plans
 
 __all__ = ["SILENT_VTH", "Segment", "trace_start", "delay_buffer", "LavaLearningNetwork", "synapse_mask",
            "build_learning_network"]
@@ -67,18 +71,6 @@ def trace_start(spikes, n: int, delay: int, tau_steps: float, dt: float) -> np.n
     return out
 
 
-def delay_buffer(spikes, n: int, delay: int, dt: float) -> np.ndarray:
-    """Initial :class:`~neuromem.export.lava.processes.SpikeDelay` buffer: column ``c`` holds step ``c - delay``."""
-    buf = np.zeros((n, delay))
-    if spikes is None:
-        return buf
-    i, t = spikes
-    m = steps_before(t, dt)
-    keep = (m >= 1) & (m <= delay)
-    buf[np.asarray(i, dtype=np.int64)[keep], delay - m[keep]] = 1.0
-    return buf
-
-
 class LavaLearningNetwork(LavaRuntime):
     """Lava processes of a plastic phase followed by frozen phases, in one network.
 
@@ -97,9 +89,12 @@ class LavaLearningNetwork(LavaRuntime):
     bound_events : dict
         Per learning projection (``bounds`` ``"clip"`` or ``"brian2"``):
         ``clipped``, ``coincident``, ``order_sensitive``.
-    normalisers : list of HostNormalisation
+    normalisers : list of HostNormalisation or HostBistable
         Applied by the host during the first segment, in list order where
         several fall on one step (Brian2's order).
+    depressing : dict of str to DepressingSpikes
+        The short-term depression in front of each depressing static
+        projection; its ``on`` (``stp_off``) and ``use`` (gain > 0) are set per segment.
     normalisation_time : float
         Wall time of those host operations (s; included in ``run_times[0]``).
     progress : callable or None
@@ -108,7 +103,7 @@ class LavaLearningNetwork(LavaRuntime):
     """
 
     def __init__(self, plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
-                 links, gains, vths, bounds, normalisers=None):
+                 links, gains, vths, bounds, normalisers=None, depressing=None):
         self.plan = plan
         self.segments = segments
         self.rules = rules
@@ -123,6 +118,7 @@ class LavaLearningNetwork(LavaRuntime):
         self._vths = vths
         self.bounds = bounds
         self.normalisers: list = list(normalisers or ())
+        self.depressing: dict = dict(depressing or {})
         self.normalisation_time = 0.0
         self.progress = None
         self.learned: dict = {}
@@ -247,6 +243,10 @@ class LavaLearningNetwork(LavaRuntime):
                         conn.transmit.set(np.array([1.0 if gains[k] != 0 else 0.0]))
             elif gains[k] != gains[k - 1]:
                 self.connections[name].weights.set(self.plan.projections[name].weights * gains[k])
+        for name, stp in self.depressing.items():
+            ph = self.segments[k].phase
+            stp.on.set(np.array([float(name not in ph.stp_off)]))
+            stp.use.set(np.array([float(self.gains[name][k] > 0)]))
 
 
 def synapse_mask(shape, synapses, name) -> np.ndarray:
@@ -270,7 +270,7 @@ def synapse_mask(shape, synapses, name) -> np.ndarray:
 
 def build_learning_network(model, weights: dict, segments, synapses: dict, initial_state: dict | None = None,
                            recent_spikes: dict | None = None, bounds: str = "clip",
-                           phase_start: float = 0.0) -> LavaLearningNetwork:
+                           phase_start: float = 0.0, depression: dict | None = None) -> LavaLearningNetwork:
     """Build one Lava network that runs a plastic phase and then the phases after it.
 
     Parameters
@@ -293,8 +293,12 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
     bounds : {"clip", "brian2", "none"}
     phase_start : float
         Brian2 network time at the start of the plastic phase (s,
-        :func:`~neuromem.export.lava.rules.phase_start_time`); it fixes the
+        :func:`~neuromem.export.lava.host.phase_start_time`); it fixes the
         steps at which a normalisation runs.
+    depression : dict of str to (r, last), optional
+        Per static projection with short-term depression acting in a segment,
+        each presynaptic neuron's resources at the start
+        (:func:`~neuromem.export.frozen.depression_start`); missing: full (1).
 
     Returns
     -------
@@ -312,7 +316,7 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
     plan = plan_lava(model, weights, None, "float")
     rules = learning_rule_plans(model, ph0)
     from neuromem.export.lava.processes import (   # imports lava
-        BoundedLearningDense, GatedLearningDense, SpikeDelay, SpikeRecorder,
+        BoundedLearningDense, DepressingSpikes, GatedLearningDense, SpikeDelay, SpikeRecorder,
     )
     from lava.proc.dense.process import Dense, LearningDense
     from lava.proc.io.source import RingBuffer as SourceBuffer
@@ -354,7 +358,8 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
                                    for s in segments], axis=1)
             sources[name] = SourceBuffer(data=data)
 
-    delays, connections, learning = {}, {}, {}
+    delays, connections, learning, depressing = {}, {}, {}, {}
+    depression = depression or {}
     for name in projs:
         pr = model.projections[name]
         jp = plan.projections[name]
@@ -390,7 +395,18 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
             neurons[pr.target].s_out.connect(conn.s_in_bap)
             learning[name] = conn
         else:
-            conn = Dense(weights=w, name=f"conn_{name}")
+            rule = depression_of(model, name)
+            acts = [depression_acts(sg.phase, name) for sg in segments]
+            if rule is not None and any(acts):   # graded spikes worth the resources (check_lava_learning)
+                r, last = depression.get(name, (None, None))
+                stp = DepressingSpikes(shape=(n_pre,), u=rule.u, tau_rec=rule.tau_rec, dt=dt, r=r, last=last,
+                                       on=float(name not in ph0.stp_off), use=float(gains[name][0] > 0),
+                                       name=f"stp_{name}")
+                pre.s_out.connect(stp.s_in)
+                pre = depressing[name] = stp
+                conn = Dense(weights=w, num_message_bits=24, name=f"conn_{name}")
+            else:
+                conn = Dense(weights=w, name=f"conn_{name}")
             connections[name] = conn
         pre.s_out.connect(conn.s_in)
         conn.a_out.connect(neurons[pr.target].a_in)
@@ -398,4 +414,4 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
                                             for n in projs))
     normalisers = host_normalisations(model, ph0, rules, synapses, segments[0].n_steps, phase_start)
     return LavaLearningNetwork(plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
-                               links, {n: gains[n] for n in projs}, vths, bounds, normalisers)
+                               links, {n: gains[n] for n in projs}, vths, bounds, normalisers, depressing)

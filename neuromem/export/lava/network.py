@@ -3,7 +3,8 @@
 :func:`build_lava_network` turns a :class:`~neuromem.export.lava.plan.LavaPlan`
 into processes -- one ``LIF`` (``LIFRefractory`` with refractoriness) per
 population, one ``Dense`` (``DelayDense`` for delays of one step or more) per
-projection, a ``RingBuffer`` per spike source with the recorded input, and a
+projection (a depressing one: ``SpikeDelay`` → ``DepressingSpikes`` → a ``Dense`` of graded
+spikes), a ``RingBuffer`` per spike source with the recorded input, and a
 :class:`~neuromem.export.lava.processes.SpikeRecorder` per population -- and
 starts it from Brian2's state at the phase start.  Brian2 step ``k`` is Lava
 step ``k + 1``; Lava's one-step ``Dense`` buffer matches Brian2's update →
@@ -18,9 +19,11 @@ import time
 
 import numpy as np
 
-from neuromem.export.frozen import input_raster, steps_before
+from neuromem.export.frozen import depression_acts, depression_of, input_raster, steps_before
 from neuromem.export.issues import resolve_phase
-from neuromem.export.lava.plan import DEFAULT_HEADROOM, UV_MAX, carry_in, components, in_flight, plan_lava
+from neuromem.export.lava.plan import (
+    DEFAULT_HEADROOM, UV_MAX, carry_in, components, delay_buffer, in_flight, plan_lava,
+)
 
 __all__ = ["LavaRuntime", "link_components", "LavaNetwork", "build_lava_network", "initial_refractory_end"]
 
@@ -167,10 +170,34 @@ class LavaNetwork(LavaRuntime):
         return out
 
 
+def _depressing_input(model, j, rule, sources, neurons, silent, recent_spikes, start, spike_delay,
+                      depressing, source_buffer):
+    """The process feeding a depressing projection's ``Dense``: its source, a ``SpikeDelay`` (spikes in
+    flight pre-filled) and a ``DepressingSpikes`` started from ``start`` (``(r, last)`` or ``None``)."""
+    n_pre = j.weights.shape[1]
+    if j.carry_in:
+        if j.source not in silent:
+            silent[j.source] = source_buffer(data=np.zeros((n_pre, 1)))
+        pre = silent[j.source]
+    else:
+        pre = sources[j.source] if j.source in sources else neurons[j.source]
+    if j.delay > 0:
+        spikes = (recent_spikes or {}).get(j.source)
+        dl = spike_delay(shape=(n_pre,), delay=j.delay, init=delay_buffer(spikes, n_pre, j.delay, model.dt),
+                         name=f"delay_{j.name}")
+        pre.s_out.connect(dl.s_in)
+        pre = dl
+    r, last = start if start is not None else (None, None)
+    stp = depressing(shape=(n_pre,), u=rule.u, tau_rec=rule.tau_rec, dt=model.dt, r=r, last=last,
+                     name=f"stp_{j.name}")
+    pre.s_out.connect(stp.s_in)
+    return stp
+
+
 def build_lava_network(model, weights: dict, phase=None, mode: str = "float", inputs: dict | None = None,
                        n_steps: int | None = None, initial_state: dict | None = None,
                        recent_spikes: dict | None = None, headroom=DEFAULT_HEADROOM,
-                       refractory: str = "ignore") -> LavaNetwork:
+                       refractory: str = "ignore", depression: dict | None = None) -> LavaNetwork:
     """Build the Lava processes of a frozen network.
 
     Parameters
@@ -200,6 +227,10 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
         Fixed mode voltage range, see :func:`~neuromem.export.lava.plan.plan_lava`.
     refractory : {"ignore", "emulate"}
         Fixed mode refractoriness, see :func:`~neuromem.export.lava.plan.plan_lava`.
+    depression : dict of str to (r, last), optional
+        Per projection with short-term depression acting in the phase, each
+        presynaptic neuron's resources at the phase start
+        (:func:`~neuromem.export.frozen.depression_start`); missing: full (1).
 
     Returns
     -------
@@ -222,7 +253,7 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
     n_steps = int(n_steps)
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    from neuromem.export.lava.processes import SpikeRecorder   # imports lava
+    from neuromem.export.lava.processes import DepressingSpikes, SpikeDelay, SpikeRecorder   # imports lava
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer as SourceBuffer
     from lava.proc.lif.process import LIF, LIFRefractory
@@ -256,11 +287,21 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
         data = input_raster(size, inputs.get(name), n_steps, model.dt)
         sources[name] = SourceBuffer(data=data.astype(np.int32) if fixed else data)
     silent = {}
+    depression = depression or {}
     for name, j in plan.projections.items():
         w = j.weights
         kw = dict(weights=w, name=f"conn_{name}")
         if fixed:
             kw.update(weight_exp=j.weight_exp, num_weight_bits=8)
+        rule = depression_of(model, name)
+        if rule is not None and depression_acts(ph, name):   # float only (check_lava)
+            conn = Dense(num_message_bits=24, **kw)
+            pre = _depressing_input(model, j, rule, sources, neurons, silent, recent_spikes,
+                                    depression.get(name), SpikeDelay, DepressingSpikes, SourceBuffer)
+            pre.s_out.connect(conn.s_in)
+            conn.a_out.connect(neurons[j.target].a_in)
+            connections[name] = conn
+            continue
         if j.delay > 0:
             conn = DelayDense(delays=np.full(w.shape, j.delay, dtype=int), **kw)
         else:

@@ -27,7 +27,7 @@ from neuromem.export.lava.check import check_mode, require_lava
 __all__ = [
     "DEFAULT_HEADROOM", "DECAY_UNITY", "VTH_MAX", "UV_MAX", "SHIFT", "BIAS_MANT_MAX", "BIAS_EXP_MAX",
     "WEIGHT_MAX", "WEIGHT_EXP_RANGE", "PopulationPlan", "ProjectionPlan", "LavaPlan", "split_bias",
-    "quantise_weights", "plan_lava", "carry_in", "in_flight", "components",
+    "quantise_weights", "plan_lava", "carry_in", "in_flight", "delay_buffer", "components",
 ]
 
 DEFAULT_HEADROOM = 8.0
@@ -408,6 +408,18 @@ def in_flight(j: ProjectionPlan, spikes, dt: float, fixed: bool):
                 a = np.left_shift(a, j.weight_exp) if j.weight_exp > 0 else np.right_shift(a, -j.weight_exp)
             buff[:, col] = a
     return buff.astype(np.int32) if fixed else buff
+
+
+def delay_buffer(spikes, n: int, delay: int, dt: float) -> np.ndarray:
+    """Initial :class:`~neuromem.export.lava.processes.SpikeDelay` buffer: column ``c`` holds step ``c - delay``."""
+    buf = np.zeros((n, delay))
+    if spikes is None:
+        return buf
+    i, t = spikes
+    m = steps_before(t, dt)
+    keep = (m >= 1) & (m <= delay)
+    buf[np.asarray(i, dtype=np.int64)[keep], delay - m[keep]] = 1.0
+    return buf
 
 
 def components(populations, edges) -> list[set]:

@@ -5,7 +5,8 @@ a plastic phase learns on Lava: ``"chip"`` (a spike-timing rule carried by
 Loihi 2's sum-of-products learning engine, :func:`map_rule`) or ``"host"``
 (a synaptic normalisation, which needs a neuron's summed weight that no
 per-synapse rule sees: the host rescales the weights between chunks of the
-run, :class:`HostNormalisation`), read from the capabilities each rule class
+run; a bistable synapse's periodic relaxation: both in
+:mod:`neuromem.export.lava.host`), read from the capabilities each rule class
 declares (:class:`~neuromem.spec.registry.RuleCaps`).  A rule that learns on
 chip has its mapping function registered per rule class in :data:`LAVA_RULES`
 (``@lava_rule(MyRule)``), the one place this exporter knows a rule.
@@ -17,20 +18,19 @@ How each Brian2 update becomes a trace and a product term is tabulated in
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from neuromem.export.frozen import exact_coefficients, phase_gain
 from neuromem.export.issues import resolve_phase
-from neuromem.spec import PairSTDP, SynapticNormalisation, VogelsISTDP
+from neuromem.spec import PairSTDP, ShortTermDepression, VogelsISTDP
 from neuromem.spec.registry import RULES
 
 __all__ = [
     "RULE_SUPPORT", "rule_support", "FAST_TAU", "TRACES", "LearningRulePlan", "RuleTerms", "LAVA_RULES", "lava_rule",
     "rule_mapping", "map_rule", "learning_rule_plans",
-    "normalisation_steps", "phase_start_time", "HostNormalisation", "host_normalisations",
+    "TRANSMISSION_SUPPORT", "transmission_modes", "normalisation_steps", "phase_start_time", "HostNormalisation", "host_normalisations",
 ]
 
 FAST_TAU = 1e-3
@@ -39,8 +39,6 @@ FAST_TAU = 1e-3
 TRACES = ("x1", "x2", "y1", "y2", "y3")
 """The learning traces of a ``LearningDense`` that the mapped rules use."""
 
-_CLOCK_EPS = 1e-4
-"""Brian2's ``Clock.epsilon_dt``: times within this fraction of a step are the same step."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +203,20 @@ RULE_SUPPORT = {cls: ("chip" if RULES.caps(n).lava_learnable and cls in LAVA_RUL
 when this module is imported; :func:`rule_support` answers for any rule object."""
 
 
+TRANSMISSION_SUPPORT = {ShortTermDepression: ("float",)}
+"""Transmission rules (short-term plasticity: ``RuleCaps.transmission``, not ``exportable`` as static
+weights) that the Lava exporter builds, with the modes it builds them in.  Short-term depression: a
+:class:`~neuromem.export.lava.processes.DepressingSpikes` process turns each arriving spike into a
+graded one worth the available resources, in front of the projection's ``Dense`` (graded spikes,
+floating point; fixed point would need Loihi 2's graded spikes in the 8-bit weight mapping), on a
+projection that does not learn in the network (``LearningDense`` reads binary spikes)."""
+
+
+def transmission_modes(rule) -> tuple:
+    """The modes in which the Lava exporter builds a transmission rule (:data:`TRANSMISSION_SUPPORT`; empty: none)."""
+    return next((modes for t in type(rule).__mro__ for c, modes in TRANSMISSION_SUPPORT.items() if t is c), ())
+
+
 def map_rule(rule, scale: float, lr: float, dt: float, projection: str = "", rule_name: str = "") -> LearningRulePlan:
     """The ``Loihi2FLearningRule`` of a rule with a registered mapping (:data:`LAVA_RULES`).
 
@@ -279,185 +291,4 @@ def learning_rule_plans(model, phase) -> dict:
         plan = map_rule(rule, sign * (gain if gain != 0 else 1.0) * kappa, float(lr), model.dt, name, rname)
         if plan.dw:
             out[name] = dataclasses.replace(plan, blocked=gain == 0)
-    return out
-
-
-def _clock_timestep(t: float, dt: float) -> int:
-    """Brian2's ``Clock._calc_timestep``: the step of time ``t``, rounded up unless within ``_CLOCK_EPS``."""
-    i = int(np.round(t / dt))
-    if i * dt == t or abs(i * dt - t) / dt <= _CLOCK_EPS:
-        return i
-    return int(np.ceil(t / dt))
-
-
-def normalisation_steps(t_start: float, n_steps: int, dt: float, interval: float) -> np.ndarray:
-    """Steps of a phase after which Brian2 applies a :class:`~neuromem.spec.SynapticNormalisation`.
-
-    The Brian2 backend runs the normalisation as a ``NetworkOperation`` with
-    its own clock (``dt = interval``) and ``when="end"``.  At each ``run`` Brian2
-    sets that clock to ``ceil(t_start / interval)`` of the absolute network
-    time, so it fires at the absolute times ``m * interval`` with
-    ``t_start <= m * interval < t_end``; a firing at (within 1e-4 steps of)
-    step ``k``, or between steps ``k`` and ``k + 1``, runs at the end of step
-    ``k``, after its neuron, synapse and plasticity updates.
-
-    Parameters
-    ----------
-    t_start : float
-        Brian2 network time at the start of the phase (s,
-        :func:`phase_start_time`).
-    n_steps : int
-        Steps of the phase.
-    dt, interval : float
-        Time step and normalisation interval (s).
-
-    Returns
-    -------
-    ndarray of int
-        Phase-relative steps ``s`` (0-based; Lava step ``s + 1``) at whose end
-        the weights are rescaled, increasing.
-    """
-    k0 = _clock_timestep(t_start, dt)
-    t_end = t_start + n_steps * dt
-    m0, m_end = _clock_timestep(t_start, interval), _clock_timestep(t_end, interval)
-    out = []
-    for m in range(m0, m_end):
-        x = m * interval / dt
-        r = int(np.round(x))
-        k = r if abs(r - x) <= _CLOCK_EPS else int(np.floor(x))
-        if 0 <= k - k0 < n_steps:
-            out.append(k - k0)
-    return np.asarray(out, dtype=np.int64)
-
-
-def phase_start_time(results, model, phase: str) -> float:
-    """Brian2 network time (s) at the start of ``phase`` of a run.
-
-    ``network.t`` continues from the end of the phase the state comes from
-    (``start_from`` restores the time stored with the state), so it is the
-    summed duration of the phases before ``phase`` on its
-    :meth:`~neuromem.spec.Protocol.lineage`, as recorded in ``results``.
-    """
-    durations = {p["name"]: float(p["duration"]) for p in results["phases"]}
-    t = 0.0
-    for name in model.protocol.lineage(phase)[:-1]:
-        t += durations[name]
-    return t
-
-
-@dataclass
-class HostNormalisation:
-    """A :class:`~neuromem.spec.SynapticNormalisation` done by the host on a ``LearningDense``.
-
-    Loihi 2's learning engine sees one synapse's traces, never a neuron's
-    summed input, so it has no multiplicative normalisation; on a real system
-    the host does it between chunks of the run.  :meth:`apply` reads the
-    ``LearningDense`` weights (``Var.get``), applies Brian2's operation to
-    ``w = W_lava / scale`` (:meth:`~neuromem.spec.SynapticNormalisation.factors`
-    over the same synapses: only ever scales down, no clipping, independent
-    of gain and learning rate) and writes them back (``Var.set``) if some
-    neuron was over the total.
-
-    Attributes
-    ----------
-    projection : str
-    norm : SynapticNormalisation
-    steps : ndarray of int
-        Phase-relative steps after which it runs (:func:`normalisation_steps`).
-    pre, post : ndarray of int
-        The projection's synapses (Brian2's order).
-    scale : float
-        Lava weight per volt (the learning plan's ``scale``).
-    n_owner : int
-        Size of the population whose neurons own the sums (target for an
-        incoming rule, source for an outgoing one).
-    stats : dict
-        Filled by :meth:`apply`: ``applied``, ``rescaled``, ``neuron_rescales``,
-        ``min_factor``, ``values_read``, ``values_written``, ``get_s``,
-        ``set_s``, ``compute_s``.
-    """
-
-    projection: str
-    norm: SynapticNormalisation
-    steps: np.ndarray
-    pre: np.ndarray
-    post: np.ndarray
-    scale: float
-    n_owner: int
-    stats: dict = None
-
-    def __post_init__(self):
-        self.stats = {"applied": 0, "rescaled": 0, "neuron_rescales": 0, "min_factor": 1.0,
-                      "values_read": 0, "values_written": 0, "get_s": 0.0, "set_s": 0.0, "compute_s": 0.0}
-
-    def factors(self, W: np.ndarray) -> np.ndarray:
-        """Per-owning-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
-        return self.norm.factors(W[self.post, self.pre] / self.scale, self.norm.owners(self.pre, self.post),
-                                 self.n_owner)
-
-    def apply(self, conn) -> None:
-        """Read ``conn.weights``, rescale the rows (incoming) or columns (outgoing) of neurons over ``total``, write back if any."""
-        st = self.stats
-        t0 = time.perf_counter()
-        W = np.array(conn.weights.get(), dtype=float)
-        t1 = time.perf_counter()
-        f = self.factors(W)
-        over = f != 1.0
-        t2 = time.perf_counter()
-        st["applied"] += 1
-        st["values_read"] += W.size
-        st["get_s"] += t1 - t0
-        st["compute_s"] += t2 - t1
-        if over.any():
-            st["rescaled"] += 1
-            st["neuron_rescales"] += int(over.sum())
-            st["min_factor"] = min(st["min_factor"], float(f.min()))
-            # W is (n_post, n_pre): the owners' factors along rows (incoming) or columns (outgoing)
-            conn.weights.set(W * self.norm.owners(f[np.newaxis, :], f[:, np.newaxis]))
-            st["values_written"] += W.size
-            st["set_s"] += time.perf_counter() - t2
-
-    def summary(self, dt: float) -> dict:
-        """JSON-ready description and counts."""
-        return {"rule": self.norm.name, "where": "host (Var.get / Var.set between chunks of the run)",
-                "total_mV": self.norm.total * 1e3, "interval_s": self.norm.interval,
-                "direction": self.norm.direction,
-                "interval_steps": self.norm.interval / dt, "n_scheduled": int(self.steps.size),
-                "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
-
-
-def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,
-                        t_start: float = 0.0) -> list:
-    """A :class:`HostNormalisation` per normalisation rule of the learning projections plastic in ``phase``.
-
-    In Brian2's order: projections in the phase's ``plastic`` order, each
-    projection's rules in its ``plasticity`` order.
-
-    Parameters
-    ----------
-    model : neuromem.spec.Model
-    phase : str or Phase
-    rules : dict of str to LearningRulePlan
-        :func:`learning_rule_plans` of the phase (their ``scale``).
-    synapses : dict of str to (i, j)
-    n_steps : int
-        Steps of the phase.
-    t_start : float
-        Brian2 network time at the phase start (:func:`phase_start_time`).
-    """
-    ph = resolve_phase(model, phase)
-    out = []
-    for name in ph.plastic:
-        norms = model.normalisations_of(name)
-        if not norms:
-            continue
-        if name not in rules:
-            raise ValueError(f"projection {name!r}: a normalisation needs a learning projection (see "
-                             f"check_lava_learning)")
-        i, j = (np.asarray(a, dtype=np.int64) for a in synapses[name])
-        out.extend(HostNormalisation(
-            projection=name, norm=norm, steps=normalisation_steps(t_start, n_steps, model.dt, norm.interval),
-            pre=i, post=j, scale=rules[name].scale,
-            n_owner=model.nodes()[norm.owner_node(model.projections[name])].size)
-            for norm in norms)
     return out

@@ -19,13 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from neuromem.export.compare import reference_phase, score_phase, to_spikes, weight_agreement
-from neuromem.export.frozen import delay_steps, history_spikes, load_frozen_network, read_model, start_state
+from neuromem.export.frozen import (
+    delay_steps, depression_acts, depression_of, exported_parts, history_spikes, load_depression, load_frozen_network, read_model,
+    start_state,
+)
 from neuromem.export.issues import resolve_phase
 from neuromem.export.lava.check import check_mode, is_plastic, require_lava, require_lava_learning
 from neuromem.export.lava.learning import Segment, build_learning_network
 from neuromem.export.lava.network import build_lava_network
 from neuromem.export.lava.plan import DEFAULT_HEADROOM
-from neuromem.export.lava.rules import learning_rule_plans, phase_start_time
+from neuromem.export.lava.host import HostNormalisation, phase_start_time
+from neuromem.export.lava.rules import learning_rule_plans
 from neuromem.io import (
     UnknownPhaseError, load_model_text, load_patterns, load_spikes, load_weights, safe_name, write_json_atomic,
     write_npz_atomic,
@@ -179,6 +183,10 @@ def run_lava(run_dir, phase: str, mode: str = "float", out=None, headroom=DEFAUL
     resolve_phase(model, phase)
     issues = require_lava(model, phase, mode, refractory)  # refuse before reading arrays or importing lava
     frozen = start_state(load_frozen_network(run_dir, phase), run_dir, phase, from_rest)
+    ph = model.protocol.phase(phase)
+    depressing = [n for n in exported_parts(model, ph)[2]
+                  if depression_of(model, n) is not None and depression_acts(ph, n)]
+    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, depressing)
     say = _progress(progress)
     dt = model.dt
 
@@ -189,7 +197,8 @@ def run_lava(run_dir, phase: str, mode: str = "float", out=None, headroom=DEFAUL
     net, rasters, wall = _execute(
         lambda: build_lava_network(model, frozen.matrices, phase, mode, inputs=frozen.inputs,
                                    n_steps=frozen.n_steps, initial_state=frozen.initial_state,
-                                   recent_spikes=frozen.recent_spikes, headroom=headroom, refractory=refractory),
+                                   recent_spikes=frozen.recent_spikes, headroom=headroom, refractory=refractory,
+                                   depression=depression),
         run, say)
     score = score_phase(reference_phase(run_dir, phase, dt), {pop: to_spikes(r, dt) for pop, r in rasters.items()},
                         net.plan.populations, dt, frozen.n_steps, model,
@@ -232,10 +241,27 @@ def run_lava(run_dir, phase: str, mode: str = "float", out=None, headroom=DEFAUL
     return result
 
 
+def _host_results(net, frozen, learned, brian_after, dt) -> dict:
+    """Per projection and host rule other than a normalisation (a bistable relaxation): the host's counts and
+    how many synapses end above the rule's threshold, at the start, on Lava and in Brian2."""
+    out = {}
+    for op in net.normalisers:
+        if isinstance(op, HostNormalisation):
+            continue
+        name, theta = op.projection, op.rule.theta
+        out.setdefault(name, {})[op.rule.name] = {
+            **op.summary(dt), "above_theta": {"start": int((frozen.weights[name] > theta).sum()),
+                                              "lava": int((learned[name] > theta).sum()),
+                                              "brian2": int((brian_after[name] > theta).sum())}}
+    return out
+
+
 def _normalisation_results(net, frozen, learned, brian_after, t_start, dt) -> dict:
     """Per normalised projection and rule: the host's counts and the largest summed weight per neuron."""
     out = {}
     for nz in net.normalisers:
+        if not isinstance(nz, HostNormalisation):
+            continue
         name = nz.projection
         own, n_own = nz.norm.owners(nz.pre, nz.post), nz.n_owner
 
@@ -289,7 +315,8 @@ def run_lava_learning(run_dir, phase: str, then="auto", mode: str = "float", bou
         learning projection: rule string, impulses, taus, ``lr``, weight scale,
         bounds, delay); ``weights`` (:func:`~neuromem.export.compare.weight_agreement`
         per learning projection, with ``bound_events`` unless ``bounds="none"``);
-        ``normalisation`` (host-side normalisations); ``spikes`` (agreement
+        ``normalisation`` (host-side normalisations); ``host_rules`` (the other host
+        rules, e.g. a bistable relaxation); ``spikes`` (agreement
         during ``phase``); ``recall`` (``then``: spike agreement, pattern
         identity, both recall metrics); ``wall_time_s``; ``issues``;
         ``initial_state``, ``from_rest``, ``weights_from``, ``trace_history``;
@@ -331,6 +358,9 @@ def run_lava_learning(run_dir, phase: str, then="auto", mode: str = "float", bou
         segments.append(Segment(model.protocol.phase(then), int(round(_duration(rf, then) / dt)),
                                 {s: (sp[s].i, sp[s].t) for s in model.sources if s in sp}))
     t_start = phase_start_time(rf, model, phase)
+    depressing = [n for n in model.projections if n not in rules and depression_of(model, n) is not None
+                  and any(depression_acts(sg.phase, n) for sg in segments)]
+    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, depressing)
     say = _progress(progress)
 
     def run(net):
@@ -339,7 +369,7 @@ def run_lava_learning(run_dir, phase: str, then="auto", mode: str = "float", bou
 
     net, rasters, wall = _execute(
         lambda: build_learning_network(model, frozen.matrices, segments, frozen.synapses, frozen.initial_state,
-                                       history, bounds, t_start),
+                                       history, bounds, t_start, depression),
         run, say)
 
     # learned weights, per synapse, Brian2 units
@@ -396,6 +426,7 @@ def run_lava_learning(run_dir, phase: str, then="auto", mode: str = "float", bou
                   for name, rp in net.rules.items()},
         "weights": weights,
         "normalisation": _normalisation_results(net, frozen, learned, brian_after, t_start, dt),
+        "host_rules": _host_results(net, frozen, learned, brian_after, dt),
         "spikes": spikes,
         "recall": recall,
         "wall_time_s": {

@@ -27,6 +27,10 @@ Learning networks (floating point)
     give another weight; :data:`SWITCHABLE_LIF_MODELS` are lava's float LIF
     models with ``vth`` as an array, so that a phase switch can silence a
     population (``Var.set`` cannot change a Python float).
+Short-term depression (floating point, frozen and learning networks)
+    :class:`DepressingSpikes` turns each arriving spike into a graded one
+    worth the synapse's available resources (Tsodyks & Markram), in front of
+    a ``Dense`` that reads graded spikes.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ __all__ = [
     "SpikeRecorder", "PySpikeRecorderModel", "PyLifRefractoryModelFixed", "PySwitchableLifModelFloat",
     "PySwitchableLifRefractoryModelFloat", "SWITCHABLE_LIF_MODELS", "SpikeDelay", "PySpikeDelayModel",
     "GatedLearningDense", "PyGatedLearningDenseModelFloat", "BoundedLearningDense",
-    "PyBoundedLearningDenseModelFloat",
+    "PyBoundedLearningDenseModelFloat", "DepressingSpikes", "PyDepressingSpikesModelFloat",
 ]
 
 
@@ -213,6 +217,83 @@ class PySpikeDelayModel(PyLoihiProcessModel):
         c = (self.time_step - 1) % self.buffer.shape[1]
         self.s_out.send(self.buffer[:, c].copy())
         self.buffer[:, c] = self.s_in.recv()
+
+
+class DepressingSpikes(AbstractProcess):
+    r"""Turns the spikes of one presynaptic population into graded spikes worth ``R``, the available resources.
+
+    :class:`~neuromem.spec.ShortTermDepression` per presynaptic neuron: every
+    synapse of a projection from one neuron sees the same spikes at the same
+    times (one delay per projection), so they share one ``R``.  A spike
+    arriving at (Brian2) step ``k`` first lets ``R`` recover since the
+    neuron's last arrival ``k_last``,
+
+    .. math:: R \leftarrow 1 - (1 - R)\,e^{-(k - k_{last})\,dt/\tau_{rec}},
+
+    is sent on as ``on R + (1 - on)`` (a ``Dense`` with ``num_message_bits >
+    0`` multiplies it by the weight), and then uses ``R \leftarrow R (1 - on\,
+    use\,U)``.  ``on`` is 0 in a phase that switches the depression off
+    (:attr:`~neuromem.spec.Phase.stp_off`), ``use`` 0 while the projection is
+    blocked: Brian2's ``on_pre`` of :func:`neuromem.backends.brian2.builder.build_short_term_depression`.
+    No latency: what arrives at a step leaves at that step.
+
+    Parameters
+    ----------
+    shape : (int,)
+    u : float
+        Fraction of the resources a spike uses.
+    tau_rec : float
+        Recovery time constant (s).
+    dt : float
+        Time step (s).
+    r, last : ndarray, optional
+        Resources after the last arrival and its step, relative to the phase
+        start (Lava step ``s`` is step ``s - 1``); default 1 and no arrival.
+    on, use : float
+        Initial switches (1 or 0), set per phase with ``Var.set``.
+    name : str, optional
+    """
+
+    def __init__(self, *, shape, u, tau_rec, dt, r=None, last=None, on=1.0, use=1.0, name=None):
+        super().__init__(shape=shape, u=u, tau_rec=tau_rec, dt=dt, name=name)
+        self.s_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.r = Var(shape=shape, init=np.ones(shape) if r is None else np.asarray(r, dtype=float))
+        self.last = Var(shape=shape, init=np.full(shape, -2.0 ** 40) if last is None
+                        else np.asarray(last, dtype=float))
+        self.on = Var(shape=(1,), init=float(on))
+        self.use = Var(shape=(1,), init=float(use))
+
+
+@implements(proc=DepressingSpikes, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDepressingSpikesModelFloat(PyLoihiProcessModel):
+    """Recovery, transmission and use at each arrival (the equations of :class:`DepressingSpikes`)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    r: np.ndarray = LavaPyType(np.ndarray, float)
+    last: np.ndarray = LavaPyType(np.ndarray, float)
+    on: np.ndarray = LavaPyType(np.ndarray, float)
+    use: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._u, self._tau, self._dt = proc_params["u"], proc_params["tau_rec"], proc_params["dt"]
+
+    def run_spk(self):
+        s = np.asarray(self.s_in.recv(), dtype=float)
+        out = np.zeros(s.shape)
+        spk = s != 0
+        if spk.any():
+            k = float(self.time_step - 1)
+            on = float(self.on[0])
+            r = 1.0 - (1.0 - self.r[spk]) * np.exp(-(k - self.last[spk]) * self._dt / self._tau)
+            out[spk] = s[spk] * (on * r + (1.0 - on))
+            self.r[spk] = r - on * float(self.use[0]) * self._u * r
+            self.last[spk] = k
+        self.s_out.send(out)
 
 
 class GatedLearningDense(LearningDense):
