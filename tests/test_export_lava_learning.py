@@ -686,9 +686,9 @@ def norm_results(model_file, tmp_path_factory, make_run_folder, run_python):
 @needs_lava
 @pytest.mark.parametrize("key", ["open", "blocked"])
 def test_normalisation_on_the_host_equals_brian2(norm_results, key):
-    """The host reads, rescales and writes the LearningDense weights after the steps
-    where Brian2's normaliser runs: weights equal Brian2's to rounding after 1000 steps
-    in which it scaled neurons down, and sleep and recall spikes are identical."""
+    """The LearningDense rescales its own weights (the host's operation) after the steps where Brian2's
+    normaliser runs: weights equal Brian2's to rounding after 1000 steps in which it scaled neurons down,
+    and sleep and recall spikes are identical."""
     from neuromem.io import load_weights
 
     res, folders = norm_results
@@ -706,7 +706,6 @@ def test_normalisation_on_the_host_equals_brian2(norm_results, key):
     assert nz["phase_start_s"] == pytest.approx(0.3) and nz["first_step"] == 2
     assert nz["n_scheduled"] == nz["applied"] == 72 and nz["interval_steps"] == pytest.approx(14)
     assert nz["rescaled"] > 20 and nz["neuron_rescales"] > 50 and nz["min_factor"] < 0.99  # it acted
-    assert nz["values_read"] == 72 * 40 * 40 and nz["values_written"] == nz["rescaled"] * 40 * 40
     assert nz["max_summed_weight_mV"]["lava"] == pytest.approx(nz["max_summed_weight_mV"]["brian2"], rel=1e-12)
     w = res["weights"]["ee"]
     assert abs(w["mean_change_mV"]["brian2"]) > 0.01 and w["bound_events"]["clipped"] > 100

@@ -90,18 +90,70 @@ def phase_start_time(results, model, phase: str) -> float:
     return t
 
 
+class _HostOperation:
+    """What :class:`HostNormalisation` and :class:`HostBistable` share: the schedule, the counts, and the two
+    ways to run the operation.
+
+    The learning network runs it inside the ``LearningDense`` process model
+    (:class:`~neuromem.export.lava.processes.GatedLearningDense`'s ``host_ops``), in
+    the management phase after the step's learning: :meth:`transform` on the
+    model's own weights, its counts in a row of the process's ``host_stats`` Var,
+    read once after the phase (:meth:`load`).  :meth:`apply` does the same through
+    ``Var.get`` / ``Var.set`` from outside a running network, as a host would
+    between chunks of a run (Lava 0.10 moves such a Var one value per message).
+    """
+
+    STATS: tuple = ()
+    """Names of the counts, in the order of a ``host_stats`` row."""
+    START: tuple = ()
+    """Their initial values."""
+
+    def __post_init__(self):
+        self.stats = dict(zip(self.STATS, self.START))
+
+    def row(self) -> np.ndarray:
+        """The initial counts as one ``host_stats`` row."""
+        return np.array(self.START, dtype=float)
+
+    def load(self, row) -> None:
+        """Take the counts from a ``host_stats`` row (integers as int)."""
+        self.stats = {k: (float(v) if k in ("min_factor", "compute_s") else int(v)) for k, v in zip(self.STATS, row)}
+
+    def transform(self, W: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The weights after the operation (Lava units, ``(n_post, n_pre)``); adds to the counts in ``row``."""
+        t0 = time.perf_counter()
+        W = self._transform(W, row)
+        row[0] += 1
+        row[-1] += time.perf_counter() - t0
+        return W
+
+    def apply(self, conn) -> None:
+        """Read ``conn.weights``, apply the operation, write them back (if changed); counts in :attr:`stats`."""
+        row = np.array([self.stats[k] for k in self.STATS], dtype=float)
+        W = np.array(conn.weights.get(), dtype=float)
+        W2 = self.transform(W, row)
+        if W2 is not W:
+            conn.weights.set(W2)
+        self.load(row)
+
+    def _common(self, dt: float) -> dict:
+        return {"where": "in the LearningDense process model, after the step's learning (the host's "
+                         "operation on chip)",
+                "interval_steps": self.rule_interval / dt, "n_scheduled": int(self.steps.size),
+                "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
+
+
 @dataclass
-class HostNormalisation:
-    """A :class:`~neuromem.spec.SynapticNormalisation` done by the host on a ``LearningDense``.
+class HostNormalisation(_HostOperation):
+    """A :class:`~neuromem.spec.SynapticNormalisation` done on a ``LearningDense``'s weights at Brian2's steps.
 
     Loihi 2's learning engine sees one synapse's traces, never a neuron's
     summed input, so it has no multiplicative normalisation; on a real system
-    the host does it between chunks of the run.  :meth:`apply` reads the
-    ``LearningDense`` weights (``Var.get``), applies Brian2's operation to
-    ``w = W_lava / scale`` (:meth:`~neuromem.spec.SynapticNormalisation.factors`
-    over the same synapses: only ever scales down, no clipping, independent
-    of gain and learning rate) and writes them back (``Var.set``) if some
-    neuron was over the total.
+    the host does it between chunks of the run.  :meth:`transform` applies
+    Brian2's operation to ``w = W_lava / scale``
+    (:meth:`~neuromem.spec.SynapticNormalisation.factors` over the same synapses:
+    only ever scales down, no clipping, independent of gain and learning rate)
+    and returns ``W`` itself when no neuron is over the total.
 
     Attributes
     ----------
@@ -117,10 +169,11 @@ class HostNormalisation:
         Size of the population whose neurons own the sums (target for an
         incoming rule, source for an outgoing one).
     stats : dict
-        Filled by :meth:`apply`: ``applied``, ``rescaled``, ``neuron_rescales``,
-        ``min_factor``, ``values_read``, ``values_written``, ``get_s``,
-        ``set_s``, ``compute_s``.
+        ``applied``, ``rescaled``, ``neuron_rescales``, ``min_factor``, ``compute_s``.
     """
+
+    STATS = ("applied", "rescaled", "neuron_rescales", "min_factor", "compute_s")
+    START = (0, 0, 0, 1.0, 0.0)
 
     projection: str
     norm: SynapticNormalisation
@@ -131,57 +184,42 @@ class HostNormalisation:
     n_owner: int
     stats: dict = None
 
-    def __post_init__(self):
-        self.stats = {"applied": 0, "rescaled": 0, "neuron_rescales": 0, "min_factor": 1.0,
-                      "values_read": 0, "values_written": 0, "get_s": 0.0, "set_s": 0.0, "compute_s": 0.0}
+    @property
+    def rule_interval(self) -> float:
+        return self.norm.interval
 
     def factors(self, W: np.ndarray) -> np.ndarray:
         """Per-owning-neuron factors for Lava weights ``W`` (n_post, n_pre): Brian2's arithmetic."""
         return self.norm.factors(W[self.post, self.pre] / self.scale, self.norm.owners(self.pre, self.post),
                                  self.n_owner)
 
-    def apply(self, conn) -> None:
-        """Read ``conn.weights``, rescale the rows (incoming) or columns (outgoing) of neurons over ``total``, write back if any."""
-        st = self.stats
-        t0 = time.perf_counter()
-        W = np.array(conn.weights.get(), dtype=float)
-        t1 = time.perf_counter()
+    def _transform(self, W, row):
         f = self.factors(W)
         over = f != 1.0
-        t2 = time.perf_counter()
-        st["applied"] += 1
-        st["values_read"] += W.size
-        st["get_s"] += t1 - t0
-        st["compute_s"] += t2 - t1
-        if over.any():
-            st["rescaled"] += 1
-            st["neuron_rescales"] += int(over.sum())
-            st["min_factor"] = min(st["min_factor"], float(f.min()))
-            # W is (n_post, n_pre): the owners' factors along rows (incoming) or columns (outgoing)
-            conn.weights.set(W * self.norm.owners(f[np.newaxis, :], f[:, np.newaxis]))
-            st["values_written"] += W.size
-            st["set_s"] += time.perf_counter() - t2
+        if not over.any():
+            return W
+        row[1] += 1
+        row[2] += int(over.sum())
+        row[3] = min(row[3], float(f.min()))
+        # W is (n_post, n_pre): the owners' factors along rows (incoming) or columns (outgoing)
+        return W * self.norm.owners(f[np.newaxis, :], f[:, np.newaxis])
 
     def summary(self, dt: float) -> dict:
         """JSON-ready description and counts."""
-        return {"rule": self.norm.name, "where": "host (Var.get / Var.set between chunks of the run)",
-                "total_mV": self.norm.total * 1e3, "interval_s": self.norm.interval,
-                "direction": self.norm.direction,
-                "interval_steps": self.norm.interval / dt, "n_scheduled": int(self.steps.size),
-                "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
+        return {"rule": self.norm.name, "total_mV": self.norm.total * 1e3, "interval_s": self.norm.interval,
+                "direction": self.norm.direction, **self._common(dt)}
 
 
 @dataclass
-class HostBistable:
-    """A :class:`~neuromem.spec.BistableSynapse` relaxation done by the host on a ``LearningDense``.
+class HostBistable(_HostOperation):
+    """A :class:`~neuromem.spec.BistableSynapse` relaxation done on a ``LearningDense``'s weights at Brian2's steps.
 
     Loihi 2's learning engine updates a synapse at its own spikes; a weight
     that drifts towards one of two states between spikes, on a clock of its
     own, is a periodic operation the host does between chunks of the run, as
-    a normalisation.  :meth:`apply` reads the ``LearningDense`` weights
-    (``Var.get``), applies :meth:`~neuromem.spec.BistableSynapse.relax` (Brian2's
-    arithmetic) to ``w = W_lava / scale`` over the projection's synapses and
-    writes them back (``Var.set``).
+    a normalisation.  :meth:`transform` applies
+    :meth:`~neuromem.spec.BistableSynapse.relax` (Brian2's arithmetic) to
+    ``w = W_lava / scale`` over the projection's synapses.
 
     Attributes
     ----------
@@ -195,10 +233,12 @@ class HostBistable:
     scale : float
         Lava weight per volt.
     stats : dict
-        Filled by :meth:`apply`: ``applied``, ``went_up`` / ``went_down``
-        (synapses above / at or below ``theta`` at the last application),
-        ``values_read``, ``values_written``, ``get_s``, ``set_s``, ``compute_s``.
+        ``applied``, ``went_up`` / ``went_down`` (synapses above / at or below
+        ``theta`` at the last application), ``compute_s``.
     """
+
+    STATS = ("applied", "went_up", "went_down", "compute_s")
+    START = (0, 0, 0, 0.0)
 
     projection: str
     rule: BistableSynapse
@@ -208,37 +248,23 @@ class HostBistable:
     scale: float
     stats: dict = None
 
-    def __post_init__(self):
-        self.stats = {"applied": 0, "went_up": 0, "went_down": 0, "values_read": 0, "values_written": 0,
-                      "get_s": 0.0, "set_s": 0.0, "compute_s": 0.0}
+    @property
+    def rule_interval(self) -> float:
+        return self.rule.interval
 
-    def apply(self, conn) -> None:
-        """Read ``conn.weights``, relax every synapse towards its state, write them back."""
-        st = self.stats
-        t0 = time.perf_counter()
-        W = np.array(conn.weights.get(), dtype=float)
-        t1 = time.perf_counter()
+    def _transform(self, W, row):
         w = W[self.post, self.pre] / self.scale
+        W = W.copy()
         W[self.post, self.pre] = self.rule.relax(w) * self.scale
         up = int((w > self.rule.theta).sum())
-        t2 = time.perf_counter()
-        conn.weights.set(W)
-        st["applied"] += 1
-        st["went_up"], st["went_down"] = up, int(w.size - up)
-        st["values_read"] += W.size
-        st["values_written"] += W.size
-        st["get_s"] += t1 - t0
-        st["compute_s"] += t2 - t1
-        st["set_s"] += time.perf_counter() - t2
+        row[1], row[2] = up, w.size - up
+        return W
 
     def summary(self, dt: float) -> dict:
         """JSON-ready description and counts."""
         r = self.rule
-        return {"rule": r.name, "where": "host (Var.get / Var.set between chunks of the run)",
-                "theta_mV": r.theta * 1e3, "w_up_mV": r.w_up * 1e3, "w_down_mV": r.w_down * 1e3,
-                "tau_up_s": r.tau_up, "tau_down_s": r.tau_down, "interval_s": r.interval,
-                "interval_steps": r.interval / dt, "n_scheduled": int(self.steps.size),
-                "first_step": int(self.steps[0]) if self.steps.size else None, **self.stats}
+        return {"rule": r.name, "theta_mV": r.theta * 1e3, "w_up_mV": r.w_up * 1e3, "w_down_mV": r.w_down * 1e3,
+                "tau_up_s": r.tau_up, "tau_down_s": r.tau_down, "interval_s": r.interval, **self._common(dt)}
 
 
 def host_normalisations(model, phase, rules: dict, synapses: dict, n_steps: int,

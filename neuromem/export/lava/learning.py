@@ -13,9 +13,10 @@ to 0), thresholds of silenced populations, weights whose gain changes, the
 output gate of a projection blocked while it learned, the switches of a
 short-term depression (:class:`~neuromem.export.lava.processes.DepressingSpikes`
 in front of a static projection's ``Dense``).  A synaptic
-normalisation runs on the host between chunks of the plastic phase
-(:class:`~neuromem.export.lava.host.HostNormalisation`), as does a bistable
-relaxation (:class:`~neuromem.export.lava.host.HostBistable`).  Floating point
+normalisation (:class:`~neuromem.export.lava.host.HostNormalisation`) and a
+bistable relaxation (:class:`~neuromem.export.lava.host.HostBistable`), the
+host's operations on chip, run inside their projection's ``LearningDense``
+process model at Brian2's steps.  Floating point
 only.  The mapping and its measured agreement are in ``docs/export.md``
 ("Learning on Lava").
 """
@@ -90,13 +91,15 @@ class LavaLearningNetwork(LavaRuntime):
         Per learning projection (``bounds`` ``"clip"`` or ``"brian2"``):
         ``clipped``, ``coincident``, ``order_sensitive``.
     normalisers : list of HostNormalisation or HostBistable
-        Applied by the host during the first segment, in list order where
-        several fall on one step (Brian2's order).
+        Applied during the first segment, inside their projection's
+        ``LearningDense`` process model after the step's learning, in list
+        order where several fall on one step (Brian2's order); their counts
+        are read after it.
     depressing : dict of str to DepressingSpikes
         The short-term depression in front of each depressing static
         projection; its ``on`` (``stp_off``) and ``use`` (gain > 0) are set per segment.
     normalisation_time : float
-        Wall time of those host operations (s; included in ``run_times[0]``).
+        Time those operations computed (s; included in ``run_times[0]``).
     progress : callable or None
         If set, :meth:`run` calls ``progress(phase name, steps done, steps of the phase)``
         as each segment starts and after each chunk it runs.
@@ -162,10 +165,7 @@ class LavaLearningNetwork(LavaRuntime):
                 self.switch_time += time.perf_counter() - t0
             t0 = time.perf_counter()
             self._report(seg, 0)
-            if k == 0 and self.normalisers:
-                self._run_normalised(seg.n_steps)
-            else:
-                self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
+            self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
             self._report(seg, seg.n_steps)
             self.run_times.append(time.perf_counter() - t0)
             if k == 0:
@@ -181,6 +181,12 @@ class LavaLearningNetwork(LavaRuntime):
     def _read_learned(self):
         for name, conn in self.learning.items():
             self.learned[name] = np.array(conn.weights.get(), dtype=float)
+            ops = [op for op in self.normalisers if op.projection == name]
+            if ops:
+                rows = np.array(conn.host_stats.get(), dtype=float).reshape(len(ops), -1)
+                for op, row in zip(ops, rows):
+                    op.load(row[:len(op.STATS)])
+                    self.normalisation_time += op.stats["compute_s"]
             if self.bounds != "none":
                 self.bound_events[name] = {
                     key: int(np.asarray(getattr(conn, var).get()).ravel()[0])
@@ -190,33 +196,6 @@ class LavaLearningNetwork(LavaRuntime):
     def _report(self, seg, done: int):
         if self.progress is not None:
             self.progress(seg.phase.name, done, seg.n_steps)
-
-    def _run_normalised(self, n_steps: int):
-        """Run the plastic segment in chunks; after each scheduled step the host normalises.
-
-        Lava step ``s + 1`` is Brian2 step ``s`` (its learning included: with
-        ``t_epoch = 1`` the weight update of a step is done when the step
-        returns), so a normalisation after Brian2 step ``s`` comes after
-        ``s + 1`` Lava steps -- Brian2's ``when="end"``.
-        """
-        from lava.magma.core.run_conditions import RunSteps
-        at = {}
-        for nz in self.normalisers:
-            for s in nz.steps:
-                if 0 <= s < n_steps:
-                    at.setdefault(int(s), []).append(nz)
-        done = 0
-        for s in sorted(at):
-            if s + 1 > done:
-                self._anchor().run(condition=RunSteps(num_steps=s + 1 - done, blocking=True))
-                done = s + 1
-                self._report(self.segments[0], done)
-            t0 = time.perf_counter()
-            for nz in at[s]:
-                nz.apply(self.learning[nz.projection])
-            self.normalisation_time += time.perf_counter() - t0
-        if done < n_steps:
-            self._anchor().run(condition=RunSteps(num_steps=n_steps - done, blocking=True))
 
     def _switch(self, k: int):
         """Set the Vars that differ between segment ``k - 1`` and ``k``."""
@@ -358,6 +337,7 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
                                    for s in segments], axis=1)
             sources[name] = SourceBuffer(data=data)
 
+    normalisers = host_normalisations(model, ph0, rules, synapses, segments[0].n_steps, phase_start)
     delays, connections, learning, depressing = {}, {}, {}, {}
     depression = depression or {}
     for name in projs:
@@ -380,14 +360,17 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
             rp = rules[name]
             mask = synapse_mask(w.shape, synapses[name], name)
             kw = dict(weights=w, tag_2=mask, learning_rule=rp.learning_rule(), name=f"learn_{name}")
+            ops = [op for op in normalisers if op.projection == name]
+            if ops:
+                kw["host_ops"] = ops
             if bounds != "none":
                 conn = BoundedLearningDense(w_lo=rp.lava_bounds[0], w_hi=rp.lava_bounds[1], dw_pre=rp.dw_pre,
                                             clip_order="per_event" if bounds == "brian2" else "step",
                                             transmit=0.0 if blocked else 1.0, **kw)
             else:
                 sign_mode = SignMode.EXCITATORY if rp.scale > 0 else SignMode.INHIBITORY
-                conn = (GatedLearningDense(transmit=0.0, sign_mode=sign_mode, **kw) if blocked
-                        else LearningDense(sign_mode=sign_mode, **kw))
+                conn = (GatedLearningDense(transmit=0.0 if blocked else 1.0, sign_mode=sign_mode, **kw)
+                        if blocked or ops else LearningDense(sign_mode=sign_mode, **kw))
             conn.x1.init = rp.impulses["x1"] * trace_start(recent_spikes.get(pr.source), n_pre, d,
                                                           rp.taus["x1"], dt)
             conn.y1.init = rp.impulses["y1"] * trace_start(recent_spikes.get(pr.target), w.shape[0], 0,
@@ -412,6 +395,5 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
         conn.a_out.connect(neurons[pr.target].a_in)
     links = link_components(plan, neurons, ((model.projections[n].source, model.projections[n].target)
                                             for n in projs))
-    normalisers = host_normalisations(model, ph0, rules, synapses, segments[0].n_steps, phase_start)
     return LavaLearningNetwork(plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
                                links, {n: gains[n] for n in projs}, vths, bounds, normalisers, depressing)

@@ -304,17 +304,31 @@ class GatedLearningDense(LearningDense):
     delivers 0 even if it is sent after the switch (Brian2 weights a spike with
     the gain at its arrival).
 
+    Host operations (``host_ops``: :class:`~neuromem.export.lava.host.HostNormalisation`,
+    :class:`~neuromem.export.lava.host.HostBistable`) run in the management
+    phase after the learning of each step they are scheduled for (Lava step
+    ``s + 1`` for Brian2 step ``s``), in list order, on the model's own
+    weights; their counts go into the rows of ``host_stats``.
+
     Parameters
     ----------
     transmit : float
         1 (transmit) or 0 (blocked).
+    host_ops : sequence, optional
+        The operations on this projection's weights.
     **kwargs
         ``LearningDense`` arguments.
     """
 
-    def __init__(self, *, transmit=1.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *, transmit=1.0, host_ops=(), **kwargs):
+        host_ops = list(host_ops)
+        super().__init__(host_ops=host_ops, **kwargs)
         self.transmit = Var(shape=(1,), init=float(transmit))
+        width = max([len(op.STATS) for op in host_ops] + [1])
+        rows = np.zeros((max(len(host_ops), 1), width))
+        for k, op in enumerate(host_ops):
+            rows[k, :len(op.STATS)] = op.row()
+        self.host_stats = Var(shape=rows.shape, init=rows)
 
 
 @implements(proc=GatedLearningDense, protocol=LoihiProtocol)
@@ -325,11 +339,28 @@ class PyGatedLearningDenseModelFloat(PyLearningDenseModelFloat):
 
     implements_process = None  # set by @implements (the parent implements LearningDense)
     transmit: np.ndarray = LavaPyType(np.ndarray, float)
+    host_stats: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._host_ops = list(proc_params.get("host_ops", ()))
+        self._host_at = {}
+        for k, op in enumerate(self._host_ops):          # per Lava step, in list order
+            for s in np.asarray(op.steps, dtype=np.int64):
+                self._host_at.setdefault(int(s) + 1, []).append(k)
 
     def run_spk(self):
         super().run_spk()   # sends a_buff, accumulates the arrived spikes, records the traces
         if self.transmit[0] == 0:
             self.a_buff = np.zeros_like(self.a_buff)
+
+    def post_guard(self):
+        return self.time_step in self._host_at
+
+    def run_post_mgmt(self):
+        for k in self._host_at[self.time_step]:
+            op = self._host_ops[k]
+            self.weights = op.transform(self.weights, self.host_stats[k, :len(op.STATS)])
 
 
 class BoundedLearningDense(GatedLearningDense):
