@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXPORT = REPO / "neuromem" / "export"
 MODULES = sorted(EXPORT.rglob("*.py"))
 CORE = ["neuromem.export.issues", "neuromem.export.frozen", "neuromem.export.compare",
-        "neuromem.export.lava.check", "neuromem.export.lava.plan", "neuromem.export.lava.rules"]
+        "neuromem.export.lava.check", "neuromem.export.lava.plan", "neuromem.export.lava.rules",
+        "neuromem.export.lava.host"]
 
 
 def _tree(path: Path) -> ast.Module:

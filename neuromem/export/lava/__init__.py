@@ -6,8 +6,9 @@ Lava (:func:`run_lava_learning`).  Modules, in the order data flow through them:
 
 :mod:`~neuromem.export.lava.check`
     what Lava cannot represent (:func:`check_lava`, :func:`check_lava_learning`);
-:mod:`~neuromem.export.lava.plan`, :mod:`~neuromem.export.lava.rules`
-    every number given to Lava, numpy only (:func:`plan_lava`, :func:`map_rule`);
+:mod:`~neuromem.export.lava.plan`, :mod:`~neuromem.export.lava.rules`, :mod:`~neuromem.export.lava.host`
+    every number given to Lava and the host operations of a learning phase, numpy only
+    (:func:`plan_lava`, :func:`map_rule`, :func:`host_normalisations`);
 :mod:`~neuromem.export.lava.network`, :mod:`~neuromem.export.lava.learning`
     the Lava processes of a frozen and of a learning network;
 :mod:`~neuromem.export.lava.processes`
