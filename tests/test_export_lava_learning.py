@@ -742,17 +742,23 @@ def test_normalisation_composes_with_loihi_style_clipping(norm_results):
 def host_results(model_file, tmp_path_factory, make_run_folder, run_python):
     """Depressing input synapses (in_e: u = 0.02, tau_rec = 200 ms, acting in every phase) and E -> E STDP
     with a bistable relaxation and a normalisation (both every 7 ms, in that order); Brian2 (numpy), then
-    Lava: the sleep with the resources replayed over the encoding, and once more with them full."""
+    Lava: the sleep with the resources replayed over the encoding (run in chunks of 300 steps, reporting
+    progress), and once more with them full."""
     folder = make_run_folder(model_file, SEED, STD + BISTABLE + [
         'projections.in_e.plasticity=["std"]', 'projections.ee.plasticity=["stdp", "bi", "norm"]',
         'rules.norm.total=50 mV', 'rules.norm.interval=7 ms'], name="host", backend_options={"target": "numpy"})
     out = tmp_path_factory.mktemp("lava_host")
     res = run_python(f"""
         import json
+        import neuromem.export.lava.learning as lava_learning
         import neuromem.export.lava.run as lava_run
         from neuromem.export.lava_learning import run_lava_learning
         f, o = {str(folder)!r}, {str(out)!r}
-        exact = run_lava_learning(f, phase="sleep", bounds="brian2", out=o + "/exact")
+        lava_learning.PROGRESS_STEPS = 300         # the sleep (1000 steps) in four runs: pauses change nothing
+        seen = []
+        exact = run_lava_learning(f, phase="sleep", bounds="brian2", out=o + "/exact",
+                                  progress=lambda *a, **k: seen.append(k.get("done")))
+        exact["progress_done"] = seen
         lava_run.load_depression = lambda *a, **k: {{}}
         full = run_lava_learning(f, phase="sleep", bounds="brian2", then=None, out=o + "/full")
         print(json.dumps({{"exact": exact, "full": full}}))
@@ -785,6 +791,7 @@ def test_depression_and_bistable_synapses_learn_on_lava_as_in_brian2(host_result
     assert rec["spikes"]["identical_spike_fraction"] == 1.0 and rec["spikes"]["spikes_reference"] > 50
     assert exact["recall_overlap"] == pytest.approx(exact["recall_overlap_brian2"])
     assert res["full"]["spikes"]["identical_spike_fraction"] < 0.9
+    assert [300, 600, 900, 1000] == [d for d in exact["progress_done"] if d in (300, 600, 900, 1000)][:4]
 
 
 def test_learning_module_imports_no_lava(run_python):

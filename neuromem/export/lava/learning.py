@@ -36,13 +36,16 @@ from neuromem.export.lava.plan import delay_buffer, plan_lava
 from neuromem.export.lava.host import host_normalisations
 from neuromem.export.lava.rules import TRACES, learning_rule_plans
 
-__all__ = ["SILENT_VTH", "Segment", "trace_start", "delay_buffer", "LavaLearningNetwork", "synapse_mask",
+__all__ = ["SILENT_VTH", "PROGRESS_STEPS", "Segment", "trace_start", "delay_buffer", "LavaLearningNetwork", "synapse_mask",
            "build_learning_network"]
 
 SILENT_VTH = 1e30
 """Threshold of a population silenced in a phase (it integrates but cannot spike, as in Brian2)."""
 
 _OPEN = 1e300   # the bounds of a learning projection once learning is off
+
+PROGRESS_STEPS = 2000
+"""With a ``progress`` callback, a segment runs in chunks of this many steps, reported after each."""
 
 
 @dataclass
@@ -165,8 +168,12 @@ class LavaLearningNetwork(LavaRuntime):
                 self.switch_time += time.perf_counter() - t0
             t0 = time.perf_counter()
             self._report(seg, 0)
-            self._anchor().run(condition=RunSteps(num_steps=seg.n_steps, blocking=True))
-            self._report(seg, seg.n_steps)
+            done = 0
+            while done < seg.n_steps:   # in chunks only to report progress (Lava pauses between them)
+                n = seg.n_steps - done if self.progress is None else min(PROGRESS_STEPS, seg.n_steps - done)
+                self._anchor().run(condition=RunSteps(num_steps=n, blocking=True))
+                done += n
+                self._report(seg, done)
             self.run_times.append(time.perf_counter() - t0)
             if k == 0:
                 t0 = time.perf_counter()
