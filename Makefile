@@ -48,8 +48,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # demo: run the complementary-learning-systems model, writing results to ./runs.  The whole protocol
 # runs as one compiled program (Brian2's cpp_standalone device, built once and cached in .cache/):
 # from a cold cache ~2 min on 2 idle cores, against ~7 min on the runtime device; same results.
+# Another model file: make demo DEMO_MODEL=models/cls_k50_dg.toml (its 50 memories: ~3.5 min).
+DEMO_MODEL ?= models/cls.toml
 demo: venv
-	$(RUN_ENV) $(BIN)/neuromem run models/cls.toml --device cpp_standalone --out runs
+	$(RUN_ENV) $(BIN)/neuromem run $(DEMO_MODEL) --device cpp_standalone --out runs
 
 # test: everything but the tests marked `slow` (kept within ~15 minutes on 2 cores).
 test: venv
