@@ -452,21 +452,9 @@ def test_host_normalisation_is_brian2s_operation(direction):
         np.testing.assert_allclose(f, expect, rtol=1e-15)   # W / scale is w to rounding
         assert (f < 1).any() and (f == 1).any()       # scales down only the neurons over the total
 
-        class _Var:                                    # stands in for a LearningDense's weights Var
-            def __init__(self, v):
-                self.v = v
-
-            def get(self):
-                return self.v
-
-            def set(self, v):
-                self.v = v
-
-        conn = type("Conn", (), {})()
-        conn.weights = _Var(W.copy())
-        nz.apply(conn)
-        np.testing.assert_allclose(conn.weights.v[j, i] / scale, w * expect[own], rtol=1e-15)
-        new_sums = np.bincount(own, weights=conn.weights.v[j, i] / scale, minlength=n_own)
+        W2 = nz.transform(W.copy(), nz.row())          # what the LearningDense model applies to its weights
+        np.testing.assert_allclose(W2[j, i] / scale, w * expect[own], rtol=1e-15)
+        new_sums = np.bincount(own, weights=W2[j, i] / scale, minlength=n_own)
         assert (new_sums <= total * (1 + 1e-12)).all()
 
 

@@ -30,7 +30,7 @@ from neuromem.spec.loader import loads_model
 __all__ = [
     "exported_parts", "phase_gain", "exact_coefficients", "delay_steps", "weight_matrices", "steps_before",
     "input_raster", "FrozenNetwork", "read_model", "load_frozen_network", "start_state", "history_spikes",
-    "depression_of", "depression_acts", "depression_start", "load_depression",
+    "depression_of", "depression_acts", "depressing", "depression_start", "load_depression",
 ]
 
 
@@ -391,6 +391,13 @@ def depression_acts(phase, projection: str) -> bool:
     a spike transmits the stored weight and uses nothing).
     """
     return phase_gain(phase, projection) > 0 and (phase is None or projection not in phase.stp_off)
+
+
+def depressing(model, phases, projections=None) -> list:
+    """The projections (of ``projections``; default all) whose transmission rule acts in any of ``phases``
+    (:func:`depression_acts`; a phase ``None`` is the whole model, where it acts)."""
+    names = model.projections if projections is None else projections
+    return [n for n in names if depression_of(model, n) is not None and any(depression_acts(p, n) for p in phases)]
 
 
 def depression_start(model, projection: str, lineage) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ rules from :data:`~neuromem.export.lava.rules.RULE_SUPPORT` and
 
 from __future__ import annotations
 
-from neuromem.export.frozen import delay_steps, depression_acts, depression_of, exported_parts
+from neuromem.export.frozen import delay_steps, depressing, depression_of, exported_parts
 from neuromem.export.issues import ExportIssue, neuron_issues, raise_on_errors, resolve_phase, rule_issues
 from neuromem.export.lava.rules import (
     LAVA_RULES, learning_rule_plans, rule_mapping, rule_support, transmission_modes,
@@ -109,10 +109,10 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
     checked = projs if ph is not None else list(model.projections)
     # declared with the rule class (RuleCaps.exportable), unless this exporter builds it (in some mode: below)
     issues.extend(rule_issues(model, checked, ph, supported=lambda rule: bool(transmission_modes(rule))))
-    for name in checked:
+    for name in depressing(model, [ph], checked):
         rule = depression_of(model, name)
-        modes = () if rule is None else transmission_modes(rule)
-        if modes and mode not in modes and (ph is None or depression_acts(ph, name)):
+        modes = transmission_modes(rule)
+        if modes and mode not in modes:
             rname = next(r for r in model.projections[name].plasticity if model.rules[r] is rule)
             issues.append(ExportIssue(
                 "error", "plasticity",
@@ -206,8 +206,9 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
         timing rule that changes its weights, two timing rules on one
         projection, plasticity in ``then``, fixed point; warnings for
         ``bounds="none"``, for each normalisation (feature
-        ``"normalisation"``: it runs on the host) and each other host rule
-        (feature ``"host"``, e.g. a bistable relaxation).  A transmission rule
+        ``"normalisation"``: the host's operation, run inside the process
+        model) and each other host rule (feature ``"host"``, e.g. a bistable
+        relaxation).  A transmission rule
         (short-term depression) that acts in ``phase`` or ``then`` is an error
         on a projection that learns in ``phase`` (``LearningDense`` reads
         binary spikes) or without a Lava counterpart
@@ -271,26 +272,18 @@ def check_lava_learning(model, phase, mode: str = "float", bounds: str = "clip",
                 f"projection {name!r} is plastic in phase {ph.name!r} with rule {rname!r} "
                 f"({type(rule).__name__}) but no spike-timing rule that changes its weights; the host-side "
                 f"operation acts on a learning projection's LearningDense weights only"))
-        elif isinstance(rule, SynapticNormalisation):
-            n_int = rule.interval / model.dt
-            issues.append(ExportIssue(
-                "warning", "normalisation",
-                f"projection {name!r}, rule {rname!r} (SynapticNormalisation, {rule.total * 1e3:g} mV every "
-                f"{rule.interval * 1e3:g} ms = {n_int:g} steps): runs on the host, not on chip -- the run "
-                f"stops every interval, reads the projection's weights (Var.get), rescales them and "
-                f"writes them back (Var.set)"))
         else:
+            what = (f"SynapticNormalisation, {rule.total * 1e3:g} mV" if isinstance(rule, SynapticNormalisation)
+                    else type(rule).__name__)
             issues.append(ExportIssue(
-                "warning", "host",
-                f"projection {name!r}, rule {rname!r} ({type(rule).__name__}, every "
-                f"{rule.interval * 1e3:g} ms = {rule.interval / model.dt:g} steps): runs on the host, not on "
-                f"chip -- the run stops every interval, reads the projection's weights (Var.get), applies "
-                f"the rule and writes them back (Var.set)"))
+                "warning", "normalisation" if isinstance(rule, SynapticNormalisation) else "host",
+                f"projection {name!r}, rule {rname!r} ({what} every {rule.interval * 1e3:g} ms = "
+                f"{rule.interval / model.dt:g} steps): the host's operation, not the learning engine's -- "
+                f"applied to the weights inside the LearningDense process model, after the learning of "
+                f"each step it falls on"))
     th = resolve_phase(model, then)
-    for name in model.projections:
+    for name in depressing(model, [p for p in (ph, th) if p is not None]):
         rule = depression_of(model, name)
-        if rule is None or not any(depression_acts(p, name) for p in (ph, th) if p is not None):
-            continue
         rname = next(r for r in model.projections[name].plasticity if model.rules[r] is rule)
         if "float" not in transmission_modes(rule):
             issues.append(ExportIssue(

@@ -98,9 +98,7 @@ class _HostOperation:
     (:class:`~neuromem.export.lava.processes.GatedLearningDense`'s ``host_ops``), in
     the management phase after the step's learning: :meth:`transform` on the
     model's own weights, its counts in a row of the process's ``host_stats`` Var,
-    read once after the phase (:meth:`load`).  :meth:`apply` does the same through
-    ``Var.get`` / ``Var.set`` from outside a running network, as a host would
-    between chunks of a run (Lava 0.10 moves such a Var one value per message).
+    read once after the phase (:meth:`load`).
     """
 
     STATS: tuple = ()
@@ -126,15 +124,6 @@ class _HostOperation:
         row[0] += 1
         row[-1] += time.perf_counter() - t0
         return W
-
-    def apply(self, conn) -> None:
-        """Read ``conn.weights``, apply the operation, write them back (if changed); counts in :attr:`stats`."""
-        row = np.array([self.stats[k] for k in self.STATS], dtype=float)
-        W = np.array(conn.weights.get(), dtype=float)
-        W2 = self.transform(W, row)
-        if W2 is not W:
-            conn.weights.set(W2)
-        self.load(row)
 
     def _common(self, dt: float) -> dict:
         return {"where": "in the LearningDense process model, after the step's learning (the host's "

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuromem.export.frozen import delay_steps, depression_acts, depression_of, input_raster, phase_gain, steps_before
+from neuromem.export.frozen import delay_steps, depressing, depression_of, input_raster, phase_gain, steps_before
 from neuromem.export.issues import ExportError, ExportIssue, resolve_phase
 from neuromem.export.lava.check import BOUNDS
 from neuromem.export.lava.network import LavaRuntime, initial_refractory_end, link_components
@@ -345,8 +345,9 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
             sources[name] = SourceBuffer(data=data)
 
     normalisers = host_normalisations(model, ph0, rules, synapses, segments[0].n_steps, phase_start)
-    delays, connections, learning, depressing = {}, {}, {}, {}
+    delays, connections, learning, stps = {}, {}, {}, {}
     depression = depression or {}
+    acting = set(depressing(model, [sg.phase for sg in segments], projs))
     for name in projs:
         pr = model.projections[name]
         jp = plan.projections[name]
@@ -385,15 +386,14 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
             neurons[pr.target].s_out.connect(conn.s_in_bap)
             learning[name] = conn
         else:
-            rule = depression_of(model, name)
-            acts = [depression_acts(sg.phase, name) for sg in segments]
-            if rule is not None and any(acts):   # graded spikes worth the resources (check_lava_learning)
+            if name in acting:   # graded spikes worth the resources (check_lava_learning)
+                rule = depression_of(model, name)
                 r, last = depression.get(name, (None, None))
                 stp = DepressingSpikes(shape=(n_pre,), u=rule.u, tau_rec=rule.tau_rec, dt=dt, r=r, last=last,
                                        on=float(name not in ph0.stp_off), use=float(gains[name][0] > 0),
                                        name=f"stp_{name}")
                 pre.s_out.connect(stp.s_in)
-                pre = depressing[name] = stp
+                pre = stps[name] = stp
                 conn = Dense(weights=w, num_message_bits=24, name=f"conn_{name}")
             else:
                 conn = Dense(weights=w, name=f"conn_{name}")
@@ -403,4 +403,4 @@ def build_learning_network(model, weights: dict, segments, synapses: dict, initi
     links = link_components(plan, neurons, ((model.projections[n].source, model.projections[n].target)
                                             for n in projs))
     return LavaLearningNetwork(plan, segments, rules, neurons, connections, learning, delays, sources, sinks,
-                               links, {n: gains[n] for n in projs}, vths, bounds, normalisers, depressing)
+                               links, {n: gains[n] for n in projs}, vths, bounds, normalisers, stps)

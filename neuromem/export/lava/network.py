@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from neuromem.export.frozen import depression_acts, depression_of, input_raster, steps_before
+from neuromem.export.frozen import depressing, depression_of, input_raster, steps_before
 from neuromem.export.issues import resolve_phase
 from neuromem.export.lava.plan import (
     DEFAULT_HEADROOM, UV_MAX, carry_in, components, delay_buffer, in_flight, plan_lava,
@@ -170,26 +170,22 @@ class LavaNetwork(LavaRuntime):
         return out
 
 
-def _depressing_input(model, j, rule, sources, neurons, silent, recent_spikes, start, spike_delay,
-                      depressing, source_buffer):
-    """The process feeding a depressing projection's ``Dense``: its source, a ``SpikeDelay`` (spikes in
-    flight pre-filled) and a ``DepressingSpikes`` started from ``start`` (``(r, last)`` or ``None``)."""
+def _depressing_input(model, j, pre, recent_spikes, start):
+    """What feeds a depressing projection's ``Dense``: ``pre`` through a ``SpikeDelay`` (spikes in flight
+    pre-filled) and a ``DepressingSpikes`` started from ``start`` (``(r, last)``, or ``None``: full)."""
+    from neuromem.export.lava.processes import DepressingSpikes, SpikeDelay   # imports lava
+
     n_pre = j.weights.shape[1]
-    if j.carry_in:
-        if j.source not in silent:
-            silent[j.source] = source_buffer(data=np.zeros((n_pre, 1)))
-        pre = silent[j.source]
-    else:
-        pre = sources[j.source] if j.source in sources else neurons[j.source]
     if j.delay > 0:
         spikes = (recent_spikes or {}).get(j.source)
-        dl = spike_delay(shape=(n_pre,), delay=j.delay, init=delay_buffer(spikes, n_pre, j.delay, model.dt),
-                         name=f"delay_{j.name}")
+        dl = SpikeDelay(shape=(n_pre,), delay=j.delay, init=delay_buffer(spikes, n_pre, j.delay, model.dt),
+                        name=f"delay_{j.name}")
         pre.s_out.connect(dl.s_in)
         pre = dl
     r, last = start if start is not None else (None, None)
-    stp = depressing(shape=(n_pre,), u=rule.u, tau_rec=rule.tau_rec, dt=model.dt, r=r, last=last,
-                     name=f"stp_{j.name}")
+    rule = depression_of(model, j.name)
+    stp = DepressingSpikes(shape=(n_pre,), u=rule.u, tau_rec=rule.tau_rec, dt=model.dt, r=r, last=last,
+                           name=f"stp_{j.name}")
     pre.s_out.connect(stp.s_in)
     return stp
 
@@ -253,7 +249,7 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
     n_steps = int(n_steps)
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    from neuromem.export.lava.processes import DepressingSpikes, SpikeDelay, SpikeRecorder   # imports lava
+    from neuromem.export.lava.processes import SpikeRecorder   # imports lava
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer as SourceBuffer
     from lava.proc.lif.process import LIF, LIFRefractory
@@ -288,34 +284,29 @@ def build_lava_network(model, weights: dict, phase=None, mode: str = "float", in
         sources[name] = SourceBuffer(data=data.astype(np.int32) if fixed else data)
     silent = {}
     depression = depression or {}
+    acting = set(depressing(model, [ph], plan.projections))   # float only (check_lava)
     for name, j in plan.projections.items():
         w = j.weights
         kw = dict(weights=w, name=f"conn_{name}")
         if fixed:
             kw.update(weight_exp=j.weight_exp, num_weight_bits=8)
-        rule = depression_of(model, name)
-        if rule is not None and depression_acts(ph, name):   # float only (check_lava)
-            conn = Dense(num_message_bits=24, **kw)
-            pre = _depressing_input(model, j, rule, sources, neurons, silent, recent_spikes,
-                                    depression.get(name), SpikeDelay, DepressingSpikes, SourceBuffer)
-            pre.s_out.connect(conn.s_in)
-            conn.a_out.connect(neurons[j.target].a_in)
-            connections[name] = conn
-            continue
-        if j.delay > 0:
-            conn = DelayDense(delays=np.full(w.shape, j.delay, dtype=int), **kw)
-        else:
-            conn = Dense(**kw)
         if j.carry_in:
             if j.source not in silent:
                 silent[j.source] = SourceBuffer(data=np.zeros((w.shape[1], 1), dtype=np.int32 if fixed else float))
             pre = silent[j.source]
         else:
             pre = sources[j.source] if j.source in sources else neurons[j.source]
+        if name in acting:     # graded spikes worth the resources, behind a SpikeDelay
+            pre = _depressing_input(model, j, pre, recent_spikes, depression.get(name))
+            conn = Dense(num_message_bits=24, **kw)
+        elif j.delay > 0:
+            conn = DelayDense(delays=np.full(w.shape, j.delay, dtype=int), **kw)
+        else:
+            conn = Dense(**kw)
         pre.s_out.connect(conn.s_in)
         conn.a_out.connect(neurons[j.target].a_in)
         connections[name] = conn
-        if j.delay > 0 and recent_spikes and j.source in recent_spikes:
+        if name not in acting and j.delay > 0 and recent_spikes and j.source in recent_spikes:
             buff = in_flight(j, recent_spikes[j.source], model.dt, fixed)
             if buff is not None:
                 conn.a_buff.init = buff

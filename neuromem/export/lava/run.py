@@ -20,7 +20,7 @@ import numpy as np
 
 from neuromem.export.compare import reference_phase, score_phase, to_spikes, weight_agreement
 from neuromem.export.frozen import (
-    delay_steps, depression_acts, depression_of, exported_parts, history_spikes, load_depression, load_frozen_network, read_model,
+    delay_steps, depressing, exported_parts, history_spikes, load_depression, load_frozen_network, read_model,
     start_state,
 )
 from neuromem.export.issues import resolve_phase
@@ -184,9 +184,8 @@ def run_lava(run_dir, phase: str, mode: str = "float", out=None, headroom=DEFAUL
     issues = require_lava(model, phase, mode, refractory)  # refuse before reading arrays or importing lava
     frozen = start_state(load_frozen_network(run_dir, phase), run_dir, phase, from_rest)
     ph = model.protocol.phase(phase)
-    depressing = [n for n in exported_parts(model, ph)[2]
-                  if depression_of(model, n) is not None and depression_acts(ph, n)]
-    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, depressing)
+    acting = depressing(model, [ph], exported_parts(model, ph)[2])
+    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, acting)
     say = _progress(progress)
     dt = model.dt
 
@@ -358,9 +357,8 @@ def run_lava_learning(run_dir, phase: str, then="auto", mode: str = "float", bou
         segments.append(Segment(model.protocol.phase(then), int(round(_duration(rf, then) / dt)),
                                 {s: (sp[s].i, sp[s].t) for s in model.sources if s in sp}))
     t_start = phase_start_time(rf, model, phase)
-    depressing = [n for n in model.projections if n not in rules and depression_of(model, n) is not None
-                  and any(depression_acts(sg.phase, n) for sg in segments)]
-    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, depressing)
+    acting = depressing(model, [sg.phase for sg in segments], [n for n in model.projections if n not in rules])
+    depression = {} if from_rest else load_depression(run_dir, rf, model, phase, acting)
     say = _progress(progress)
 
     def run(net):
