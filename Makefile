@@ -1,12 +1,12 @@
 # neuromem developer tasks.  Everything runs inside ./.venv (created on demand).
 #
 #   make venv        create .venv and install neuromem + test/export/nwb/sweep extras + lava-nc
-#   make demo        run the CLS demo model into ./runs (compiled: --device cpp_standalone)
+#   make demo        run the default model (models/cls.toml, 15 memories) into ./runs (compiled: --device cpp_standalone)
 #   make test        the test suite without the tests marked `slow` (about 13 min on a fresh clone)
 #   make test-slow   only the tests marked `slow` (full-size science, classic networks, quick experiments)
 #   make test-all    both; CI (.ci/run) runs `make test` and then `make test-slow`
 #   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
-#   make bench       benchmarks/run.py: neuromem vs plain Brian2 and NEST, default model, scaling (~10 min;
+#   make bench       benchmarks/run.py: neuromem vs plain Brian2 and NEST, small CLS model, scaling (~10 min;
 #                    make bench BENCH_ARGS=--quick for 1-2 min, BENCH_ARGS=--big adds 100 000 neurons)
 #   make clean       remove .venv, caches and build outputs
 #
@@ -45,10 +45,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --ignore-requires-python 'lava-nc==0.10.0' 'numpy<2'
 	touch $@
 
-# demo: run the complementary-learning-systems model, writing results to ./runs.  The whole protocol
-# runs as one compiled program (Brian2's cpp_standalone device, built once and cached in .cache/):
-# from a cold cache ~2 min on 2 idle cores, against ~7 min on the runtime device; same results.
-# Another model file: make demo DEMO_MODEL=models/cls_k50_dg.toml (its 50 memories: ~3.5 min).
+# demo: run the default complementary-learning-systems model (models/cls.toml: 15 memories, 90 s sleeps),
+# writing results to ./runs.  The whole protocol runs as one compiled program (Brian2's cpp_standalone
+# device, built once and cached in .cache/): DEMO_TIME on 2 cores.
+# Another model file: make demo DEMO_MODEL=models/cls_small.toml (the small model: ~1 min).
 DEMO_MODEL ?= models/cls.toml
 demo: venv
 	$(RUN_ENV) $(BIN)/neuromem run $(DEMO_MODEL) --device cpp_standalone --out runs

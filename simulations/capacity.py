@@ -27,7 +27,7 @@ Protocol
     and intact) chain, without its control arms, for K memories; sleep lasts
     ``sleep_per_memory`` × K seconds, by default the model file's own sleep
     per memory (its ``sleep`` phase's duration ÷ ``protocol.n_memories``:
-    4 s in ``cls.toml``, 6 s in ``cls_k50.toml``; 2 s at ``--quick`` size;
+    4 s in ``cls_small.toml``, 6 s in ``cls_k50.toml``; 2 s at ``--quick`` size;
     :func:`model_sleep_per_memory`); replay events per memory are reported to
     show whether sleep kept up.
     K is swept (5, 10, 20, 40, … until recall collapses) at several cortical
@@ -46,8 +46,13 @@ Criteria (``docs/experiments.md``)
 
 Usage::
 
-    python simulations/capacity.py --seeds 1 --out results/capacity
-    python simulations/capacity.py --quick --seed 1 --out /tmp/capacity
+    # the default model's K* = 50 and slope: memory counts chosen per connectivity, C·w fixed, the
+    # best of five recall inhibitions (docs/experiments.md, "One model for the three experiments";
+    # ~30 min per seed on two cores)
+    python simulations/capacity.py --fixed-field --gains 1.6,1.65,1.7,1.75,1.8 \
+        --ks "0.125:15,20;0.25:30,35;0.5:50,55" --seeds 1-3 --out results/capacity
+    python simulations/capacity.py --seeds 1 --out results/capacity_sweep   # K = 5 ... 80 at three p
+    python simulations/capacity.py --quick --seed 1 --out /tmp/capacity     # the small model, ~1 min
     # the K* = 50 model, memory counts chosen per connectivity, C·w fixed, the best of four
     # recall inhibitions (docs/experiments.md, "The K* = 50 model as a file")
     python simulations/capacity.py --model models/cls_k50.toml --fixed-field --sleep-per-memory 6 \
@@ -75,6 +80,10 @@ from neuromem.sweep import parse_seeds, run_sweep
 from neuromem.spec.loader import load_model
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+#: the model at --quick size when --model is not given: the small model, for which the quick size was made
+#: (the default model at it, seed 1, 6 s of sleep per memory: C = 250 recalls 0.69 / 0.64 at K = 3 / 6 without
+#: --fixed-field, under 0.8; C = 500 0.95 / 0.95)
+QUICK_MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
 P_KEY = "projections.ctx_ee.connector.p"
 
 FULL = {"ks": (5, 10, 20, 40, 80), "ps": (0.125, 0.25, 0.5)}   # sleep per memory: the model file's own
@@ -93,7 +102,7 @@ IDEAL_KS = tuple(range(5, 401, 5))
 
 def model_sleep_per_memory(model) -> float:
     """Seconds of sleep per memory in a model's own protocol: its ``sleep`` phase's duration divided
-    by ``protocol.n_memories`` (``cls.toml``: 40 s / 10 = 4 s; ``cls_k50.toml``: 300 s / 50 = 6 s)."""
+    by ``protocol.n_memories`` (``cls_small.toml``: 40 s / 10 = 4 s; ``cls_k50.toml``: 300 s / 50 = 6 s)."""
     return model.protocol.phase("sleep").duration / model.protocol.n_memories
 
 
@@ -281,7 +290,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=None, help="Dask worker processes (default: cores)")
     ap.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: local cluster)")
     add_set_argument(ap)
-    ap.add_argument("--model", default=str(MODEL), help=f"model file (default {MODEL})")
+    ap.add_argument("--model", default=None, help="model file (default models/cls.toml; with --quick "
+                    "models/cls_small.toml)")
     ap.add_argument("--gains", default=None, type=number_list(float),
                     help="comma-separated recall inhibitions (ctx_ei gains) of the cortex-alone recall after "
                          "sleep, the best within false alarms <= 0.05 counts (default: the model's one recall)")
@@ -301,7 +311,7 @@ def main(argv=None) -> int:
         size["sleep_per_memory"] = args.sleep_per_memory
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     out = Path(args.out)
-    model_file = Path(args.model)
+    model_file = Path(args.model) if args.model else (QUICK_MODEL if args.quick else MODEL)
     gains = args.gains
     model = build_model(model_file, gains)
     own = model

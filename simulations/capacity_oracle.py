@@ -51,7 +51,7 @@ from neuromem.spec import compose
 from neuromem.spec.loader import load_model
 from neuromem.sweep import parse_seeds
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
 HPC = ("hpc_e", "hpc_i")
 FULL = {"ks": (20, 30, 50), "budgets": (1.0, 2.0, 3.0), "repeats": 8, "gains": (1.0, 1.4, 1.8, 2.4)}
 QUICK = {"ks": (5,), "budgets": (1.0,), "repeats": 4, "gains": (1.0, 1.4)}

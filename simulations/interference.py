@@ -18,7 +18,8 @@ Anchors
       with sleep keeps both, by moving the weights to the intersection of the
       two tasks' solution manifolds (abstract).
 
-Protocol (default model ``models/cls.toml``, phases built with
+Protocol (default model ``models/cls.toml``; at ``--quick`` size the small model
+``models/cls_small.toml``, for which the quick size was made; phases built with
 :mod:`neuromem.spec.compose`)
     ``K`` memories A (0 .. K−1) and ``K`` memories B (K .. 2K−1); B's pattern j
     shares a fraction ``overlap`` of its neurons with A's pattern j
@@ -45,7 +46,7 @@ Protocol (default model ``models/cls.toml``, phases built with
        Test *after B*.
     3. Conditions from the state after ``train_B``, each ``sleep`` seconds:
        (i) ``wake``: awake rest, the hippocampus silenced (no replay),
-       cortical plasticity on; (ii) ``sleep``: the default model's sleep,
+       cortical plasticity on; (ii) ``sleep``: the model's own sleep,
        hippocampal replay of whatever the hippocampus holds.
        (iii) ``interleaved``: from where B is first learned (end of
        ``encode_B``, or of ``sleep_A``), A and B presented alternately to
@@ -103,7 +104,9 @@ from neuromem.spec import PatternOverlap, compose
 from neuromem.spec.loader import load_model
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
-# the default model with a dentate-gyrus-like pattern separator before CA3 (models/README.md, "models/cls_dg.toml")
+#: the model of the hippocampus and cortex arms at --quick size (when --model is not given)
+QUICK_MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
+# the small model with a dentate-gyrus-like pattern separator before CA3 (models/README.md, "models/cls_dg.toml")
 MODEL_DG = Path(__file__).resolve().parents[1] / "models" / "cls_dg.toml"
 HPC = ("hpc_e", "hpc_i")
 CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
@@ -113,7 +116,10 @@ CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
 # "dentate": as "hippocampus", on models/cls_dg.toml, whose dentate gyrus gives B_j its own CA3 cells.
 LEARN_B = ("hippocampus", "cortex", "dentate")
 
-FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
+# Full size: 30 s of wake, sleep or interleaved training after B, the length at which the default model's
+# hippocampal arm and models/cls_dg.toml's dentate arm were measured (docs/experiments.md; the small
+# model's full-size figures there were measured with --model models/cls_small.toml --sleep 10).
+FULL = {"k": 5, "overlaps": (0.0, 0.25, 0.5), "sleep_a": 10.0, "sleep": 30.0, "repeats": 4, "train_rate": 0.2}
 QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 4, "train_rate": 0.2}
 
 
@@ -139,7 +145,7 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
     train_rate : float
         Cortical E->E learning rate of the awake training (relative to sleep's).
     model_file : path, optional
-        The model file (default ``models/cls.toml``).
+        The model file (default ``models/cls.toml``, the default model).
     learn_b : iterable of {"hippocampus", "cortex"}, optional
         ``"hippocampus"``: B is encoded in the hippocampus (``encode_B``) and then trained into
         cortex; ``"cortex"``: B is trained into cortex only, so the hippocampus holds A alone.
@@ -522,13 +528,16 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--train-rate", type=float, default=None)
     ap.add_argument("--sleep", type=float, default=None)
-    ap.add_argument("--model", default=str(MODEL), help="model file (default models/cls.toml)")
+    ap.add_argument("--model", default=None, help="model file of the hippocampus and cortex arms (default "
+                    "models/cls.toml; with --quick models/cls_small.toml)")
     ap.add_argument("--model-dg", default=str(MODEL_DG), help="model file of the dentate arm "
                     "(default models/cls_dg.toml)")
     add_set_argument(ap, note="applied to every arm's model file, --model and --model-dg alike")
     ap.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     args = ap.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
+    if args.model is None:
+        args.model = str(QUICK_MODEL if args.quick else MODEL)
     if args.overlaps:
         size["overlaps"] = args.overlaps
     for key, v in (("repeats", args.repeats), ("train_rate", args.train_rate), ("sleep", args.sleep)):

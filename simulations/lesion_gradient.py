@@ -108,7 +108,7 @@ def build_model(rounds: int, per_round: int, sleep: float, model_file=MODEL, ove
     P = base.protocol
     enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
     # the tests follow sleeps: the model's recalls after sleep are their templates (a model may set
-    # its recall inhibition there, e.g. models/cls_k50.toml; in models/cls.toml they equal the others)
+    # its recall inhibition there, e.g. models/cls_k50.toml; in models/cls_small.toml they equal the others)
     rec_int, rec_les = P.phase("recall_intact_after_sleep"), P.phase("recall_lesioned_after_sleep")
     sets = [tuple(range(r * per_round, (r + 1) * per_round)) for r in range(rounds)]
     last = f"encode_{rounds}"

@@ -10,7 +10,7 @@ Question
     assemblies) make the reinstatement purer, and does cortex then recall
     better?
 
-Protocol (default model ``models/cls.toml``, phases built with :mod:`neuromem.spec.compose`)
+Protocol (default model ``models/cls_small.toml``, phases built with :mod:`neuromem.spec.compose`)
     ``encode`` (K memories), then one sleep per *variant*, each branched from
     the end of ``encode`` and differing only in the sleep's projection gains
     (``--variants``; the first, empty, is the model's own sleep), ``sleep``
@@ -56,7 +56,7 @@ from neuromem.spec import compose
 from neuromem.spec.loader import load_model
 from neuromem.sweep import parse_seeds
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
+MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
 HPC = ("hpc_e", "hpc_i")
 DEFAULT_VARIANTS = ({}, {"hpc_ie": 0.7, "hpc_ei": 0.7}, {"hpc_ei": 1.0})
 FULL = {"k": 20, "sleep": 2.0, "variants": DEFAULT_VARIANTS, "gains": (1.0, 1.4, 1.8)}

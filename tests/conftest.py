@@ -42,7 +42,7 @@ def suite_order(nodeids) -> list:
     """Indexes of ``nodeids`` in the order ``make test`` runs them: the notebooks first, then the files with the
     most tests first (as xdist orders files), each work unit's tests together and in their own order.
 
-    Notebooks 01-04 run the default model on Brian2's Cython target, whose code (~90 modules, about five minutes
+    Notebooks 01-04 run the small model (models/cls_small.toml) on Brian2's Cython target, whose code (~90 modules, about five minutes
     of compilation on a fresh cache on this 2-core machine) they share through the compiled-code cache.  As
     separate files sent last (xdist sends files with many tests first), two of them could start together on both
     workers, one waiting on Brian2's per-module compile lock while the other compiles, and the longest single

@@ -89,7 +89,7 @@ def test_tiny_benchmark_writes_the_documented_json(tmp_path):
 
     import neuromem
 
-    phases = [p.name for p in neuromem.load_model(ROOT / "models" / "cls.toml").protocol.phases]
+    phases = [p.name for p in neuromem.load_model(ROOT / "models" / "cls_small.toml").protocol.phases]
     d = res["default_model"]
     assert [p["name"] for p in d["phases"]] == phases
     for p in d["phases"]:

@@ -187,16 +187,16 @@ def test_diagnostic_scripts_share_the_point_options():
 
     from neuromem.batch import add_point_arguments
     ap = argparse.ArgumentParser()
-    add_point_arguments(ap, out="results/x", model="models/cls.toml", quick="{'k': 2}", seeds="1,2")
+    add_point_arguments(ap, out="results/x", model="models/cls_small.toml", quick="{'k': 2}", seeds="1,2")
     a = ap.parse_args(["--seed", "3", "--set", "a.b=1", "--set", "c=2", "--quick", "--jobs", "1"])
     assert (a.seed, a.seeds, a.quick, a.overrides, a.model, a.jobs, a.out) == (
-        3, "1,2", True, ["a.b=1", "c=2"], "models/cls.toml", 1, "results/x")
+        3, "1,2", True, ["a.b=1", "c=2"], "models/cls_small.toml", 1, "results/x")
     for name in ("capacity_oracle", "replay_purity", "lesion_gradient"):
         with pytest.raises(SystemExit):
             _script(name).main(["--help"])
 
 
-#: models/cls_k50.toml against models/cls.toml: every change (models/README.md, "Variant: models/cls_k50.toml")
+#: models/cls_k50.toml against models/cls_small.toml: every change (models/README.md, "Variant: models/cls_k50.toml")
 K50_CHANGES = [
     "populations.hpc_e.size=1000", "sources.hpc_in.size=1000", "populations.hpc_i.size=250",
     "projections.hpc_ei.connector.p=0.1", "projections.hpc_ie.connector.p=0.25", "projections.hpc_ii.connector.p=0.1",
@@ -223,7 +223,7 @@ K50_CHANGES = [
 ]
 
 
-#: models/cls_k50_dg.toml against models/cls_k50.toml: every change (models/README.md, "Variant: models/cls_k50_dg.toml")
+#: models/cls.toml (the default model) against models/cls_k50.toml: every change (models/README.md, "The default model")
 K50_DG_CHANGES = [
     'populations.dg_e={ size = 2000, kind = "excitatory", tau_m = "20 ms", tau_syn = "5 ms", v_rest = "-70 mV", '
     'v_reset = "-65 mV", v_th = "-50 mV", refractory = "5 ms" }',
@@ -241,11 +241,13 @@ K50_DG_CHANGES = [
     *(f'protocol.phases.{r}.block=["dg_hpc"]' for r in (
         "recall_intact_after_encoding", "recall_lesioned_before_sleep", "recall_lesioned_after_sleep",
         "recall_intact_after_sleep", "recall_lesioned_after_blocked_sleep")),
+    # the default protocol: 15 memories, 6 s of sleep per memory as in cls_k50.toml (capacity.py sweeps K)
+    "protocol.n_memories=15", "protocol.phases.sleep.duration=90 s", "protocol.phases.sleep_blocked.duration=90 s",
 ]
 
 
 @pytest.mark.parametrize("variant, base, changes", [
-    ("cls_k50", "cls", K50_CHANGES), ("cls_k50_dg", "cls_k50", K50_DG_CHANGES)])
+    ("cls_k50", "cls_small", K50_CHANGES), ("cls", "cls_k50", K50_DG_CHANGES)])
 def test_variant_model_is_its_base_with_its_listed_changes(variant, base, changes):
     from dataclasses import replace
     model = load_model(ROOT / "models" / f"{variant}.toml")
@@ -341,7 +343,7 @@ def test_ks_per_connectivity_and_fixed_field_scale_a_bistable_rule():
 
 def test_gains_branch_one_cortex_alone_recall_per_inhibition_and_the_best_within_the_limit_counts():
     cap = _capacity()
-    model = cap.build_model(ROOT / "models" / "cls.toml", gains=(1.5, 1.8))
+    model = cap.build_model(ROOT / "models" / "cls_small.toml", gains=(1.5, 1.8))
     names = [ph.name for ph in model.protocol.phases]
     assert names == ["encode", "recall_intact_after_encoding", "sleep", "recall_lesioned_after_sleep_g1.5",
                      "recall_lesioned_after_sleep_g1.8", "recall_intact_after_sleep"]
@@ -363,10 +365,12 @@ def test_gains_branch_one_cortex_alone_recall_per_inhibition_and_the_best_within
 
 def test_sleep_per_memory_defaults_to_the_model_files_own(monkeypatch, tmp_path):
     """Without --sleep-per-memory a full-size sweep sleeps as long per memory as the model file does
-    (cls.toml 40 s / 10 = 4 s, cls_k50.toml 300 s / 50 = 6 s), --set included; --quick keeps 2 s."""
+    (cls_small.toml 40 s / 10 = 4 s, cls_k50.toml 300 s / 50 = 6 s, the default cls.toml 90 s / 15 = 6 s),
+    --set included; --quick keeps 2 s."""
     cap = _capacity()
-    assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls.toml")) == pytest.approx(4.0)
+    assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls_small.toml")) == pytest.approx(4.0)
     assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls_k50.toml")) == pytest.approx(6.0)
+    assert cap.model_sleep_per_memory(load_model(ROOT / "models" / "cls.toml")) == pytest.approx(6.0)
     seen = []
 
     def fake_sweep(model, grid, seeds, out, overrides=(), **kw):
@@ -374,9 +378,9 @@ def test_sleep_per_memory_defaults_to_the_model_files_own(monkeypatch, tmp_path)
         raise SystemExit(0)     # stop before anything runs
 
     monkeypatch.setattr(cap, "run_sweep", fake_sweep)
-    for argv, want in ((["--ks", "10", "--ps", "0.5"], "40 s"),
-                       (["--ks", "10", "--ps", "0.5", "--model", str(ROOT / "models" / "cls_k50.toml")], "60 s"),
-                       (["--ks", "10", "--ps", "0.5", "--set", "protocol.phases.sleep.duration=20 s"], "20 s"),
+    for argv, want in ((["--ks", "10", "--ps", "0.5"], "60 s"),
+                       (["--ks", "10", "--ps", "0.5", "--model", str(ROOT / "models" / "cls_small.toml")], "40 s"),
+                       (["--ks", "10", "--ps", "0.5", "--set", "protocol.phases.sleep.duration=30 s"], "20 s"),
                        (["--ks", "10", "--ps", "0.5", "--sleep-per-memory", "3"], "30 s"),
                        (["--quick", "--ks", "10", "--ps", "0.5"], "20 s")):
         with pytest.raises(SystemExit):

@@ -228,10 +228,11 @@ def test_summary_lines():
     assert summary_lines({"recall": {}, "rate_exc_hz": {}, "replay": {}}) == ["recall: no phase of kind 'recall'"]
 
 
-def test_check_lava_on_the_default_model(capsys):
-    assert cli.main(["check", str(REPO / "models" / "cls.toml"), "--backend", "lava"]) == 0
+@pytest.mark.parametrize("name", ["cls", "cls_small"])
+def test_check_lava_on_the_default_and_the_small_model(name, capsys):
+    assert cli.main(["check", str(REPO / "models" / f"{name}.toml"), "--backend", "lava"]) == 0
     out = capsys.readouterr().out
-    assert "cls: 0 error(s)" in out
+    assert f"{name}: 0 error(s)" in out
 
 
 def test_check_lava_names_unsupported_features(tiny, capsys):

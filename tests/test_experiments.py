@@ -40,7 +40,8 @@ def test_lesion_gradient_set_changes_every_rounds_sleep():
     from neuromem.spec import ModelError
 
     lg = load_script("lesion_gradient")
-    model = lg.build_model(3, 2, 1.0, overrides=[
+    small = ROOT / "models" / "cls_small.toml"
+    model = lg.build_model(3, 2, 1.0, model_file=small, overrides=[
         "protocol.phases.sleep.gain={hpc_ie=0.7, hpc_ei=0.7, hpc_ee=2.0, hpc_ctx=5.0, ctx_ei=2.0}",
         "protocol.phases.sleep.stimuli.0.rate=100 Hz"])
     sleeps = [p for p in model.protocol.phases if p.kind == "sleep"]
@@ -50,7 +51,7 @@ def test_lesion_gradient_set_changes_every_rounds_sleep():
     for p in sleeps[2:]:                 # the blocked arm's own template is unchanged
         assert "hpc_ee" not in dict(p.gain) and p.stimuli[0].rate == 200.0
     with pytest.raises(ModelError, match="nope"):
-        lg.build_model(3, 2, 1.0, overrides=["protocol.phases.sleep.nope=1"])
+        lg.build_model(3, 2, 1.0, model_file=small, overrides=["protocol.phases.sleep.nope=1"])
     with pytest.raises(SystemExit):
         lg.main(["--help"])
 
@@ -73,13 +74,17 @@ def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
     assert {n: p.stp_off for n, p in tests.items()} == {"recall_intact": ("hpc_ee",), "blocked_recall_intact": ("hpc_ee",),
                                                         "recall_lesioned": (), "blocked_recall_lesioned": ()}
     assert model.protocol.n_memories == 6 and model.populations["hpc_e"].size == 1000
-    default = lg.build_model(3, 2, 1.0)
-    assert all(not p.gain for p in default.protocol.phases if p.kind == "recall")
+    small = lg.build_model(3, 2, 1.0, model_file=ROOT / "models" / "cls_small.toml")
+    assert all(not p.gain for p in small.protocol.phases if p.kind == "recall")
+    assert lg.build_model(3, 2, 1.0).populations.keys() >= {"dg_e"}      # the default model: models/cls.toml
 
 
 @pytest.mark.slow
 def test_lesion_gradient_quick(tmp_path, capsys):
+    """The default model (``models/cls.toml``) at the quick size: seed 1 measured 5 of 5 (ratio -0.01 at
+    age 0, 0.98 at age 3, older memories' intact recall 0.98)."""
     summary, _ = run_quick("lesion_gradient", tmp_path, capsys)
+    assert summary["model_file"].endswith("cls.toml")
     curves = summary["curves"]["replay"]
     assert len(curves) >= 4          # ages 0..3
     failed = [c for c in summary["criteria"] if not c["met"]]
@@ -87,11 +92,9 @@ def test_lesion_gradient_quick(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_lesion_gradient_quick_on_the_dentate_k50_model(tmp_path, capsys):
-    """``models/cls_k50_dg.toml`` (the variant nearest to one model for the three experiments,
-    models/README.md) keeps the graded amnesia at the quick size: seed 1 measured 5 of 5 (ratio -0.01 at age 0, 0.98 at
-    age 3, older memories' intact recall 0.98)."""
-    summary, _ = run_quick("lesion_gradient", tmp_path, capsys, "--model", str(ROOT / "models" / "cls_k50_dg.toml"))
+def test_lesion_gradient_quick_on_the_small_model(tmp_path, capsys):
+    """``models/cls_small.toml`` keeps the graded amnesia at the quick size too."""
+    summary, _ = run_quick("lesion_gradient", tmp_path, capsys, "--model", str(ROOT / "models" / "cls_small.toml"))
     failed = [c for c in summary["criteria"] if not c["met"]]
     assert not failed, failed
 
@@ -198,7 +201,7 @@ def test_interference_quick_dentate_gyrus_keeps_A_and_B_apart_in_CA3_and_in_slee
 @pytest.mark.slow
 def test_interference_quick_dentate_gyrus_costs_CA3_its_replay_events(interference_quick):
     """Why sleep is weak with the DG (docs/experiments.md; seed 1, measured from the run folders): its CA3
-    assemblies fire at 14-19 Hz while encoding (31-52 Hz in cls.toml), learn 48-57 mV of input from their
+    assemblies fire at 14-19 Hz while encoding (31-52 Hz in cls_small.toml), learn 48-57 mV of input from their
     own assembly (112-119 mV), replay 1 event in the 10 s sleep_A (38), and < 1 % of the cortical pattern
     cells' spikes in that sleep fall in replay events (80 %)."""
     _, summary = interference_quick
@@ -244,11 +247,11 @@ def test_interference_quick_sleep_ties_interleaving_with_a_dentate_gyrus(interfe
 def test_dentate_gyrus_gives_an_overlapping_pattern_its_own_CA3_cells(tmp_path):
     """models/cls_dg.toml: B_j shares half of A_j's cortical cells; its CA3 assembly reuses few of A_j's.
 
-    Encoding only (no sleep), seed 1, 3 + 3 memories.  Measured: cls.toml 0.84 of A_j's CA3 cells
+    Encoding only (no sleep), seed 1, 3 + 3 memories.  Measured: cls_small.toml 0.84 of A_j's CA3 cells
     reused; cls_dg.toml 0.31, assemblies of 21-28 cells (dentate codes share 0.20, against 0.5 in cortex).
     """
     mod = load_script("interference")
-    plain = mod.ca3_separation(mod.MODEL, 1, tmp_path / "plain")
+    plain = mod.ca3_separation(mod.QUICK_MODEL, 1, tmp_path / "plain")
     dg = mod.ca3_separation(mod.MODEL_DG, 1, tmp_path / "dg")
     assert "dg" not in plain and plain["ca3"]["mean_shared"] >= 0.6
     assert dg["dg"]["mean_shared"] <= 0.3                 # the expansion separates: 0.5 -> ~0.2
@@ -259,6 +262,7 @@ def test_dentate_gyrus_gives_an_overlapping_pattern_its_own_CA3_cells(tmp_path):
 @pytest.mark.slow
 def test_capacity_quick(tmp_path, capsys):
     summary, _ = run_quick("capacity", tmp_path, capsys)
+    assert summary["model_file"].endswith("cls_small.toml")       # --quick without --model: the small model
     failed = [c for c in summary["criteria"] if not c["met"]]
     assert not failed, failed
     for p, by_k in summary["table"].items():

@@ -1,6 +1,6 @@
 """Property-based fuzzing of the model loader (issue 13, part 2).
 
-Mutated copies of ``models/cls.toml`` (keys deleted, replaced, duplicated or
+Mutated copies of ``models/cls_small.toml`` (keys deleted, replaced, duplicated or
 renamed, values of the wrong type, odd strings, units and digits, deep
 nesting), mutated TOML text, and ``--set`` overrides are fed to the loader.
 Every case must either load, and then also have a resource estimate, or raise
@@ -35,7 +35,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-BASE_TEXT = (REPO / "models" / "cls.toml").read_text(encoding="utf-8")
+BASE_TEXT = (REPO / "models" / "cls_small.toml").read_text(encoding="utf-8")
 BASE = tomllib.loads(BASE_TEXT)
 FILE = "fuzz/cls.toml"
 

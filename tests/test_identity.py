@@ -1,9 +1,9 @@
 """The default model's behaviour is unchanged by refactoring (issue 12).
 
-Runs ``models/cls.toml`` with two memories, seed 0, for the ``encode`` and
+Runs ``models/cls_small.toml`` with two memories, seed 0, for the ``encode`` and
 ``recall_intact_after_encoding`` phases only, and compares every population's
 spikes and the plastic weights (SHA-256 of their bytes) with
-``tests/data/cls_identity_seed0.npz``, made before the registries were
+``tests/data/cls_small_identity_seed0.npz``, made before the registries were
 introduced (commit recorded in the file; see ``tests/data/README.md``).
 """
 
@@ -16,7 +16,7 @@ import pytest
 import neuromem
 
 ROOT = Path(__file__).resolve().parent.parent
-REF = ROOT / "tests" / "data" / "cls_identity_seed0.npz"
+REF = ROOT / "tests" / "data" / "cls_small_identity_seed0.npz"
 PHASES = ["encode", "recall_intact_after_encoding"]
 
 
@@ -24,7 +24,7 @@ PHASES = ["encode", "recall_intact_after_encoding"]
 def test_default_model_spikes_and_weights_unchanged():
     from neuromem.backends.brian2.simulator import Brian2Options, simulate
 
-    model = neuromem.load_model(ROOT / "models" / "cls.toml", overrides=["protocol.n_memories=2"])
+    model = neuromem.load_model(ROOT / "models" / "cls_small.toml", overrides=["protocol.n_memories=2"])
     run = simulate(model, 0, Brian2Options(progress=False), phases=PHASES)
     ref = np.load(REF)
     assert [ph.name for ph in run.phases] == PHASES

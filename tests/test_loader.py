@@ -385,18 +385,18 @@ def test_phase_gain_loads_round_trips_and_is_validated(model_file):
 
 
 def test_normalisation_direction():
-    cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
+    cls = Path(__file__).resolve().parent.parent / "models" / "cls_small.toml"
     m = load_model(cls)
     assert m.rules["ctx_norm"].direction == "outgoing" and m.rules["ctx_incap"].direction == "incoming"
     assert m.normalisations_of("ctx_ee") == (m.rules["ctx_norm"], m.rules["ctx_incap"])
     with pytest.raises(ModelError) as e:
         load_model(cls, overrides=["rules.ctx_norm.direction=sideways"])
-    assert "rules.ctx_norm.direction" in str(e.value) and "incoming" in str(e.value) and "cls.toml" in str(e.value)
+    assert "rules.ctx_norm.direction" in str(e.value) and "incoming" in str(e.value) and "cls_small.toml" in str(e.value)
 
 
 def test_one_normalisation_per_direction():
     """An incoming and an outgoing cap may share a projection; two of one direction are refused."""
-    cls = Path(__file__).resolve().parent.parent / "models" / "cls.toml"
+    cls = Path(__file__).resolve().parent.parent / "models" / "cls_small.toml"
     second = ["rules.cap2.type=normalisation", "rules.cap2.total=300 mV", "rules.cap2.interval=10 ms"]
     both = ["rules.ctx_norm.direction=incoming", "rules.cap2.direction=outgoing",
             'projections.ctx_ee.plasticity=["ctx_slow", "ctx_norm", "cap2"]']

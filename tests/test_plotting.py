@@ -181,7 +181,7 @@ def test_read_targets_and_sidecar(run, tmp_path):
 
 def test_default_model_declares_its_targets():
     from pathlib import Path
-    t = plotting.read_targets(Path(__file__).parents[1] / "models" / "cls.targets.toml")
+    t = plotting.read_targets(Path(__file__).parents[1] / "models" / "cls_small.targets.toml")
     assert t["recall_intact_after_encoding"] == {"min": 0.9}
     assert t["recall_lesioned_after_sleep"] == {"min": 0.8}
     assert t["recall_lesioned_before_sleep"] == {"max": 0.4}

@@ -346,7 +346,7 @@ def test_pattern_overlaps_exact_and_validated(tmp_path):
         PatternOverlap(memories=(1, 2), share=(0,), fraction=0.5)
     # in a model file, checked against the memories, and written back
     root = Path(__file__).resolve().parents[1]
-    text = (root / "models" / "cls.toml").read_text()
+    text = (root / "models" / "cls_small.toml").read_text()
     text = text.replace('replay_population = "hpc_e"\n', 'replay_population = "hpc_e"\n'
                         'overlaps = [{ memories = [8, 9], share = [0, 1], fraction = 0.5 }]\n')
     model = loads_model(text, file="x.toml")
@@ -354,7 +354,7 @@ def test_pattern_overlaps_exact_and_validated(tmp_path):
     assert loads_model(dumps_model(model)) == model
     pats = protocol_patterns(model.protocol, 1000, seed=1)
     assert (pats[8] & pats[0]).sum() == 50 and (pats[9] & pats[1]).sum() == 50
-    plain = load_model(root / "models" / "cls.toml")
+    plain = load_model(root / "models" / "cls_small.toml")
     assert np.array_equal(protocol_patterns(plain.protocol, 1000, 1)[:8], pats[:8])
     with pytest.raises(ModelError, match=r"x.toml: protocol.overlaps\[0\].*outside"):
         loads_model(text.replace("[8, 9]", "[8, 12]"), file="x.toml")

@@ -55,7 +55,7 @@ from neuromem.spec.validate import MAX_DEPTH, check_depth, model_from_table
 __all__ = ["load_model", "loads_model", "model_to_dict", "dumps_model", "apply_overrides", "schema"]
 
 MAX_FILE_BYTES = 16 * 2**20
-"""Largest model file read (the default model is 12 kB)."""
+"""Largest model file read (the default model is 17 kB)."""
 
 
 def _deep_value(text: str, limit: int = MAX_DEPTH) -> tuple[str | None, int]:

@@ -184,9 +184,9 @@ def run_sweep(model, grid, seeds, out_dir, scheduler=None, workers=None, overrid
 
     Examples
     --------
-    Capacity of the default model (18 combinations × 3 seeds, on both cores):
+    Capacity of the small model (18 combinations × 3 seeds, on both cores):
 
-    >>> rows = run_sweep("models/cls.toml",                            # doctest: +SKIP
+    >>> rows = run_sweep("models/cls_small.toml",                            # doctest: +SKIP
     ...                  {"protocol.n_memories": [5, 10, 20, 40, 80, 160],
     ...                   "projections.ctx_ee.connector.p": [0.1, 0.2, 0.3]},
     ...                  seeds=[0, 1, 2], out_dir="sweeps/capacity",

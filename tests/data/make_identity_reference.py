@@ -1,4 +1,4 @@
-"""Write ``cls_identity_seed0.npz``, the reference of ``tests/test_identity.py``.
+"""Write ``cls_small_identity_seed0.npz``, the reference of ``tests/test_identity.py``.
 
 Run from the repository root, on a clean checkout of the commit to record::
 
@@ -22,7 +22,7 @@ PHASES = ["encode", "recall_intact_after_encoding"]
 
 
 def main():
-    model = neuromem.load_model(ROOT / "models" / "cls.toml", overrides=["protocol.n_memories=2"])
+    model = neuromem.load_model(ROOT / "models" / "cls_small.toml", overrides=["protocol.n_memories=2"])
     run = simulate(model, 0, Brian2Options(progress=False), phases=PHASES)
     out = {"commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                     text=True, check=True).stdout.strip()}
@@ -33,7 +33,7 @@ def main():
         for name, w in ph.weights.items():
             out[f"{ph.name}/weights_sha256/{name}"] = hashlib.sha256(
                 np.ascontiguousarray(w, dtype=np.float64).tobytes()).hexdigest()
-    np.savez(Path(__file__).with_name("cls_identity_seed0.npz"), **out)
+    np.savez(Path(__file__).with_name("cls_small_identity_seed0.npz"), **out)
     print(f"written for commit {out['commit']}")
 
 

@@ -12,7 +12,7 @@ and again, with nothing changed:
   constants never change, so a kept code object computes what a new one
   would.
 * the ``exact`` integrator solves the same linear system with sympy in every
-  process (~8 s for the default model).  :func:`cache_stateupdaters` keeps its
+  process (~8 s for the small model, models/cls_small.toml).  :func:`cache_stateupdaters` keeps its
   result (the abstract code, a string) in a file per equations and variables.
 """
 

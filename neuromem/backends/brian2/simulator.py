@@ -62,9 +62,9 @@ class Brian2Options:
         ``-O3``), what a plain Brian2 script compiles with.
         ``NEUROMEM_COMPILE_ARGS=fast`` selects
         :data:`~neuromem.backends.brian2.codecache.FAST_COMPILE_ARGS` (``-O1``):
-        about 30 % shorter compilation (the default model's 74 Cython modules),
+        about 30 % shorter compilation (the small model's 74 Cython modules),
         a runtime loop up to ~1.5× slower on small networks (CUBA), the same
-        results (same metrics to the last digit on the default model); the
+        results (same metrics to the last digit on the small model); the
         test suite sets it (``tests/conftest.py``, ``make test``).  ``None``
         keeps Brian2's preference as it is.
     merge : bool

@@ -35,7 +35,7 @@ DEFAULT_HEADROOM = 8.0
 
 Inhibition drives ``v`` far below ``v_reset``, where Loihi saturates it; a
 saturated cell recovers early and fires more.  A larger headroom costs
-resolution.  The default keeps the default model's rates within the noise of
+resolution.  The default keeps the small model's rates within the noise of
 the comparison (``docs/export.md``)."""
 
 # Loihi 2 limits (lava-nc 0.10 bit-accurate process models)
