@@ -193,7 +193,8 @@ def test_plan_of_the_classic_networks_and_the_default_model():
         assert plan_merges(load_model(REPO / "models" / f"{name}.toml")).describe() == {
             "groups": [["e", "i"]], "projections": [["ee", "ei"], ["ie", "ii"]]}
     # ctx_e, ctx_i, hpc_e, hpc_i differ in parameters, and the plastic projections are not merged
-    assert plan_merges(load_model(REPO / "models" / "cls_small.toml")).describe() == {"groups": [], "projections": []}
+    for name in ("cls", "cls_small"):      # the default model and the small one
+        assert plan_merges(load_model(REPO / "models" / f"{name}.toml")).describe() == {"groups": [], "projections": []}
 
 
 def test_plan_of_the_phased_model():
