@@ -1,7 +1,7 @@
 """What the cortex itself can store: consolidation by an oracle instead of replay.
 
 Question
-    ``capacity.py`` finds the default model's cortex consolidating 10–15
+    ``capacity.py`` finds the small model's (``models/cls_small.toml``) cortex consolidating 10–15
     memories, far below the ideal binary network of the same cortex (K* = 65
     at C = 500, :mod:`neuromem.analysis.binary_network`).  Is the loss in
     sleep's reinstatement (replay impure or incomplete) or in the cortical

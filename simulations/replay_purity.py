@@ -10,7 +10,7 @@ Question
     assemblies) make the reinstatement purer, and does cortex then recall
     better?
 
-Protocol (default model ``models/cls_small.toml``, phases built with :mod:`neuromem.spec.compose`)
+Protocol (model: the small model ``models/cls_small.toml``, on which these diagnostics were measured; phases built with :mod:`neuromem.spec.compose`)
     ``encode`` (K memories), then one sleep per *variant*, each branched from
     the end of ``encode`` and differing only in the sleep's projection gains
     (``--variants``; the first, empty, is the model's own sleep), ``sleep``
