@@ -1,4 +1,4 @@
-"""The default model's behaviour is unchanged by refactoring (issue 12).
+"""The small model's behaviour (the default model when this was written) is unchanged by refactoring (issue 12).
 
 Runs ``models/cls_small.toml`` with two memories, seed 0, for the ``encode`` and
 ``recall_intact_after_encoding`` phases only, and compares every population's
@@ -20,8 +20,8 @@ REF = ROOT / "tests" / "data" / "cls_small_identity_seed0.npz"
 PHASES = ["encode", "recall_intact_after_encoding"]
 
 
-@pytest.mark.slow        # the default model's network: ~65 s on a cold cache (CI runs it in the slow set)
-def test_default_model_spikes_and_weights_unchanged():
+@pytest.mark.slow        # the small model's network: ~65 s on a cold cache (CI runs it in the slow set)
+def test_small_model_spikes_and_weights_unchanged():
     from neuromem.backends.brian2.simulator import Brian2Options, simulate
 
     model = neuromem.load_model(ROOT / "models" / "cls_small.toml", overrides=["protocol.n_memories=2"])

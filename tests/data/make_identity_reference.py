@@ -4,7 +4,7 @@ Run from the repository root, on a clean checkout of the commit to record::
 
     python tests/data/make_identity_reference.py
 
-Only when a change is *meant* to change the default model's spikes for a seed
+Only when a change is *meant* to change the small model's spikes for a seed
 (e.g. a new connectivity draw); say why in the commit and in ``README.md`` here.
 """
 
