@@ -27,7 +27,7 @@ Protocol
     and intact) chain, without its control arms, for K memories; sleep lasts
     ``sleep_per_memory`` × K seconds, by default the model file's own sleep
     per memory (its ``sleep`` phase's duration ÷ ``protocol.n_memories``:
-    4 s in ``cls_small.toml``, 6 s in ``cls_k50.toml``; 2 s at ``--quick`` size;
+    4 s in ``cls_small.toml``, 6 s in ``cls_k50.toml`` and the default ``cls.toml``; 2 s at ``--quick`` size;
     :func:`model_sleep_per_memory`); replay events per memory are reported to
     show whether sleep kept up.
     K is swept (5, 10, 20, 40, … until recall collapses) at several cortical

@@ -76,8 +76,11 @@ Dynamics (:func:`dynamics`, in ``summary.json``)
 
 Usage::
 
+    # the default model's two arms and the dentate variant, 0 / 25 / 50 % overlap, 30 s after B
     python simulations/interference.py --seeds 1,2,3 --out results/interference
-    python simulations/interference.py --quick --seed 1 --out /tmp/interference
+    # the default model's hippocampal arm at 50 %: 4 of 4 on the means of seeds 1-6, sleep tying interleaving
+    python simulations/interference.py --seeds 1-6 --overlaps 0.5 --learn-b hippocampus --out results/if_hpc
+    python simulations/interference.py --quick --seed 1 --out /tmp/interference     # the small models, ~4 min
     python simulations/interference.py --quick --seeds 1,2,3 --learn-b dentate --out /tmp/if_dg
     # the dentate arm at full size, 30 s of wake and sleep: 4 of 4 on the means of six seeds, sleep
     # tying interleaved training (docs/experiments.md)
