@@ -200,8 +200,8 @@ class RuleCaps:
         Maps onto a Loihi 2 learning rule (``Loihi2FLearningRule``), so a
         plastic phase can learn on Lava.
     host : bool
-        Runs on the host between chunks of a Lava run (a periodic operation on
-        the weights: a normalisation, a bistable relaxation).
+        Runs as a host operation of a Lava run (a periodic operation on the
+        weights: a normalisation, a bistable relaxation), at Brian2's steps.
     exportable : bool
         Frozen weights of a projection under this rule export.
     modulator : bool

@@ -132,8 +132,8 @@ def check_lava(model, phase=None, mode: str = "float", refractory: str = "ignore
                         "warning", "plasticity",
                         f"projection {name!r}: rule {rname!r} ({rtype}) has no Loihi 2 learning-rule "
                         f"counterpart ({', '.join(c.__name__ for c in LAVA_RULES)} map onto Loihi2FLearningRule; "
-                        f"a host rule such as a synaptic normalisation runs on the host between chunks of the "
-                        f"run when the phase learns on Lava); frozen weights export fine"))
+                        f"a host rule such as a synaptic normalisation runs as a host operation at Brian2's steps "
+                        f"when the phase learns on Lava); frozen weights export fine"))
             elif name in ph.plastic:
                 if on_chip:
                     issues.append(ExportIssue(

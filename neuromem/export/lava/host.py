@@ -3,10 +3,13 @@
 Loihi 2's learning engine updates one synapse from its own traces; a rule that
 needs a neuron's summed weight (:class:`~neuromem.spec.SynapticNormalisation`)
 or acts on every weight at fixed times whatever the spikes
-(:class:`~neuromem.spec.BistableSynapse`'s relaxation) runs on the host
-between chunks of the run: :class:`HostNormalisation`, :class:`HostBistable`,
-scheduled at Brian2's steps (:func:`normalisation_steps`) and built by
-:func:`host_normalisations` from the rules that declare ``RuleCaps.host``.
+(:class:`~neuromem.spec.BistableSynapse`'s relaxation) is a host operation
+(on a chip, the host does it between chunks of the run; in Lava's simulation it
+runs in the ``LearningDense`` process model's management phase after the step's
+learning, ``GatedLearningDense(host_ops=...)``): :class:`HostNormalisation`,
+:class:`HostBistable`, scheduled at Brian2's steps (:func:`normalisation_steps`)
+and built by :func:`host_normalisations` from the rules that declare
+``RuleCaps.host``.
 Numpy only.
 """
 

@@ -4,8 +4,8 @@ Numpy only.  :data:`RULE_SUPPORT` says, per rule class, where a rule runs when
 a plastic phase learns on Lava: ``"chip"`` (a spike-timing rule carried by
 Loihi 2's sum-of-products learning engine, :func:`map_rule`) or ``"host"``
 (a synaptic normalisation, which needs a neuron's summed weight that no
-per-synapse rule sees: the host rescales the weights between chunks of the
-run; a bistable synapse's periodic relaxation: both in
+per-synapse rule sees: the host rescales the weights at Brian2's steps; a
+bistable synapse's periodic relaxation: both in
 :mod:`neuromem.export.lava.host`), read from the capabilities each rule class
 declares (:class:`~neuromem.spec.registry.RuleCaps`).  A rule that learns on
 chip has its mapping function registered per rule class in :data:`LAVA_RULES`
