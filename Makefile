@@ -2,7 +2,7 @@
 #
 #   make venv        create .venv and install neuromem + test/export/nwb/sweep extras + lava-nc
 #   make demo        run the default model (models/cls.toml, 15 memories) into ./runs (compiled: --device cpp_standalone)
-#   make test        the test suite without the tests marked `slow` (about 13 min on a fresh clone)
+#   make test        the test suite without the tests marked `slow` (about 11 min on a fresh clone)
 #   make test-slow   only the tests marked `slow` (full-size science, classic networks, quick experiments)
 #   make test-all    both; CI (.ci/run) runs `make test` and then `make test-slow`
 #   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # demo: run the default complementary-learning-systems model (models/cls.toml: 15 memories, 90 s sleeps),
 # writing results to ./runs.  The whole protocol runs as one compiled program (Brian2's cpp_standalone
-# device, built once and cached in .cache/): DEMO_TIME on 2 cores.
+# device, built once and cached in .cache/): ~1.5 min from a cold cache on 2 cores, ~1.2 min warm.
 # Another model file: make demo DEMO_MODEL=models/cls_small.toml (the small model: ~1 min).
 DEMO_MODEL ?= models/cls.toml
 demo: venv
