@@ -2,7 +2,7 @@
 #
 #   make venv        create .venv and install neuromem + test/export/nwb/sweep extras + lava-nc
 #   make demo        run the default model (models/cls.toml, 15 memories) into ./runs (compiled: --device cpp_standalone)
-#   make test        the test suite without the tests marked `slow` (about 11 min on a fresh clone)
+#   make test        the test suite without the tests marked `slow` (about 10 min on a fresh clone)
 #   make test-slow   only the tests marked `slow` (full-size science, classic networks, quick experiments)
 #   make test-all    both; CI (.ci/run) runs `make test` and then `make test-slow`
 #   make notebook    install the `notebook` extra (JupyterLab) and open notebooks/ in JupyterLab
