@@ -18,7 +18,6 @@ The slow tests in ``test_science_full.py`` run the whole protocol of both (the d
 15 memories; the small model's 10 and 15) and assert every target there too.
 """
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -35,23 +34,20 @@ REDUCED = {
     "cls_small": ["protocol.n_memories=5", "protocol.phases.sleep.duration=20 s",
                   "protocol.phases.sleep_blocked.duration=20 s"],
 }
-BOTH = pytest.mark.parametrize("name", ["cls", "cls_small"])
+#: each test runs on both models' reduced runs (pytest keeps one run per model for the module)
+BOTH = pytest.mark.parametrize("reduced", ["cls", "cls_small"], indirect=True)
 
 
-@functools.lru_cache(maxsize=None)
-def _reduced(name):
+@pytest.fixture(scope="module")
+def reduced(request):
     from neuromem.backends.brian2 import Brian2Options, simulate
 
+    name = request.param
     model = load_model(MODELS / f"{name}.toml", overrides=REDUCED[name])
     # compiled as one program: 2.5 min on a fresh cache against 6 min on the runtime device, same figures
     # (the runtime device runs the whole small model in test_science_full.py)
     run = simulate(model, seed=1, options=Brian2Options(progress=False, device="cpp_standalone"))
     return run, compute_metrics(run)
-
-
-@pytest.fixture
-def reduced(name):
-    return _reduced(name)
 
 
 @BOTH
@@ -116,11 +112,11 @@ def test_consolidated_cortex_is_memory_specific(reduced):
     assert r["correct_winner_fraction"] >= 0.8, r["correct_winner_fraction"]
 
 
-@pytest.mark.parametrize("name", ["cls", pytest.param("cls_small", marks=pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.parametrize("reduced", ["cls", pytest.param("cls_small", marks=pytest.mark.xfail(strict=True, reason=(
     "measured 0.791 on seed 1 since the O(synapses) connectivity draw (dff8b6b) gave the seed another "
     "network (0.984 on the dense draw); the issue sets no target for intact recall after sleep, and "
     "the drop is the proactive interference of consolidated memories reported in docs/experiments.md "
-    "(graded amnesia: newest memories' intact recall 0.57); kept at 0.8, not loosened")))])
+    "(graded amnesia: newest memories' intact recall 0.57); kept at 0.8, not loosened")))], indirect=True)
 def test_hippocampal_recall_survives_sleep(reduced):
     """Consolidation does not corrupt recall with the hippocampus intact."""
     _, m = reduced
