@@ -52,7 +52,6 @@ from neuromem.spec.loader import load_model
 from neuromem.sweep import parse_seeds
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
-HPC = ("hpc_e", "hpc_i")
 FULL = {"ks": (20, 30, 50), "budgets": (1.0, 2.0, 3.0), "repeats": 8, "gains": (1.0, 1.4, 1.8, 2.4)}
 QUICK = {"ks": (5,), "budgets": (1.0,), "repeats": 4, "gains": (1.0, 1.4)}
 
@@ -96,8 +95,8 @@ def build_model(k: int, budget: float = 1.0, repeats: int = 8, gains=(1.0, 1.4, 
     order = [int(m) for _ in range(repeats) for m in np.random.default_rng(order_seed).permutation(k)]
     plastic = {"ctx_ee": 1.0, "ctx_ie": 1.0} if istdp else {"ctx_ee": 1.0}
     train = compose.phase_copy(enc, "train", memories=order, start_from=None, kind="wake",
-                               plastic=plastic, silence=HPC)
-    recalls = [compose.phase_copy(rec, recall_name(g), memories=(), start_from="train", silence=HPC,
+                               plastic=plastic, silence=rec.silence)
+    recalls = [compose.phase_copy(rec, recall_name(g), memories=(), start_from="train",
                                   gain={**dict(rec.gain or {}), "ctx_ei": float(g)}) for g in gains]
     return compose.with_phases(base, (train, *recalls), n_memories=k)
 

@@ -111,7 +111,6 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "cls.toml"
 QUICK_MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
 # the small model with a dentate-gyrus-like pattern separator before CA3 (models/README.md, "models/cls_dg.toml")
 MODEL_DG = Path(__file__).resolve().parents[1] / "models" / "cls_dg.toml"
-HPC = ("hpc_e", "hpc_i")
 CONDITIONS = ("before_B", "after_B", "wake", "sleep", "interleaved", "B_alone")
 # How B is learned: "hippocampus" = encoded in the hippocampus, then trained into cortex awake (the
 # hippocampus then holds A and B and replays both); "cortex" = trained into cortex awake only (the
@@ -128,7 +127,7 @@ QUICK = {"k": 3, "overlaps": (0.5,), "sleep_a": 10.0, "sleep": 10.0, "repeats": 
 
 def _tests(rec_int, rec_les, prefix: str, start: str) -> tuple:
     return (compose.phase_copy(rec_int, f"{prefix}_intact", memories=(), start_from=start),
-            compose.phase_copy(rec_les, f"{prefix}_lesioned", memories=(), start_from=start, silence=HPC))
+            compose.phase_copy(rec_les, f"{prefix}_lesioned", memories=(), start_from=start))
 
 
 def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: int, train_rate: float,
@@ -148,7 +147,9 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
     train_rate : float
         Cortical E->E learning rate of the awake training (relative to sleep's).
     model_file : path, optional
-        The model file (default ``models/cls.toml``, the default model).
+        The model file (default ``models/cls.toml``, the default model).  Its
+        ``recall_lesioned_after_sleep`` phase's ``silence`` is the lesion of the
+        cortex-alone tests and of the awake cortical training.
     learn_b : iterable of {"hippocampus", "cortex"}, optional
         ``"hippocampus"``: B is encoded in the hippocampus (``encode_B``) and then trained into
         cortex; ``"cortex"``: B is trained into cortex only, so the hippocampus holds A alone.
@@ -168,12 +169,13 @@ def build_models(k: int, overlap: float, sleep_a: float, sleep: float, repeats: 
     enc, sleep_t, blocked_t = P.phase("encode"), P.phase("sleep"), P.phase("sleep_blocked")
     rec_int, rec_les = P.phase("recall_intact_after_encoding"), P.phase("recall_lesioned_after_sleep")
     A, B = tuple(range(k)), tuple(range(k, 2 * k))
-    # awake cortical training: the encode phase's stimuli, repeated, cortex plastic, hippocampus silenced
+    # awake cortical training: the encode phase's stimuli, repeated, cortex plastic, the hippocampus silenced
+    # as in the model's lesioned recall (its ``silence``: CA3, and the DG where the model has one)
     train_plastic = {"ctx_ee": train_rate, "ctx_ie": 1.0}
 
     def train(name, order, start_from=None):
         return compose.phase_copy(enc, name, memories=order, start_from=start_from, kind="wake",
-                                  plastic=train_plastic, silence=HPC)
+                                  plastic=train_plastic, silence=rec_les.silence)
 
     wake = compose.phase_copy(blocked_t, "wake", kind="wake", start_from="train_B", duration=sleep)
     slp = compose.phase_copy(sleep_t, "sleep", start_from="train_B", duration=sleep)

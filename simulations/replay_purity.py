@@ -57,7 +57,6 @@ from neuromem.spec.loader import load_model
 from neuromem.sweep import parse_seeds
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "cls_small.toml"
-HPC = ("hpc_e", "hpc_i")
 DEFAULT_VARIANTS = ({}, {"hpc_ie": 0.7, "hpc_ei": 0.7}, {"hpc_ei": 1.0})
 FULL = {"k": 20, "sleep": 2.0, "variants": DEFAULT_VARIANTS, "gains": (1.0, 1.4, 1.8)}
 TAIL = 0.01      # seconds after a replay event's end still counted in cortex (delay and integration)
@@ -114,7 +113,7 @@ def build_model(k: int, sleep: float, variants, gains, overrides=(), model_file=
     for v, gv in enumerate(variants):
         phases.append(compose.phase_copy(slp, sleep_name(v), start_from="encode", duration=sleep * k,
                                          gain={**dict(slp.gain or {}), **gv}))
-        phases += [compose.phase_copy(rec, recall_name(v, g), memories=(), start_from=sleep_name(v), silence=HPC,
+        phases += [compose.phase_copy(rec, recall_name(v, g), memories=(), start_from=sleep_name(v),
                                       gain={**dict(rec.gain or {}), "ctx_ei": float(g)}) for g in gains]
     return compose.with_phases(base, tuple(phases), n_memories=k)
 

@@ -241,6 +241,9 @@ K50_DG_CHANGES = [
     *(f'protocol.phases.{r}.block=["dg_hpc"]' for r in (
         "recall_intact_after_encoding", "recall_lesioned_before_sleep", "recall_lesioned_after_sleep",
         "recall_intact_after_sleep", "recall_lesioned_after_blocked_sleep")),
+    # the hippocampal lesion silences the DG too
+    *(f'protocol.phases.{r}.silence=["hpc_e", "hpc_i", "dg_e"]' for r in (
+        "recall_lesioned_before_sleep", "recall_lesioned_after_sleep", "recall_lesioned_after_blocked_sleep")),
     # the default protocol: 15 memories, 6 s of sleep per memory as in cls_k50.toml (capacity.py sweeps K)
     "protocol.n_memories=15", "protocol.phases.sleep.duration=90 s", "protocol.phases.sleep_blocked.duration=90 s",
 ]

@@ -76,7 +76,14 @@ def test_lesion_gradient_tests_take_the_models_recalls_after_sleep():
     assert model.protocol.n_memories == 6 and model.populations["hpc_e"].size == 1000
     small = lg.build_model(3, 2, 1.0, model_file=ROOT / "models" / "cls_small.toml")
     assert all(not p.gain for p in small.protocol.phases if p.kind == "recall")
-    assert lg.build_model(3, 2, 1.0).populations.keys() >= {"dg_e"}      # the default model: models/cls.toml
+    default = lg.build_model(3, 2, 1.0)
+    assert default.populations.keys() >= {"dg_e"}      # the default model: models/cls.toml
+    # the lesion is the model's own (its lesioned recall's silence): CA3 alone, or CA3 and the DG
+    assert {n: set(p.silence) for n, p in tests.items()} == {
+        "recall_intact": set(), "blocked_recall_intact": set(),
+        "recall_lesioned": {"hpc_e", "hpc_i"}, "blocked_recall_lesioned": {"hpc_e", "hpc_i"}}
+    assert [set(p.silence) for p in default.protocol.phases if p.name.endswith("recall_lesioned")] == [
+        {"hpc_e", "hpc_i", "dg_e"}] * 2
 
 
 @pytest.mark.slow
