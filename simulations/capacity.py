@@ -29,7 +29,12 @@ Protocol
     per memory (its ``sleep`` phase's duration ÷ ``protocol.n_memories``:
     4 s in ``cls_small.toml``, 6 s in ``cls_k50.toml`` and the default ``cls.toml``; 2 s at ``--quick`` size;
     :func:`model_sleep_per_memory`); replay events per memory are reported to
-    show whether sleep kept up.
+    show whether sleep kept up, and what limits the cortex-alone recall: per
+    point, the correlation of each memory's CA3 assembly size with its recall,
+    and the recall of the quarter of memories with the smallest and with the
+    largest assemblies (:func:`assembly_figures`; in the default model at
+    K = 45-50 the smallest quarter's ~10-cell assemblies recall ~0.74 against
+    ~0.88 for the largest quarter's ~25 cells, ``docs/experiments.md``).
     K is swept (5, 10, 20, 40, … until recall collapses) at several cortical
     recurrent connection probabilities p (connections per neuron C = p × 1000)
     on the same network size, several seeds.  K* at a connectivity = the
@@ -71,8 +76,8 @@ import numpy as np
 
 from neuromem.batch import add_set_argument, number_list, script_main
 from neuromem.experiment import resolve_model
-from neuromem.io import write_json_atomic
-from neuromem.analysis import best_recall_row
+from neuromem.io import RunFolderError, read_run, write_json_atomic
+from neuromem.analysis import assembly_size_effect, best_recall_row
 from neuromem.analysis.criteria import criterion, spread, verdict_lines
 from neuromem.analysis.binary_network import binary_network_capacity
 from neuromem.spec import ModelError, compose
@@ -194,6 +199,36 @@ def point_metrics(row: dict, gains=None) -> dict:
     if gains:
         out["gain"] = gain
     return out
+
+
+def assembly_figures(folder, gain=None) -> dict:
+    """What limits one run's cortex-alone recall: its memories' CA3 assembly sizes.
+
+    Reads the run folder's ``results.json`` and applies
+    :func:`neuromem.analysis.assembly_size_effect` to the cortex-alone recall
+    after sleep (at recall inhibition ``gain`` when the sweep branches several,
+    as :func:`point_metrics` chose).
+
+    Returns
+    -------
+    dict
+        ``size_recall_r`` (Pearson r of assembly size and recall over the
+        memories), ``small_assembly_cells`` / ``small_assembly_recall`` (means
+        over the quarter of memories with the smallest assemblies) and
+        ``large_assembly_cells`` / ``large_assembly_recall`` (the largest
+        quarter); all ``None`` when the folder or its figures are missing.
+    """
+    keys = ("size_recall_r", "small_assembly_cells", "small_assembly_recall",
+            "large_assembly_cells", "large_assembly_recall")
+    try:
+        metrics = read_run(folder)["metrics"] if folder else None
+    except RunFolderError:
+        metrics = None
+    eff = assembly_size_effect(metrics, LESIONED if gain is None else lesioned_name(gain)) if metrics else None
+    if eff is None:
+        return dict.fromkeys(keys)
+    s, la = eff["smallest_quarter"], eff["largest_quarter"]
+    return dict(zip(keys, (eff["r"], s["cells"], s["recall"], la["cells"], la["recall"])))
 
 
 def recall_cue_fraction(model) -> float:
@@ -341,7 +376,9 @@ def main(argv=None) -> int:
         for row in got:
             row["K"] = k
             if row.get("status") != "error":
-                per.setdefault(float(row[P_KEY]), {}).setdefault(k, []).append(point_metrics(row, gains))
+                pm = point_metrics(row, gains)
+                pm.update(assembly_figures(row.get("folder"), pm.get("gain")))
+                per.setdefault(float(row[P_KEY]), {}).setdefault(k, []).append(pm)
         rows += got
         print(f"K = {k}: {len(got)} points ({sum(r.get('status') == 'error' for r in got)} failed)", flush=True)
     table = {p: {k: {name: spread([m[name] for m in ms]) for name in ms[0]} for k, ms in by_k.items()}
@@ -388,6 +425,15 @@ def main(argv=None) -> int:
                           f"{v['intact']['mean']:.2f}/{v['replays']['mean']:.0f}"
                           for k, v in sorted(table[p].items()))
         print(f"{p:<6g} {c:<5g} {str(kstar[p]):>10}  {str(kstar_intact[p]):>10}   {cells}")
+    print("what limits cortex-alone recall: r(CA3 assembly size, recall) over the memories; "
+          "smallest quarter's cells -> recall, largest quarter's")
+    for p in ps:
+        def fig(v, name, fmt):
+            return "n/a" if v[name]["mean"] is None else format(v[name]["mean"], fmt)
+        print(f"{p:<6g} " + "  ".join(
+            f"K{k}: r {fig(v, 'size_recall_r', '.2f')}; {fig(v, 'small_assembly_cells', '.0f')} -> "
+            f"{fig(v, 'small_assembly_recall', '.2f')}, {fig(v, 'large_assembly_cells', '.0f')} -> "
+            f"{fig(v, 'large_assembly_recall', '.2f')}" for k, v in sorted(table[p].items())))
     print(f"log-log slope of K* against C: {slope if slope is None else round(slope, 3)}")
     ideal = theory["binary_kwta"]
     print("ideal binary network (same N, C, f, cue; clipped Hebbian weights, k-winners-take-all): K* "

@@ -425,6 +425,28 @@ def test_memory_ages_and_encoding_phases_follow_the_lineage():
     assert g[0]["values"] == [0.9]
 
 
+def test_assembly_size_effect_ranks_memories_by_their_ca3_assembly():
+    """Eight memories, two recall items each: the quarter with the smallest assemblies (memories 5 and 2,
+    3 and 4 cells) against the quarter with the largest (0 and 7, 20 and 30 cells)."""
+    from neuromem.analysis import assembly_size_effect
+
+    sizes = [20, 9, 4, 10, 12, 3, 11, 30]
+    per_memory = [0.9, 0.8, 0.2, 0.7, 0.8, 0.1, 0.9, 1.0]
+    memory = [m for m in range(8) for _ in range(2)]
+    overlap = [per_memory[m] + d for m in range(8) for d in (-0.05, 0.05)]
+    metrics = {"replay": {"sleep": {"assembly_sizes": sizes}},
+               "recall": {"after": {"memory": memory, "overlap": overlap}}}
+    eff = assembly_size_effect(metrics, "after")
+    assert eff["smallest_quarter"] == pytest.approx({"cells": 3.5, "recall": 0.15})
+    assert eff["largest_quarter"] == pytest.approx({"cells": 25.0, "recall": 0.95})
+    assert eff["r"] == pytest.approx(np.corrcoef(sizes, per_memory)[0, 1])
+    # a memory never cued is left out; a run without assembly sizes or without the phase gives None
+    metrics["recall"]["after"] = {"memory": memory[2:], "overlap": overlap[2:]}
+    assert assembly_size_effect(metrics, "after")["largest_quarter"] == pytest.approx({"cells": 30.0, "recall": 1.0})
+    assert assembly_size_effect(metrics, "other") is None
+    assert assembly_size_effect({"recall": metrics["recall"]}, "after") is None
+
+
 def test_assemblies_come_from_every_encode_phase():
     run = two_round_run()
     m = compute_metrics(run)

@@ -411,3 +411,14 @@ def test_scripts_report_a_bad_override_as_one_error_line_and_exit_2(script, over
     err = capsys.readouterr().err
     assert err.startswith("error: ") and fragment in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_assembly_figures_are_none_without_a_readable_run_folder(tmp_path):
+    """A sweep row whose folder is missing (a failed point) or not a run folder gives no figures, not an error."""
+    cap = _capacity()
+    empty = dict.fromkeys(("size_recall_r", "small_assembly_cells", "small_assembly_recall",
+                           "large_assembly_cells", "large_assembly_recall"))
+    assert cap.assembly_figures(None) == empty
+    assert cap.assembly_figures(tmp_path / "missing", gain=1.65) == empty
+    (tmp_path / "notarun").mkdir()
+    assert cap.assembly_figures(tmp_path / "notarun") == empty

@@ -290,6 +290,9 @@ def test_capacity_quick(tmp_path, capsys):
     assert not failed, failed
     for p, by_k in summary["table"].items():
         assert set(by_k) == {"3", "6"}, by_k
+        for v in by_k.values():          # what limits recall, per point: assembly sizes against recall
+            assert 0 < v["small_assembly_cells"]["mean"] <= v["large_assembly_cells"]["mean"], v
+            assert -1 <= v["size_recall_r"]["mean"] <= 1 and 0 <= v["small_assembly_recall"]["mean"] <= 1, v
     ideal = summary["theory"]["binary_kwta"]          # the architecture's ceiling, beside the spiking K*
     assert set(ideal["k_star"]) == {"0.25", "0.5"}
     assert ideal["k_star"]["0.25"] < ideal["k_star"]["0.5"]

@@ -6,13 +6,18 @@ a memory's encoding and the test.  Both follow the protocol's branching rule
 (:meth:`neuromem.spec.Protocol.lineage`), so a test phase on a branch (e.g. an
 arm whose sleeps had replay blocked) counts the sleeps of its own branch.
 Pure protocol logic: works on a :class:`~neuromem.spec.Protocol` alone.
+:func:`assembly_size_effect` groups a run's per-memory recall by the size of
+each memory's hippocampal assembly instead (what limits capacity,
+``simulations/capacity.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["presented_memories", "encoding_phases", "memory_ages", "group_items"]
+from neuromem.analysis.recall import pearson
+
+__all__ = ["presented_memories", "encoding_phases", "memory_ages", "group_items", "assembly_size_effect"]
 
 
 def presented_memories(phase, n_memories: int) -> tuple[int, ...]:
@@ -110,3 +115,47 @@ def group_items(values, memories, groups: dict) -> dict:
         g["values"].append(float(v))
         g["memories"].append(int(m))
     return {k: {"mean": float(np.mean(g["values"])), **g} for k, g in sorted(acc.items(), key=lambda kv: kv[0])}
+
+
+def assembly_size_effect(metrics: dict, recall_phase: str, sleep_phase: str = "sleep") -> dict | None:
+    """How a run's recall depends on the size of each memory's hippocampal assembly.
+
+    Per memory, the size of its CA3 assembly (the replay analysis's
+    ``metrics["replay"][sleep_phase]["assembly_sizes"]``) against its mean
+    recall overlap in ``recall_phase``.  The memories are ranked by size; the
+    quarter with the smallest and the quarter with the largest assemblies
+    (``max(1, K // 4)`` memories each) are compared.
+
+    Parameters
+    ----------
+    metrics : dict
+        :func:`neuromem.analysis.compute_metrics` of a run (or its
+        ``results.json`` ``"metrics"``).
+    recall_phase : str
+        A recall phase of the run (e.g. a cortex-alone recall after sleep).
+    sleep_phase : str, optional
+        The phase whose replay analysis gives the assembly sizes.
+
+    Returns
+    -------
+    dict or None
+        ``{"r": Pearson r of size and recall, "smallest_quarter": {"cells", "recall"},
+        "largest_quarter": {"cells", "recall"}}`` (means over the quarter's
+        memories); ``None`` when the run has no assembly sizes for
+        ``sleep_phase`` or no recall items in ``recall_phase``.
+    """
+    sizes = (metrics.get("replay") or {}).get(sleep_phase, {}).get("assembly_sizes")
+    rec = (metrics.get("recall") or {}).get(recall_phase)
+    if not sizes or not rec or not rec.get("memory"):
+        return None
+    per = group_items(rec["overlap"], rec["memory"], {m: m for m in range(len(sizes))})
+    mems = np.array(sorted(per))
+    size = np.array([sizes[m] for m in mems], dtype=float)
+    recall = np.array([per[m]["mean"] for m in mems])
+    order = np.argsort(size, kind="stable")
+    q = max(1, len(mems) // 4)
+
+    def quarter(idx):
+        return {"cells": float(size[idx].mean()), "recall": float(recall[idx].mean())}
+
+    return {"r": pearson(size, recall), "smallest_quarter": quarter(order[:q]), "largest_quarter": quarter(order[-q:])}
